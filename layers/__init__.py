@@ -1,0 +1,87 @@
+"""The declarative layer catalogue: one TOML file per layer, read by the store, the API, the tiles
+and the map alike, so that there is one list of layers and one list of their properties."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+PropertyType = Literal["string", "integer", "number", "date"]
+GeometryType = Literal["Point", "MultiPolygon", "MultiLineString"]
+
+
+class Style(BaseModel):
+    color: str
+    fill_color: str
+
+
+class Layer(BaseModel):
+    """One catalogue entry: where a layer lives and what of it may be exposed."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    title_en: str
+    geometry: GeometryType
+    id: str
+    datetime: str | None = None
+    min_zoom: int = Field(ge=0, le=24)
+    max_zoom: int = Field(ge=0, le=24)
+    max_features_per_tile: int = Field(gt=0)
+    properties: dict[str, PropertyType]
+    style: Style
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> Layer:
+        for column in (self.id, self.datetime):
+            if column is not None and column not in self.properties:
+                raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
+        for column in self.properties:
+            if not column.replace("_", "").isalnum() or not column[0].isalpha():
+                raise ValueError(f"layer {self.name}: bad property name {column!r}")
+        return self
+
+    @property
+    def table(self) -> str:
+        return self.name
+
+    def parse_value(self, column: str, text: str) -> str | int | float | date:
+        """Turn a query-string value into the column's type (ValueError when it does not fit)."""
+        kind = self.properties[column]
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "date":
+            return date.fromisoformat(text)
+        return text
+
+
+class UnknownLayerError(KeyError):
+    pass
+
+
+CATALOGUE_DIR = Path(__file__).parent
+
+
+@cache
+def catalogue() -> dict[str, Layer]:
+    """All layers, by name, read once from the TOML files next to this module."""
+    layers = {}
+    for path in sorted(CATALOGUE_DIR.glob("*.toml")):
+        layer = Layer.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        if layer.name != path.stem:
+            raise ValueError(f"{path}: layer name {layer.name!r} must match the file name")
+        layers[layer.name] = layer
+    return layers
+
+
+def get_layer(name: str) -> Layer:
+    try:
+        return catalogue()[name]
+    except KeyError:
+        raise UnknownLayerError(name) from None

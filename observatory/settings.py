@@ -1,0 +1,46 @@
+"""All configuration, from environment variables prefixed ``OBSERVATORY_``."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STORAGE_CRS = "EPSG:4326"
+"""Geometries are stored in WGS84 lon/lat (RFC 7946)."""
+
+METRIC_CRS = "EPSG:32616"
+"""Areas and distances are computed in UTM zone 16N, which covers all of El Salvador."""
+
+PERMITS_SOURCE_CRS = "EPSG:5460"
+"""The El Salvador Lambert grid in which OPAMSS records permit coordinates."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OBSERVATORY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str | None = None
+    """``postgresql://…`` selects PostGIS; unset selects the embedded GeoPackage store."""
+    db_schema: str = "observatory"
+    """PostgreSQL schema holding the observatory's tables."""
+    data_dir: Path = Path("var")
+    """Folder of the embedded store, the rejects reports and other run output."""
+    legal_limit_business_days: int = 30
+    """Legal time limit for resolving a permit, in business days (Ley Especial de Agilización de
+    Trámites para el Fomento de Proyectos de Construcción)."""
+
+    @property
+    def geopackage_path(self) -> Path:
+        return self.data_dir / "observatory.gpkg"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.data_dir / "rejects"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,115 @@
+"""The one small interface both stores implement, and the value types that cross it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import geopandas as gpd
+import morecantile
+import pandas as pd
+import shapely
+
+from layers import Layer
+from observatory.settings import STORAGE_CRS
+
+Bbox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """What a caller may ask of a layer: all values already typed and checked against the catalogue."""
+
+    bbox: Bbox | None = None
+    limit: int = 10
+    offset: int = 0
+    filters: dict[str, Any] = field(default_factory=dict)
+    """Equality filters on catalogue properties."""
+    interval: tuple[date | None, date | None] | None = None
+    """Closed interval on the layer's ``datetime`` property; None ends are open."""
+
+
+@dataclass(frozen=True)
+class Record:
+    properties: dict[str, Any]
+    geometry: shapely.Geometry
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One execution of a load job, kept for provenance."""
+
+    run_id: str
+    layer: str
+    source_file: str
+    source_sha256: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    rejects_file: str
+    started_at: str
+    finished_at: str
+    code_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+LOAD_RUN_FIELDS = [f.name for f in dataclasses.fields(LoadRun)]
+
+
+class Store(Protocol):
+    """Where layers live. The rest of the code does not know which implementation it talks to."""
+
+    kind: str
+
+    def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
+        """Replace all of a layer's rows, and record the run, in one atomic step."""
+
+    def read_layer(self, layer: Layer) -> gpd.GeoDataFrame:
+        """The whole layer in the catalogue's columns; empty when it was never loaded."""
+
+    def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
+        """One page of features matching the query, in a stable order (the layer's id)."""
+
+    def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        """A Mapbox Vector Tile of the layer (WebMercatorQuad), one MVT layer named after it."""
+
+    def load_runs(self) -> list[LoadRun]:
+        """Every recorded load run, oldest first."""
+
+    def close(self) -> None: ...
+
+
+def conform(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The frame with exactly the catalogue's columns, in order, typed, in the storage CRS."""
+    missing = [column for column in layer.properties if column not in frame.columns]
+    if missing:
+        raise ValueError(f"layer {layer.name}: frame lacks columns {missing}")
+    if frame.crs is None or not frame.crs.equals(STORAGE_CRS):
+        raise ValueError(f"layer {layer.name}: frame must be in {STORAGE_CRS}, got {frame.crs}")
+    data: dict[str, Any] = {}
+    for column, kind in layer.properties.items():
+        values = frame[column]
+        if kind == "integer":
+            data[column] = pd.to_numeric(values).astype("Int64")
+        elif kind == "number":
+            data[column] = pd.to_numeric(values).astype("float64")
+        elif kind == "date":
+            data[column] = pd.to_datetime(values).dt.normalize().astype("datetime64[ms]")
+        else:
+            data[column] = values.astype("string").astype(object).where(values.notna(), None)
+    return gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=STORAGE_CRS).rename_geometry(
+        "geom"
+    )
+
+
+def empty_frame(layer: Layer) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(
+        {column: pd.Series([], dtype=object) for column in layer.properties},
+        geometry=gpd.GeoSeries([], crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
+    return conform(layer, frame)

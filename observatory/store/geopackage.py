@@ -1,0 +1,207 @@
+"""The embedded store: one GeoPackage file, written with pyogrio, queried with sqlite3.
+
+Writes copy the file, change the copy and move it over the original, so a failed load leaves the
+store exactly as it was and readers never see half a load. Reads use SQLite with bound parameters
+and the GeoPackage R-tree for bounding boxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+import struct
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import morecantile
+import pandas as pd
+import pyogrio
+import shapely
+
+from layers import Layer
+from observatory.store.base import (
+    LOAD_RUN_FIELDS,
+    FeatureQuery,
+    LoadRun,
+    Record,
+    conform,
+    empty_frame,
+)
+from observatory.tiles import encode_tile, lonlat_bounds
+
+RUNS_TABLE = "load_runs"
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def geometry_from_gpkg(blob: bytes | None) -> shapely.Geometry | None:
+    """Decode a GeoPackage geometry blob (header + WKB), per the GeoPackage 1.3 binary format."""
+    if blob is None:
+        return None
+    flags = blob[3]
+    offset = 8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111]
+    return shapely.from_wkb(blob[offset:])
+
+
+def _intersects_bbox(
+    blob: bytes | None, west: float, south: float, east: float, north: float
+) -> bool:
+    geometry = geometry_from_gpkg(blob)
+    return geometry is not None and shapely.intersects(geometry, shapely.box(west, south, east, north))
+
+
+def _quote(identifier: str) -> str:
+    """Quote a catalogue identifier (already checked to be alphanumeric with underscores)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class GeoPackageStore:
+    kind = "geopackage"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Path]:
+        """A private copy of the store to change; it replaces the store only if no error occurs."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            scratch = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, scratch)
+                yield scratch
+                os.replace(scratch, self.path)
+            finally:
+                scratch.unlink(missing_ok=True)
+
+    def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
+        rows = conform(layer, frame)
+        for column, kind in layer.properties.items():
+            if kind == "date":
+                rows[column] = rows[column].dt.strftime("%Y-%m-%d").astype(object)
+                rows[column] = rows[column].where(rows[column].notna(), None)
+        with self._writing() as scratch:
+            pyogrio.write_dataframe(
+                rows,
+                scratch,
+                layer=layer.table,
+                driver="GPKG",
+                promote_to_multi=layer.geometry.startswith("Multi"),
+                geometry_type=layer.geometry,
+            )
+            with contextlib.closing(sqlite3.connect(scratch)) as db, db:
+                db.execute(
+                    f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
+                    f"ON {_quote(layer.table)} ({_quote(layer.id)})"
+                )
+            if run is not None:
+                pyogrio.write_dataframe(
+                    pd.DataFrame([run.as_dict()]),
+                    scratch,
+                    layer=RUNS_TABLE,
+                    driver="GPKG",
+                    append=self._has_table(RUNS_TABLE, path=scratch),
+                )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _has_table(self, table: str, *, path: Path | None = None) -> bool:
+        path = path or self.path
+        if not path.exists():
+            return False
+        return table in pyogrio.list_layers(path)[:, 0]
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        db.create_function("intersects_bbox", 5, _intersects_bbox, deterministic=True)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def read_layer(self, layer: Layer) -> gpd.GeoDataFrame:
+        if not self._has_table(layer.table):
+            return empty_frame(layer)
+        frame = pyogrio.read_dataframe(self.path, layer=layer.table, columns=list(layer.properties))
+        frame = frame.sort_values(layer.id, kind="stable").reset_index(drop=True)
+        return conform(layer, frame)
+
+    def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
+        if not self._has_table(layer.table):
+            return []
+        columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
+        table = _quote(layer.table)
+        joins, conditions, params = "", [], []
+        if query.bbox is not None:
+            joins = f"JOIN {_quote(f'rtree_{layer.table}_geom')} r ON r.id = t.fid"
+            west, south, east, north = query.bbox
+            conditions += [
+                "r.minx <= ?", "r.maxx >= ?", "r.miny <= ?", "r.maxy >= ?",
+                "intersects_bbox(t.geom, ?, ?, ?, ?)",
+            ]  # fmt: skip
+            params += [east, west, north, south, west, south, east, north]
+        for column, value in query.filters.items():
+            conditions.append(f"t.{_quote(column)} = ?")
+            params.append(_sqlite_value(value))
+        if query.interval is not None and layer.datetime is not None:
+            start, end = query.interval
+            if start is not None:
+                conditions.append(f"t.{_quote(layer.datetime)} >= ?")
+                params.append(start.isoformat())
+            if end is not None:
+                conditions.append(f"t.{_quote(layer.datetime)} <= ?")
+                params.append(end.isoformat())
+        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        statement = (
+            f"SELECT {columns}, t.geom FROM {table} t {joins} {where} "  # noqa: S608 - catalogue names
+            f"ORDER BY t.{_quote(layer.id)} LIMIT ? OFFSET ?"
+        )
+        with self._reading() as db:
+            rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
+        names = list(layer.properties)
+        return [
+            Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1]))
+            for row in rows
+        ]
+
+    def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        records = self.select(
+            layer,
+            FeatureQuery(
+                bbox=lonlat_bounds(tile),
+                limit=layer.max_features_per_tile,
+                filters=query.filters,
+                interval=query.interval,
+            ),
+        )
+        return encode_tile(layer, records, tile)
+
+    def load_runs(self) -> list[LoadRun]:
+        if not self._has_table(RUNS_TABLE):
+            return []
+        frame = pyogrio.read_dataframe(self.path, layer=RUNS_TABLE, read_geometry=False)
+        return [LoadRun(**{f: row[f] for f in LOAD_RUN_FIELDS}) for row in _records(frame)]
+
+    def close(self) -> None:
+        """Nothing to close: every read opens and closes its own connection."""
+
+
+def _sqlite_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]

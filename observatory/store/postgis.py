@@ -1,0 +1,237 @@
+"""The production store: PostGIS, schema by migrations, tiles by ``ST_AsMVT``.
+
+Names in SQL come only from the layer catalogue (``psycopg.sql.Identifier``); values are always
+bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import geopandas as gpd
+import morecantile
+import psycopg
+import shapely
+import sqlalchemy
+from psycopg import sql
+
+from layers import Layer
+from observatory.store.base import (
+    LOAD_RUN_FIELDS,
+    FeatureQuery,
+    LoadRun,
+    Record,
+    conform,
+    empty_frame,
+)
+from observatory.tiles import BUFFER, EXTENT
+
+_PG_TYPES = {
+    "string": sql.SQL("text"),
+    "integer": sql.SQL("bigint"),
+    "number": sql.SQL("double precision"),
+    "date": sql.SQL("date"),
+}
+
+
+def _sqlalchemy_url(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
+
+
+class PostGISStore:
+    kind = "postgis"
+
+    def __init__(self, url: str, *, schema: str = "observatory") -> None:
+        self.schema = schema
+        self.engine = sqlalchemy.create_engine(
+            _sqlalchemy_url(url),
+            pool_pre_ping=True,
+            connect_args={"options": f"-c search_path={schema},public"},
+        )
+        migrate(self.engine, schema)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        connection = self.engine.raw_connection()
+        try:
+            with connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+                yield cursor
+            connection.commit()
+        finally:
+            connection.close()
+
+    def _table(self, layer: Layer) -> sql.Composable:
+        return sql.Identifier(self.schema, layer.table)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
+        """Stage the rows with COPY, then swap them in, all in one transaction."""
+        rows = conform(layer, frame)
+        staging = f"_staging_{layer.table}"
+        columns = list(layer.properties)
+        swap = sql.SQL(
+            "TRUNCATE {target}; INSERT INTO {target} ({columns}, geom) "
+            "SELECT {casts}, geom FROM {staging}; DROP TABLE {staging}"
+        ).format(
+            target=self._table(layer),
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            casts=sql.SQL(", ").join(
+                sql.SQL("{}::{}").format(sql.Identifier(c), _PG_TYPES[layer.properties[c]])
+                for c in columns
+            ),
+            staging=sql.Identifier(self.schema, staging),
+        )
+        with self.engine.begin() as connection:
+            rows.to_postgis(staging, connection, schema=self.schema, if_exists="replace")
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(swap)
+            if run is not None:
+                cursor.execute(
+                    sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                        sql.Identifier(self.schema, "load_runs"),
+                        sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
+                        sql.SQL(", ").join(sql.Placeholder(f) for f in LOAD_RUN_FIELDS),
+                    ),
+                    run.as_dict(),
+                )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_layer(self, layer: Layer) -> gpd.GeoDataFrame:
+        query = sql.SQL("SELECT {columns}, geom FROM {table} ORDER BY {id}").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, layer.properties)),
+            table=self._table(layer),
+            id=sql.Identifier(layer.id),
+        )
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            frame = gpd.read_postgis(query.as_string(raw), connection, geom_col="geom")
+        if frame.empty:
+            return empty_frame(layer)
+        return conform(layer, frame.set_crs("EPSG:4326", allow_override=True))
+
+    def _where(self, layer: Layer, query: FeatureQuery) -> tuple[sql.Composable, dict[str, Any]]:
+        conditions: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        if query.bbox is not None:
+            conditions.append(
+                sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))")
+            )
+            params.update(zip(("west", "south", "east", "north"), query.bbox, strict=True))
+        for index, (column, value) in enumerate(query.filters.items()):
+            conditions.append(
+                sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"f{index}"))
+            )
+            params[f"f{index}"] = value
+        if query.interval is not None and layer.datetime is not None:
+            start, end = query.interval
+            if start is not None:
+                conditions.append(sql.SQL("{} >= %(start)s").format(sql.Identifier(layer.datetime)))
+                params["start"] = start
+            if end is not None:
+                conditions.append(sql.SQL("{} <= %(end)s").format(sql.Identifier(layer.datetime)))
+                params["end"] = end
+        if not conditions:
+            return sql.SQL("TRUE"), params
+        return sql.SQL(" AND ").join(conditions), params
+
+    def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
+        where, params = self._where(layer, query)
+        statement = sql.SQL(
+            "SELECT {columns}, ST_AsBinary(geom) FROM {table} WHERE {where} "
+            "ORDER BY {id} LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, layer.properties)),
+            table=self._table(layer),
+            where=where,
+            id=sql.Identifier(layer.id),
+        )
+        with self._cursor() as cursor:
+            cursor.execute(statement, {**params, "limit": query.limit, "offset": query.offset})
+            rows = cursor.fetchall()
+        names = list(layer.properties)
+        return [
+            Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1])))
+            for row in rows
+        ]
+
+    def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        where, params = self._where(layer, FeatureQuery(filters=query.filters, interval=query.interval))
+        statement = sql.SQL(
+            """
+            WITH bounds AS (
+                SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+                       ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s,
+                                    margin => %(margin)s), 4326) AS search
+            ), features AS (
+                SELECT {columns},
+                       ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.tile,
+                                    %(extent)s, %(buffer)s, true) AS geom
+                FROM {table} t, bounds
+                WHERE t.geom && bounds.search AND {where}
+                ORDER BY {id}
+                LIMIT %(cap)s
+            )
+            SELECT ST_AsMVT(features.*, %(name)s, %(extent)s, 'geom') FROM features
+            WHERE geom IS NOT NULL
+            """
+        ).format(
+            columns=sql.SQL(", ").join(sql.Identifier("t", c) for c in layer.properties),
+            table=self._table(layer),
+            where=where,
+            id=sql.Identifier("t", layer.id),
+        )
+        params.update(
+            z=tile.z, x=tile.x, y=tile.y, margin=BUFFER / EXTENT, extent=EXTENT, buffer=BUFFER,
+            cap=layer.max_features_per_tile, name=layer.name,
+        )  # fmt: skip
+        with self._cursor() as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        return bytes(row[0]) if row and row[0] else b""
+
+    def load_runs(self) -> list[LoadRun]:
+        statement = sql.SQL("SELECT {} FROM {} ORDER BY started_at, run_id").format(
+            sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
+            sql.Identifier(self.schema, "load_runs"),
+        )
+        with self._cursor() as cursor:
+            cursor.execute(statement)
+            return [LoadRun(*row) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(engine: sqlalchemy.Engine, schema: str) -> None:
+    """Apply the numbered SQL files under ``migrations/`` that this schema has not seen yet."""
+    files = sorted(
+        (entry for entry in resources.files("observatory.store").joinpath("migrations").iterdir()
+         if entry.name.endswith(".sql")),
+        key=lambda entry: entry.name,
+    )  # fmt: skip
+    connection = engine.raw_connection()
+    try:
+        db = connection.driver_connection
+        with db.transaction():  # type: ignore[union-attr]
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('observatory-migrations'))")  # type: ignore[union-attr]
+            db.execute("CREATE EXTENSION IF NOT EXISTS postgis")  # type: ignore[union-attr]
+            db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))  # type: ignore[union-attr]
+            db.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))  # type: ignore[union-attr]
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )  # type: ignore[union-attr]
+            applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}  # type: ignore[union-attr]
+            for entry in files:
+                version = entry.name.removesuffix(".sql")
+                if version not in applied:
+                    db.execute(entry.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+                    db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [version])  # type: ignore[union-attr]
+    finally:
+        connection.close()
