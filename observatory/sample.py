@@ -49,7 +49,7 @@ USE_SHARES = {
     SUITABILITY: {"comercio_servicios": 27, "habitacional": 27, "equipamientos": 12,
                   "industria": 3, "otros": 31},
 }  # fmt: skip
-PERIOD_START, PERIOD_END = np.datetime64("2016-01-01"), np.datetime64("2018-12-31")
+PERIOD_START, PERIOD_END = np.datetime64("2016-01-01"), np.datetime64("2018-10-31")
 
 ZONING_CODES = ["HAB-AD", "HAB-MD", "HAB-BD", "COM", "IND", "EQ", "MX", "EP", "PE", "AG"]
 PLAN_VERSION = "ED-2017"
@@ -224,7 +224,7 @@ def _points_by_population(municipalities: gpd.GeoDataFrame, count: int, rng: np.
 
 
 def write_sample(out_dir: Path, *, seed: int = 20171, permits_scale: float = 1.0) -> SampleFiles:
-    """Write the three source files; the same seed and scale always give the same bytes."""
+    """Write the three source files; the same seed and scale always give the same data."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     outline = metropolitan_outline(rng)

@@ -52,7 +52,7 @@ def _intersects_bbox(
     blob: bytes | None, west: float, south: float, east: float, north: float
 ) -> bool:
     geometry = geometry_from_gpkg(blob)
-    return geometry is not None and shapely.intersects(geometry, shapely.box(west, south, east, north))
+    return geometry is not None and bool(shapely.intersects(geometry, shapely.box(west, south, east, north)))
 
 
 def _quote(identifier: str) -> str:

@@ -1,0 +1,180 @@
+"""OGC API - Features: landing page, conformance, collections and items."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from layers import Layer, UnknownLayerError, catalogue, get_layer
+from observatory.api.params import feature_query
+from observatory.api.responses import GeoJSONResponse, feature
+from observatory.errors import NotFound
+from observatory.store import FeatureQuery, Store
+from observatory.tiles import TMS
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+]
+AMSS_BBOX = [-89.45, 13.55, -88.95, 13.95]
+
+router = APIRouter()
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def layer_of(collection_id: str) -> Layer:
+    try:
+        return get_layer(collection_id)
+    except UnknownLayerError:
+        raise NotFound(f"no collection {collection_id!r}; see /collections") from None
+
+
+def _url(request: Request, path: str) -> str:
+    return str(request.base_url).rstrip("/") + path
+
+
+def landing_json(request: Request) -> dict[str, Any]:
+    return {
+        "title": "Observatorio Metropolitano del AMSS",
+        "description": "Indicadores urbanos de los 14 municipios del Área Metropolitana de San Salvador",
+        "links": [
+            {"rel": "self", "type": "application/json", "href": _url(request, "/?f=json")},
+            {"rel": "alternate", "type": "text/html", "title": "Mapa", "href": _url(request, "/map")},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+             "href": _url(request, "/openapi.json")},
+            {"rel": "service-doc", "type": "text/html", "href": _url(request, "/docs")},
+            {"rel": "conformance", "type": "application/json", "href": _url(request, "/conformance")},
+            {"rel": "data", "type": "application/json", "href": _url(request, "/collections")},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json",
+             "href": _url(request, "/tileMatrixSets")},
+        ],
+    }  # fmt: skip
+
+
+@router.get("/conformance", summary="OGC conformance classes")
+def conformance() -> dict[str, list[str]]:
+    return {"conformsTo": CONFORMANCE}
+
+
+def _collection(request: Request, layer: Layer) -> dict[str, Any]:
+    base = f"/collections/{layer.name}"
+    return {
+        "id": layer.name,
+        "title": layer.title,
+        "description": layer.title_en,
+        "itemType": "feature",
+        "extent": {"spatial": {"bbox": [AMSS_BBOX], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "links": [
+            {"rel": "self", "type": "application/json", "href": _url(request, base)},
+            {"rel": "items", "type": "application/geo+json", "href": _url(request, f"{base}/items")},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/vector-tiles", "type": "application/json",
+             "href": _url(request, f"{base}/tiles")},
+        ],
+        "properties": layer.properties,
+    }  # fmt: skip
+
+
+@router.get("/collections", summary="The catalogue's layers")
+def collections(request: Request) -> dict[str, Any]:
+    return {
+        "collections": [_collection(request, layer) for layer in catalogue().values()],
+        "links": [{"rel": "self", "type": "application/json", "href": _url(request, "/collections")}],
+    }
+
+
+@router.get("/collections/{collection_id}", summary="One layer's metadata")
+def collection(request: Request, collection_id: str) -> dict[str, Any]:
+    return _collection(request, layer_of(collection_id))
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    response_class=GeoJSONResponse,
+    summary="Features of a layer (GeoJSON); other query keys filter on properties by equality",
+)
+def items(
+    request: Request,
+    collection_id: str,
+    limit: Annotated[int, Query(description="page size, 1–10000")] = 10,
+    offset: Annotated[int, Query(description="features to skip")] = 0,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84)")] = None,
+    datetime: Annotated[str | None, Query(description="RFC 3339 date or interval a/b, ../b, a/..")] = None,
+) -> GeoJSONResponse:
+    layer = layer_of(collection_id)
+    query = feature_query(layer, request.query_params, limit=limit, offset=offset)
+    # One extra row tells whether a next page exists without counting the whole table.
+    records = store_of(request).select(layer, dataclasses.replace(query, limit=limit + 1))
+    page = records[:limit]
+    links = [_page_link(request, "self", offset)]
+    if len(records) > limit:
+        links.append(_page_link(request, "next", offset + limit))
+    if offset > 0:
+        links.append(_page_link(request, "prev", max(0, offset - limit)))
+    links.append({"rel": "collection", "type": "application/json",
+                  "href": _url(request, f"/collections/{layer.name}")})  # fmt: skip
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "features": [feature(layer, record) for record in page],
+            "numberReturned": len(page),
+            "links": links,
+        }
+    )
+
+
+def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
+    href = request.url.include_query_params(offset=offset)
+    return {"rel": rel, "type": "application/geo+json", "href": str(href)}
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    response_class=GeoJSONResponse,
+    summary="One feature by its stable id",
+)
+def item(request: Request, collection_id: str, feature_id: str) -> GeoJSONResponse:
+    layer = layer_of(collection_id)
+    try:
+        value = layer.parse_value(layer.id, feature_id)
+    except ValueError:
+        raise NotFound(f"no feature {feature_id!r} in {collection_id!r}") from None
+    records = store_of(request).select(layer, FeatureQuery(filters={layer.id: value}, limit=1))
+    if not records:
+        raise NotFound(f"no feature {feature_id!r} in {collection_id!r}")
+    body = feature(layer, records[0])
+    body["links"] = [
+        {"rel": "self", "type": "application/geo+json",
+         "href": _url(request, f"/collections/{layer.name}/items/{feature_id}")},
+        {"rel": "collection", "type": "application/json", "href": _url(request, f"/collections/{layer.name}")},
+    ]  # fmt: skip
+    return GeoJSONResponse(body)
+
+
+@router.get("/tileMatrixSets", summary="Tiling schemes")
+def tile_matrix_sets(request: Request) -> dict[str, Any]:
+    return {
+        "tileMatrixSets": [
+            {"id": TMS.id, "title": "Google Maps Compatible for the World",
+             "links": [{"rel": "self", "href": _url(request, f"/tileMatrixSets/{TMS.id}")}]}
+        ]
+    }  # fmt: skip
+
+
+@router.get("/tileMatrixSets/{tms_id}", summary="One tiling scheme's definition")
+def tile_matrix_set(tms_id: str) -> dict[str, Any]:
+    if tms_id != TMS.id:
+        raise NotFound(f"no tile matrix set {tms_id!r}; only {TMS.id}")
+    definition: dict[str, Any] = TMS.model_dump(exclude_none=True, mode="json")
+    return definition

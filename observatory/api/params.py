@@ -1,0 +1,90 @@
+"""Request parameters of the feature and tile endpoints, checked against the catalogue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from layers import Layer
+from observatory.errors import InvalidParameter
+from observatory.store import FeatureQuery
+from observatory.store.base import Bbox
+
+MAX_LIMIT = 10_000
+RESERVED = {"bbox", "limit", "offset", "datetime", "f"}
+
+
+def parse_bbox(text: str | None) -> Bbox | None:
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidParameter(f"bbox {text!r}: four comma-separated numbers expected") from None
+    if len(values) != 4:
+        raise InvalidParameter(f"bbox {text!r}: four numbers expected (minLon,minLat,maxLon,maxLat)")
+    west, south, east, north = values
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidParameter(
+            f"bbox {text!r}: must be minLon,minLat,maxLon,maxLat in degrees, min ≤ max"
+        )
+    return (west, south, east, north)
+
+
+def parse_interval(layer: Layer, text: str | None) -> tuple[date | None, date | None] | None:
+    """RFC 3339 instant or interval (``a/b``, ``../b``, ``a/..``) on the layer's date property."""
+    if text is None:
+        return None
+    if layer.datetime is None:
+        raise InvalidParameter(f"collection {layer.name!r} has no temporal property for datetime")
+    parts = text.split("/")
+    if len(parts) > 2:
+        raise InvalidParameter(f"datetime {text!r}: an instant or a start/end interval expected")
+    ends = [_parse_instant(part, text) for part in parts]
+    start, end = (ends[0], ends[0]) if len(ends) == 1 else (ends[0], ends[1])
+    if start is not None and end is not None and start > end:
+        raise InvalidParameter(f"datetime {text!r}: start is after end")
+    return (start, end)
+
+
+def _parse_instant(part: str, text: str) -> date | None:
+    if part in ("", ".."):
+        return None
+    try:
+        return datetime.fromisoformat(part.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise InvalidParameter(f"datetime {text!r}: {part!r} is not an RFC 3339 date") from None
+
+
+def parse_filters(layer: Layer, params: QueryParams) -> dict[str, Any]:
+    """Equality filters from query-string keys that are properties of the layer; others are 400."""
+    filters: dict[str, Any] = {}
+    for key, text in params.multi_items():
+        if key in RESERVED:
+            continue
+        if key not in layer.properties:
+            known = ", ".join(layer.properties)
+            raise InvalidParameter(f"unknown parameter {key!r} for {layer.name!r}; properties: {known}")
+        try:
+            filters[key] = layer.parse_value(key, text)
+        except ValueError:
+            raise InvalidParameter(
+                f"{key}={text!r}: not a valid {layer.properties[key]} value"
+            ) from None
+    return filters
+
+
+def feature_query(layer: Layer, params: QueryParams, *, limit: int, offset: int) -> FeatureQuery:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter(f"limit {limit}: must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise InvalidParameter(f"offset {offset}: must not be negative")
+    return FeatureQuery(
+        bbox=parse_bbox(params.get("bbox")),
+        limit=limit,
+        offset=offset,
+        filters=parse_filters(layer, params),
+        interval=parse_interval(layer, params.get("datetime")),
+    )

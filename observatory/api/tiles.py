@@ -1,0 +1,89 @@
+"""OGC API - Tiles: Mapbox Vector Tiles of every catalogue layer, with TileJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import morecantile
+from fastapi import APIRouter, Request, Response
+
+from observatory.api.features import layer_of, store_of
+from observatory.api.params import parse_filters
+from observatory.errors import InvalidParameter, NotFound
+from observatory.store import FeatureQuery
+from observatory.tiles import TMS
+
+MVT = "application/vnd.mapbox-vector-tile"
+router = APIRouter()
+
+
+def _check_tms(tms_id: str) -> None:
+    if tms_id != TMS.id:
+        raise NotFound(f"no tile matrix set {tms_id!r}; only {TMS.id}")
+
+
+def _template(request: Request, collection_id: str) -> str:
+    base = str(request.base_url).rstrip("/")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}{query}"
+
+
+@router.get("/collections/{collection_id}/tiles", summary="Tilesets of a layer")
+def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
+    layer_of(collection_id)
+    base = str(request.base_url).rstrip("/")
+    return {
+        "tilesets": [
+            {
+                "title": collection_id,
+                "dataType": "vector",
+                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+                "links": [
+                    {"rel": "self", "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}"},
+                    {"rel": "item", "type": MVT, "templated": True, "href": _template(request, collection_id)},
+                    {"rel": "describedby", "type": "application/json",
+                     "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}/tilejson.json"},
+                ],
+            }
+        ]
+    }  # fmt: skip
+
+
+@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json", summary="TileJSON 3.0.0")
+def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
+    layer = layer_of(collection_id)
+    _check_tms(tms_id)
+    parse_filters(layer, request.query_params)
+    return {
+        "tilejson": "3.0.0",
+        "name": layer.name,
+        "description": layer.title,
+        "scheme": "xyz",
+        "tiles": [_template(request, collection_id)],
+        "minzoom": layer.min_zoom,
+        "maxzoom": layer.max_zoom,
+        "bounds": [-89.45, 13.55, -88.95, 13.95],
+        "vector_layers": [
+            {"id": layer.name, "fields": {k: v for k, v in layer.properties.items()},
+             "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom}
+        ],
+    }  # fmt: skip
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}",
+    summary="One vector tile (OGC order: tileMatrix/tileRow/tileCol); query keys filter properties",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}},
+)
+def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: int) -> Response:
+    layer = layer_of(collection_id)
+    _check_tms(tms_id)
+    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise InvalidParameter(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix")
+    query = FeatureQuery(filters=parse_filters(layer, request.query_params))
+    content = b""
+    if layer.min_zoom <= z <= layer.max_zoom:
+        content = store_of(request).tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
+    return Response(content, media_type=MVT)

@@ -1,0 +1,78 @@
+"""The indicator registry: ids -> compute functions and their technical sheet.
+
+The API, the map, the notebooks and the partner feed all read this registry, so an indicator is
+documented exactly once, where it is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
+ComputeFunction = Callable[..., pd.DataFrame]
+"""Takes the input layers as keyword arguments (plus the declared options) and returns a frame
+with the columns ``municipality_code``, ``period`` (year) and ``value``."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    theme: str
+    title_es: str
+    title_en: str
+    formula: str
+    unit: str
+    direction: Direction
+    inputs: tuple[str, ...]
+    references: tuple[str, ...]
+    compute: ComputeFunction
+    options: tuple[str, ...] = ()
+    """Names of settings passed to ``compute`` as keyword arguments."""
+
+    def sheet(self) -> dict[str, Any]:
+        """The technical sheet, as published by the API."""
+        return {
+            "id": self.id,
+            "theme": self.theme,
+            "title": {"es": self.title_es, "en": self.title_en},
+            "formula": self.formula,
+            "unit": self.unit,
+            "direction": self.direction,
+            "inputs": list(self.inputs),
+            "references": list(self.references),
+        }
+
+
+REGISTRY: dict[str, Indicator] = {}
+
+
+def indicator(
+    *,
+    id: str,
+    theme: str,
+    title_es: str,
+    title_en: str,
+    formula: str,
+    unit: str,
+    direction: Direction,
+    inputs: tuple[str, ...],
+    references: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
+) -> Callable[[ComputeFunction], ComputeFunction]:
+    """Register the decorated function as the computation of indicator ``id``."""
+
+    def register(function: ComputeFunction) -> ComputeFunction:
+        if id in REGISTRY:
+            raise ValueError(f"indicator {id!r} registered twice")
+        REGISTRY[id] = Indicator(
+            id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
+            direction=direction, inputs=inputs, references=references, compute=function,
+            options=options,
+        )  # fmt: skip
+        return function
+
+    return register

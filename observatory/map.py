@@ -1,0 +1,199 @@
+"""The planners' map: an indicator choropleth of the 14 municipalities, built with folium.
+
+Everything the page loads comes from this server (Leaflet and VectorGrid are vendored under
+``static/vendor``), so it works with no internet and no external basemap.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import folium
+import numpy as np
+import pandas as pd
+from branca.element import Element
+from folium.plugins import VectorGridProtobuf
+
+from layers import get_layer
+from observatory.errors import NotFound
+from observatory.indicators import REGISTRY, Indicator
+from observatory.store import Store
+from observatory.tiles import TMS
+
+PALETTE = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]
+"""ColorBrewer YlGnBu, five classes."""
+NO_DATA = "#bdbdbd"
+CENTRE = (13.72, -89.18)
+
+
+class OfflineMap(folium.Map):
+    """folium's map with Leaflet served from our static files instead of a CDN."""
+
+    default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
+    default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]
+
+
+class OfflineVectorGrid(VectorGridProtobuf):
+    default_js = [("vectorGrid", "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "sin datos"
+    digits = 0 if abs(value) >= 100 else 2
+    return f"{value:,.{digits}f} {unit}"
+
+
+def class_breaks(values: pd.Series, classes: int = len(PALETTE)) -> list[float]:
+    """Quantile class limits (upper bounds), duplicates removed, so small samples still work."""
+    finite = values[np.isfinite(values)]
+    if finite.empty:
+        return []
+    return sorted(set(np.quantile(finite, np.linspace(0, 1, classes + 1)[1:]).tolist()))
+
+
+def colour(value: float | None, breaks: list[float]) -> str:
+    if value is None or not np.isfinite(value) or not breaks:
+        return NO_DATA
+    index = int(np.searchsorted(breaks, value, side="left"))
+    return PALETTE[min(index, len(breaks) - 1) * (len(PALETTE) - 1) // max(len(breaks) - 1, 1)]
+
+
+def render_map(store: Store, *, indicator_id: str | None = None, period: int | None = None) -> str:
+    """The whole HTML page for one indicator and period (the latest period by default)."""
+    values = pd.DataFrame(store.read_layer(get_layer("indicators")).drop(columns="geom"))
+    municipalities = store.read_layer(get_layer("municipalities"))
+    available = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]
+    if indicator_id is None:
+        indicator_id = available[0].id if available else next(iter(REGISTRY))
+    if indicator_id not in REGISTRY:
+        raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
+    chosen = REGISTRY[indicator_id]
+    own = values[values["indicator_id"] == indicator_id]
+    periods = sorted(int(p) for p in own["period"].unique())
+    if period is None and periods:
+        period = periods[-1]
+    if periods and period not in periods:
+        raise NotFound(f"indicator {indicator_id!r} has no values for period {period}")
+    current = own[own["period"] == period].set_index("municipality_code")["value"]
+    breaks = class_breaks(current.astype(float))
+
+    page = OfflineMap(location=CENTRE, zoom_start=11, tiles=None, control_scale=True, prefer_canvas=False)
+    page.get_root().header.add_child(Element(
+        f'<title>{html.escape(chosen.title_es)} — Observatorio AMSS</title><link rel="icon" href="data:,">'
+    ))
+    if not municipalities.empty:
+        _add_choropleth(page, municipalities, values, chosen, current, breaks)
+    _add_overlay(page, "zoning", "Esquema Director (usos del suelo)")
+    _add_overlay(page, "permits", "Permisos y calificaciones de lugar")
+    folium.LayerControl(collapsed=False).add_to(page)
+    page.get_root().html.add_child(Element(_controls_html(available or [chosen], chosen, periods, period)))
+    page.get_root().html.add_child(Element(_legend_html(chosen, period, breaks)))
+    return page.get_root().render()
+
+
+def _add_choropleth(
+    page: folium.Map,
+    municipalities: pd.DataFrame,
+    values: pd.DataFrame,
+    chosen: Indicator,
+    current: pd.Series,
+    breaks: list[float],
+) -> None:
+    latest = values.sort_values("period").groupby(["municipality_code", "indicator_id"]).last()
+    profile_fields = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]
+    features = []
+    for row in municipalities.itertuples():
+        value = current.get(row.code)
+        properties: dict[str, Any] = {
+            "code": row.code,
+            "name": row.name,
+            "department": row.department,
+            "value": format_value(value, chosen.unit),
+            "fill": colour(value, breaks),
+        }
+        for item in profile_fields:
+            key = (row.code, item.id)
+            if key in latest.index:
+                entry = latest.loc[key]
+                properties[f"p_{item.id}"] = f"{format_value(entry['value'], item.unit)} ({entry['period']})"
+            else:
+                properties[f"p_{item.id}"] = "sin datos"
+        features.append({"type": "Feature", "geometry": row.geom.__geo_interface__, "properties": properties})
+    fields = ["name", "department", "value", *(f"p_{item.id}" for item in profile_fields)]
+    aliases = ["Municipio", "Departamento", chosen.title_es, *(item.title_es for item in profile_fields)]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=f"{chosen.title_es}",
+        style_function=lambda feature: {
+            "fillColor": feature["properties"]["fill"], "color": "#333333", "weight": 1.2, "fillOpacity": 0.8,
+        },
+        highlight_function=lambda feature: {"weight": 3, "color": "#000000"},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "value"], aliases=["", ""]),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="municipality-profile"),
+    ).add_to(page)  # fmt: skip
+
+
+def _add_overlay(page: folium.Map, name: str, title: str) -> None:
+    layer = get_layer(name)
+    style = {
+        "weight": 1, "color": layer.style.color, "fillColor": layer.style.fill_color,
+        "fill": True, "fillOpacity": 0.5, "radius": 3,
+    }  # fmt: skip
+    OfflineVectorGrid(
+        f"/collections/{name}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}",
+        title,
+        {"vectorTileLayerStyles": {name: style}, "minZoom": layer.min_zoom, "maxNativeZoom": layer.max_zoom},
+        show=False,
+    ).add_to(page)
+
+
+def _controls_html(available: list[Indicator], chosen: Indicator, periods: list[int], period: int | None) -> str:
+    themes: dict[str, list[Indicator]] = {}
+    for item in available:
+        themes.setdefault(item.theme, []).append(item)
+    groups = "".join(
+        f'<optgroup label="{html.escape(theme)}">'
+        + "".join(
+            f'<option value="{item.id}"{" selected" if item.id == chosen.id else ""}>'
+            f"{html.escape(item.title_es)}</option>"
+            for item in items
+        )
+        + "</optgroup>"
+        for theme, items in themes.items()
+    )
+    period_options = "".join(
+        f'<option value="{p}"{" selected" if p == period else ""}>{p}</option>' for p in periods
+    )
+    return f"""
+<form id="indicator-picker" method="get" action="/map" style="position:fixed;top:10px;left:60px;z-index:1000;
+  background:white;padding:8px 10px;border-radius:4px;box-shadow:0 1px 5px rgba(0,0,0,.4);font:13px sans-serif">
+  <strong>Observatorio Metropolitano del AMSS</strong><br>
+  <label>Indicador <select name="indicator"
+    onchange="this.form.period.disabled=true;this.form.submit()">{groups}</select></label>
+  <label>Periodo <select name="period" onchange="this.form.submit()">{period_options}</select></label>
+</form>"""
+
+
+def _legend_html(chosen: Indicator, period: int | None, breaks: list[float]) -> str:
+    rows, lower = [], None
+    for limit in breaks:
+        label = f"≤ {format_value(limit, '')}" if lower is None else f"{format_value(lower, '')} – {format_value(limit, '')}"
+        rows.append(
+            f'<div><span style="display:inline-block;width:14px;height:14px;background:{colour(limit, breaks)};'
+            f'margin-right:6px;border:1px solid #777"></span>{html.escape(label)}</div>'
+        )
+        lower = limit
+    rows.append(
+        f'<div><span style="display:inline-block;width:14px;height:14px;background:{NO_DATA};'
+        'margin-right:6px;border:1px solid #777"></span>sin datos</div>'
+    )
+    sheet = json.dumps(chosen.formula, ensure_ascii=False)
+    return f"""
+<div id="legend" style="position:fixed;bottom:30px;right:10px;z-index:1000;background:white;padding:8px 10px;
+  border-radius:4px;box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px sans-serif;max-width:260px" title={html.escape(sheet)}>
+  <strong>{html.escape(chosen.title_es)}</strong><br><em>{html.escape(chosen.unit)} · {period}</em>
+  {"".join(rows)}
+</div>"""
