@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from etl.rejects import Rejects
-from etl.sources import ROW
+from etl.rejects import ROW, Rejects
 from layers import Layer
 from observatory.errors import LoadError
 from observatory.settings import STORAGE_CRS

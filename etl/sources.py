@@ -9,11 +9,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from etl.rejects import Rejects
+from etl.rejects import ROW, Rejects
 from observatory.errors import LoadError
-
-ROW = "_row"
-"""Column with each feature's 1-based position in its source file (header excluded)."""
 
 TABLE_SUFFIXES = {".csv", ".txt"}
 
@@ -36,6 +33,7 @@ def read_source(
         except Exception as error:  # pyogrio raises several types for unreadable files
             raise LoadError(f"{path}: cannot be read as a vector file ({error})") from None
         frame.insert(0, ROW, np.arange(1, len(frame) + 1))
+        rejects.keep_originals(frame)
     if frame.crs is None:
         raise LoadError(f"{path}: no coordinate reference system declared; cannot place the data")
     return frame
@@ -52,6 +50,7 @@ def _read_table(path: Path, rejects: Rejects, *, crs: str | None, x: str, y: str
         if column not in table.columns:
             raise LoadError(f"{path}: missing coordinate column {column!r}")
     table.insert(0, ROW, np.arange(1, len(table) + 1))
+    rejects.keep_originals(table)
     xs = pd.to_numeric(table[x], errors="coerce")
     ys = pd.to_numeric(table[y], errors="coerce")
     usable = xs.notna() & ys.notna() & np.isfinite(xs) & np.isfinite(ys)

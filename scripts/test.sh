@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test run: installs what the tests need (Python packages, PostGIS, Chromium), starts
+# PostGIS, lints, type-checks and runs pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+bash scripts/setup.sh
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium ..."
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+OBSERVATORY_TEST_DATABASE_URL="$(bash scripts/postgis.sh)"
+export OBSERVATORY_TEST_DATABASE_URL
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

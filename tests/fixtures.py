@@ -1,0 +1,79 @@
+"""A tiny hand-made AMSS: two square municipalities, three zones and five permits.
+
+Municipality 0001 is a 2 km × 2 km square (4 km²) and 0002 a 3 km × 2 km one (6 km²), both drawn
+in UTM 16N so that their areas are exact; the loads reproject them like real sources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import shapely
+
+UTM = "EPSG:32616"
+X0, Y0 = 263_000, 1_515_000
+WEST_SQUARE = shapely.box(X0, Y0, X0 + 2_000, Y0 + 2_000)
+EAST_SQUARE = shapely.box(X0 + 2_000, Y0, X0 + 5_000, Y0 + 2_000)
+
+MUNICIPALITIES = [
+    {"COD_MUN": "0001", "NOM_MUN": "Oeste", "DEPTO": "San Salvador", "POB_2007": 10_000},
+    {"COD_MUN": "0002", "NOM_MUN": "Este", "DEPTO": "San Salvador", "POB_2007": 3_000},
+]
+
+# (id, kind, use, area m², investment USD, submitted, resolved, x, y in UTM)
+PERMITS = [
+    ("P1", "permiso_construccion", "habitacional", 100, 1000, "2017-01-02", "2017-01-16", X0 + 500, Y0 + 500),
+    ("P2", "permiso_construccion", "comercio_servicios", 300, 5000, "2017-03-01", "2017-04-26", X0 + 1500, Y0 + 1500),
+    ("P3", "permiso_construccion", "industria", 50, 200, "2017-02-06", "2017-02-10", X0 + 3000, Y0 + 1000),
+    ("P4", "calificacion_lugar", "otros", None, None, "2017-05-01", "2017-05-15", X0 + 4500, Y0 + 500),
+    ("P5", "permiso_construccion", "habitacional", 70, 700, "2018-01-08", "2018-01-22", X0 + 1000, Y0 + 1800),
+]  # fmt: skip
+PERMITS_IN_WEST = {"P1", "P2", "P5"}
+
+
+def write_municipalities(folder: Path) -> Path:
+    path = folder / "municipios.gpkg"
+    gpd.GeoDataFrame(MUNICIPALITIES, geometry=[WEST_SQUARE, EAST_SQUARE], crs=UTM).to_file(path)
+    return path
+
+
+def write_zoning(folder: Path, *, extra: tuple[tuple[str, str, shapely.Geometry], ...] = ()) -> Path:
+    """West square half residential, half commercial; east square all industry."""
+    zones = [
+        ("Z1", "HAB-AD", shapely.box(X0, Y0, X0 + 1_000, Y0 + 2_000)),
+        ("Z2", "COM", shapely.box(X0 + 1_000, Y0, X0 + 2_000, Y0 + 2_000)),
+        ("Z3", "IND", EAST_SQUARE),
+        *extra,
+    ]
+    path = folder / "zonas.gpkg"
+    gpd.GeoDataFrame(
+        {"ZONA_ID": [z[0] for z in zones], "COD_USO": [z[1] for z in zones], "VERSION": "ED-2017"},
+        geometry=[z[2] for z in zones],
+        crs=UTM,
+    ).to_file(path)
+    return path
+
+
+def permits_table(rows: list[tuple] = PERMITS) -> pd.DataFrame:  # type: ignore[type-arg]
+    """Permits as OPAMSS exports them: x/y in the El Salvador Lambert grid (EPSG:5460)."""
+    to_lambert = pyproj.Transformer.from_crs(UTM, "EPSG:5460", always_xy=True)
+    records = []
+    for pid, kind, use, area, investment, submitted, resolved, x, y in rows:
+        if x is None:
+            lx = ly = None
+        else:
+            lx, ly = to_lambert.transform(x, y)
+        records.append(
+            {"expediente": pid, "tramite": kind, "uso": use, "area_m2": area, "inversion_usd": investment,
+             "fecha_ingreso": submitted, "fecha_resolucion": resolved, "estado": "aprobado", "x": lx, "y": ly}
+        )  # fmt: skip
+    return pd.DataFrame(records)
+
+
+def write_permits(folder: Path, rows: list[tuple] = PERMITS, name: str = "permisos.csv") -> Path:  # type: ignore[type-arg]
+    path = folder / name
+    permits_table(rows).to_csv(path, index=False)
+    return path
