@@ -105,8 +105,8 @@ def load_layer(
         rows_loaded=len(frame),
         rows_rejected=len(rejects),
         rejects_file=str(rejects_file),
-        started_at=started.isoformat(timespec="seconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        started_at=started.isoformat(timespec="microseconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         code_version=__version__,
     )
     store.replace_layer(layer, gpd.GeoDataFrame(frame, geometry=frame.geometry.name), run=run)

@@ -196,7 +196,7 @@ class PostGISStore:
         return bytes(row[0]) if row and row[0] else b""
 
     def load_runs(self) -> list[LoadRun]:
-        statement = sql.SQL("SELECT {} FROM {} ORDER BY started_at, run_id").format(
+        statement = sql.SQL("SELECT {} FROM {} ORDER BY started_at").format(
             sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
             sql.Identifier(self.schema, "load_runs"),
         )
