@@ -1,7 +1,7 @@
 """Deterministic sample data for the AMSS, in the formats the real sources come in.
 
-The municipalities are a Voronoi tessellation of their real centroids, clipped to an irregular
-metropolitan outline; populations are those of the 2007 census (rounded). The permits follow the
+The municipalities are a weighted Voronoi tessellation of their real centroids, clipped to an
+irregular metropolitan outline; populations are those of the 2007 census (rounded). The permits follow the
 figures of the OPAMSS accountability report in ``shared/seed``: 547 construction permits with
 $310,887,074 declared investment and 758,967 m² authorised, uses habitacional 58% / comercio y
 servicios 18% / equipamientos 16% / industria 2% / otros 6%; 1,406 site-suitability rulings
@@ -22,21 +22,21 @@ import shapely
 from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS
 
 MUNICIPALITIES = [
-    # code, name, department, lon, lat, population 2007
-    ("0614", "San Salvador", "San Salvador", -89.191, 13.698, 316_090),
-    ("0617", "Soyapango", "San Salvador", -89.140, 13.710, 241_403),
-    ("0608", "Mejicanos", "San Salvador", -89.213, 13.740, 140_751),
-    ("0602", "Apopa", "San Salvador", -89.179, 13.807, 131_286),
-    ("0511", "Santa Tecla", "La Libertad", -89.290, 13.675, 121_908),
-    ("0619", "Ciudad Delgado", "San Salvador", -89.170, 13.725, 120_200),
-    ("0607", "Ilopango", "San Salvador", -89.109, 13.700, 103_862),
-    ("0618", "Tonacatepeque", "San Salvador", -89.115, 13.780, 90_896),
-    ("0613", "San Martín", "San Salvador", -89.055, 13.737, 72_758),
-    ("0604", "Cuscatancingo", "San Salvador", -89.183, 13.735, 66_400),
-    ("0612", "San Marcos", "San Salvador", -89.183, 13.660, 63_209),
-    ("0603", "Ayutuxtepeque", "San Salvador", -89.200, 13.745, 34_710),
-    ("0501", "Antiguo Cuscatlán", "La Libertad", -89.245, 13.673, 33_767),
-    ("0609", "Nejapa", "San Salvador", -89.232, 13.815, 29_458),
+    # code, name, department, lon, lat, population 2007, area km² (official, to size the cells)
+    ("0614", "San Salvador", "San Salvador", -89.191, 13.698, 316_090, 72.25),
+    ("0617", "Soyapango", "San Salvador", -89.140, 13.710, 241_403, 29.72),
+    ("0608", "Mejicanos", "San Salvador", -89.213, 13.740, 140_751, 22.12),
+    ("0602", "Apopa", "San Salvador", -89.179, 13.807, 131_286, 51.84),
+    ("0511", "Santa Tecla", "La Libertad", -89.290, 13.675, 121_908, 112.20),
+    ("0619", "Ciudad Delgado", "San Salvador", -89.170, 13.725, 120_200, 33.42),
+    ("0607", "Ilopango", "San Salvador", -89.109, 13.700, 103_862, 34.63),
+    ("0618", "Tonacatepeque", "San Salvador", -89.115, 13.780, 90_896, 67.55),
+    ("0613", "San Martín", "San Salvador", -89.055, 13.737, 72_758, 55.84),
+    ("0604", "Cuscatancingo", "San Salvador", -89.183, 13.735, 66_400, 5.40),
+    ("0612", "San Marcos", "San Salvador", -89.183, 13.660, 63_209, 14.71),
+    ("0603", "Ayutuxtepeque", "San Salvador", -89.200, 13.745, 34_710, 8.41),
+    ("0501", "Antiguo Cuscatlán", "La Libertad", -89.245, 13.673, 33_767, 19.41),
+    ("0609", "Nejapa", "San Salvador", -89.232, 13.815, 29_458, 83.36),
 ]
 
 CONSTRUCTION, SUITABILITY = "permiso_construccion", "calificacion_lugar"
@@ -66,7 +66,7 @@ def metropolitan_outline(rng: np.random.Generator) -> shapely.Polygon:
     """An irregular outline around the 14 centroids, in the metric CRS."""
     centroids = _centroids_metric()
     centre = shapely.centroid(shapely.multipoints(centroids))
-    hull = shapely.convex_hull(shapely.multipoints(centroids)).buffer(3_500)
+    hull = shapely.convex_hull(shapely.multipoints(centroids)).buffer(4_500)
     angles = np.linspace(0, 2 * np.pi, 180, endpoint=False)
     wobble = 1 + 0.06 * np.sin(5 * angles + rng.uniform(0, 6)) + 0.03 * np.sin(13 * angles)
     ring = []
@@ -89,12 +89,25 @@ def _centroids_metric() -> np.ndarray:
     return shapely.get_coordinates(lonlat.to_crs(METRIC_CRS).values)
 
 
-def municipalities_frame(outline: shapely.Polygon) -> gpd.GeoDataFrame:
-    """Voronoi cells of the centroids clipped to the outline: gap-free and non-overlapping."""
-    points = shapely.points(_centroids_metric())
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(points), extend_to=outline))
-    by_point = [next(cell for cell in cells if cell.contains(point)) for point in points]
-    geometries = [shapely.MultiPolygon([shapely.intersection(cell, outline)]) for cell in by_point]
+def municipalities_frame(outline: shapely.Polygon, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """A weighted Voronoi tessellation of the real centroids, clipped to the outline.
+
+    Thousands of small Voronoi cells each join the municipality whose centroid is nearest once
+    distances are divided by the square root of its official area; dissolving them gives
+    gap-free, non-overlapping, irregular outlines of roughly the right sizes.
+    """
+    centroids = _centroids_metric()
+    weights = np.sqrt([m[6] for m in MUNICIPALITIES])
+    seeds = _random_points_in(outline, 6_000, rng)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline))
+    cells = shapely.intersection(cells, outline)
+    centres = shapely.get_coordinates(shapely.centroid(cells))
+    distance = np.linalg.norm(centres[:, None, :] - centroids[None, :, :], axis=2) / weights
+    owner = distance.argmin(axis=1)
+    geometries = [
+        shapely.MultiPolygon(shapely.get_parts(shapely.union_all(cells[owner == index])))
+        for index in range(len(MUNICIPALITIES))
+    ]
     return gpd.GeoDataFrame(
         {
             "COD_MUN": [m[0] for m in MUNICIPALITIES],
@@ -151,9 +164,11 @@ def _random_points_in(area: shapely.Geometry, count: int, rng: np.random.Generat
 
 
 def _exact_shares(total: int, shares: dict[str, int], rng: np.random.Generator) -> np.ndarray:
-    """A shuffled array of ``total`` labels whose counts follow the percentage shares exactly."""
-    counts = np.floor(np.array(list(shares.values())) * total / 100).astype(int)
-    counts[np.argmax(counts)] += total - counts.sum()
+    """A shuffled array of ``total`` labels whose counts follow the percentage shares (largest
+    remainder method, so each count is the share rounded as closely as the total allows)."""
+    exact = np.array(list(shares.values())) * total / 100
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact)[: total - counts.sum()]] += 1
     labels = np.repeat(list(shares), counts)
     rng.shuffle(labels)
     return labels
@@ -228,7 +243,7 @@ def write_sample(out_dir: Path, *, seed: int = 20171, permits_scale: float = 1.0
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     outline = metropolitan_outline(rng)
-    municipalities = municipalities_frame(outline)
+    municipalities = municipalities_frame(outline, rng)
     files = SampleFiles(
         municipalities=out_dir / "municipios_amss.geojson",
         zoning=out_dir / "esquema_director.gpkg",

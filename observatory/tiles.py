@@ -36,20 +36,23 @@ def _buffered_xy_bounds(tile: morecantile.Tile, buffer: int) -> Bbox:
 def encode_tile(layer: Layer, records: Iterable[Record], tile: morecantile.Tile) -> bytes:
     """Encode records (lon/lat geometries) as one MVT layer named after the catalogue layer.
 
-    Geometries are projected to Web Mercator, clipped to the buffered tile and simplified to a
-    quarter of a tile pixel, the same treatment ``ST_AsMVTGeom`` gives them in PostGIS.
+    Geometries go to tile coordinates (0..4096, y up) in one vectorised transform, then are clipped
+    to the tile plus its buffer and simplified to a quarter pixel, as ``ST_AsMVTGeom`` does.
     """
     records = list(records)
     if not records:
         return b""
     bounds = TMS.xy_bounds(tile)
-    clip_box = shapely.box(*_buffered_xy_bounds(tile, BUFFER))
-    tolerance = (bounds.right - bounds.left) / EXTENT / 4
-    geometries = shapely.transform(
-        np.array([record.geometry for record in records]),
-        lambda xy: np.column_stack(_TO_MERCATOR.transform(xy[:, 0], xy[:, 1])),
-    )
-    geometries = shapely.simplify(shapely.intersection(geometries, clip_box), tolerance)
+    scale_x = EXTENT / (bounds.right - bounds.left)
+    scale_y = EXTENT / (bounds.top - bounds.bottom)
+
+    def to_tile(lonlat: np.ndarray) -> np.ndarray:
+        x, y = _TO_MERCATOR.transform(lonlat[:, 0], lonlat[:, 1])
+        return np.column_stack(((x - bounds.left) * scale_x, (y - bounds.bottom) * scale_y))
+
+    geometries = shapely.transform(np.array([record.geometry for record in records]), to_tile)
+    clip_box = shapely.box(-BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
+    geometries = shapely.simplify(shapely.intersection(geometries, clip_box), 0.25)
     features = [
         {"geometry": geometry, "properties": _tile_properties(record.properties)}
         for record, geometry in zip(records, geometries, strict=True)
@@ -59,11 +62,7 @@ def encode_tile(layer: Layer, records: Iterable[Record], tile: morecantile.Tile)
         return b""
     return bytes(
         mapbox_vector_tile.encode(
-            [{"name": layer.name, "features": features}],
-            default_options={
-                "quantize_bounds": (bounds.left, bounds.bottom, bounds.right, bounds.top),
-                "extents": EXTENT,
-            },
+            [{"name": layer.name, "features": features}], default_options={"extents": EXTENT}
         )
     )
 

@@ -1,0 +1,149 @@
+"""The API through a live uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import httpx
+import mapbox_vector_tile
+import morecantile
+import pytest
+
+from tests.fixtures import PERMITS_IN_WEST
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+
+
+def get(url: str, **params: object) -> httpx.Response:
+    return httpx.get(url, params=params, timeout=30)
+
+
+def assert_rfc7946(feature: dict) -> None:  # type: ignore[type-arg]
+    geometry = feature["geometry"]
+    assert feature["type"] == "Feature" and isinstance(feature["id"], str)
+    coordinates = geometry["coordinates"]
+    while isinstance(coordinates[0], list):
+        coordinates = coordinates[0]
+    lon, lat = coordinates[:2]
+    assert -90 < lon < -88 and 13 < lat < 14.5  # lon/lat order, in the AMSS
+
+
+def test_landing_conformance_and_openapi(server: str) -> None:
+    landing = get(f"{server}/?f=json").json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= rels
+    conformance = get(f"{server}/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conformance
+    spec = get(f"{server}/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert "/collections/{collection_id}/items" in spec["paths"]
+    ids = {c["id"] for c in get(f"{server}/collections").json()["collections"]}
+    assert {"municipalities", "zoning", "permits", "indicators"} <= ids
+
+
+def test_items_are_geojson_in_lon_lat(server: str) -> None:
+    response = get(f"{server}/collections/municipalities/items")
+    assert response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    assert body["type"] == "FeatureCollection" and body["numberReturned"] == 2
+    for feature in body["features"]:
+        assert_rfc7946(feature)
+    assert [f["id"] for f in body["features"]] == ["0001", "0002"]
+
+
+def test_paging_follows_next_links_to_every_feature_once(server: str) -> None:
+    url: str | None = f"{server}/collections/permits/items?limit=2"
+    pages = []
+    while url:
+        body = httpx.get(url, timeout=30).json()
+        pages.append([f["id"] for f in body["features"]])
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+    assert pages == [["P1", "P2"], ["P3", "P4"], ["P5"]]
+
+
+def test_bbox_property_and_datetime_filters(server: str) -> None:
+    west = get(f"{server}/collections/municipalities/items/0001").json()
+    lons = [p[0] for p in west["geometry"]["coordinates"][0][0]]
+    lats = [p[1] for p in west["geometry"]["coordinates"][0][0]]
+    inner = f"{min(lons) + 1e-4},{min(lats) + 1e-4},{max(lons) - 0.002},{max(lats) - 1e-4}"
+    in_west = get(f"{server}/collections/permits/items", bbox=inner, limit=100).json()
+    assert {f["id"] for f in in_west["features"]} == PERMITS_IN_WEST
+    rulings = get(f"{server}/collections/permits/items", kind="calificacion_lugar").json()
+    assert [f["id"] for f in rulings["features"]] == ["P4"]
+    recent = get(f"{server}/collections/permits/items", datetime="2018-01-01/..").json()
+    assert [f["id"] for f in recent["features"]] == ["P5"]
+    spring = get(f"{server}/collections/permits/items", datetime="2017-02-01/2017-05-31").json()
+    assert [f["id"] for f in spring["features"]] == ["P2", "P3", "P4"]
+
+
+def test_indicator_values_are_a_collection(server: str) -> None:
+    body = get(
+        f"{server}/collections/indicators/items", indicator_id="permits_count", period=2017
+    ).json()
+    values = {f["properties"]["municipality_code"]: f["properties"]["value"] for f in body["features"]}
+    assert values == {"0001": 2, "0002": 1}
+    one = get(f"{server}/collections/indicators/items/permits_count:0002:2017").json()
+    assert one["properties"]["value"] == 1 and one["geometry"]["type"] == "MultiPolygon"
+    sheets = {s["id"]: s for s in get(f"{server}/indicators").json()["indicators"]}
+    assert sheets["population_density"]["unit"] == "hab/km²"
+
+
+def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
+    permit = get(f"{server}/collections/permits/items/P1").json()
+    lon, lat = permit["geometry"]["coordinates"]
+    tile = TMS.tile(lon, lat, 14)
+    response = get(f"{server}/collections/permits/tiles/WebMercatorQuad/14/{tile.y}/{tile.x}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    decoded = mapbox_vector_tile.decode(response.content)
+    by_id = {f["properties"]["permit_id"]: f for f in decoded["permits"]["features"]}
+    assert "P1" in by_id and set(by_id) <= {"P1", "P2", "P3", "P4", "P5"}
+    # The point sits where Web Mercator puts it in the tile's 4096-unit grid (y up when decoded).
+    bounds = TMS.xy_bounds(tile)
+    x, y = TMS.xy(lon, lat)
+    expected = (4096 * (x - bounds.left) / (bounds.right - bounds.left),
+                4096 * (y - bounds.bottom) / (bounds.top - bounds.bottom))  # fmt: skip
+    assert by_id["P1"]["geometry"]["coordinates"] == pytest.approx(expected, abs=1)
+
+    overview = TMS.tile(lon, lat, 10)
+    path = f"{server}/collections/municipalities/tiles/WebMercatorQuad/10/{overview.y}/{overview.x}"
+    features = mapbox_vector_tile.decode(get(path).content)["municipalities"]["features"]
+    assert sorted(f["properties"]["code"] for f in features) == ["0001", "0002"]
+    assert {f["geometry"]["type"] for f in features} <= {"Polygon", "MultiPolygon"}
+
+    path = f"{server}/collections/indicators/tiles/WebMercatorQuad/10/{overview.y}/{overview.x}"
+    chosen = mapbox_vector_tile.decode(get(path, indicator_id="population_density").content)
+    values = {f["properties"]["municipality_code"]: f["properties"]["value"] for f in chosen["indicators"]["features"]}
+    assert values == pytest.approx({"0001": 2500.0, "0002": 500.0})
+
+    tilejson = get(f"{server}/collections/permits/tiles/WebMercatorQuad/tilejson.json").json()
+    assert tilejson["tiles"][0].endswith("/collections/permits/tiles/WebMercatorQuad/{z}/{y}/{x}")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "detail"),
+    [
+        ("/collections/nowhere/items", {}, 404, "no collection 'nowhere'"),
+        ("/collections/permits/items", {"bbox": "1,2,3"}, 400, "bbox"),
+        ("/collections/permits/items", {"bbox": "-89,14,-90,13"}, 400, "min ≤ max"),
+        ("/collections/permits/items", {"limit": 0}, 400, "limit"),
+        ("/collections/permits/items", {"limit": "many"}, 400, "limit"),
+        ("/collections/permits/items", {"colour": "red"}, 400, "unknown parameter 'colour'"),
+        ("/collections/permits/items", {"datetime": "yesterday"}, 400, "datetime"),
+        ("/collections/municipalities/items", {"datetime": "2017-01-01"}, 400, "no temporal property"),
+        ("/collections/permits/items/NOPE", {}, 404, "no feature 'NOPE'"),
+        ("/collections/permits/tiles/WebMercatorQuad/3/8/1", {}, 400, "outside"),
+        ("/collections/permits/tiles/WebMercatorQuad/25/0/0", {}, 400, "outside"),
+        ("/collections/permits/tiles/WebMercatorQuad/2/-1/0", {}, 400, "outside"),
+        ("/collections/permits/tiles/WorldCRS84Quad/2/1/1", {}, 404, "no tile matrix set"),
+        ("/collections/indicators/items", {"period": "last"}, 400, "not a valid integer"),
+        ("/indicators/nothing", {}, 404, "no indicator"),
+        ("/map", {"indicator": "nothing"}, 404, "no indicator"),
+        ("/no/such/path", {}, 404, "Not Found"),
+    ],
+)
+def test_bad_requests_get_problem_bodies(server: str, path: str, params: dict, status: int, detail: str) -> None:  # type: ignore[type-arg]
+    response = get(f"{server}{path}", **params)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and detail in body["detail"]
+    assert "Traceback" not in response.text
