@@ -54,7 +54,9 @@ def parse_values(
             bad = present & parsed.isna()
             problem = "is not a date (YYYY-MM-DD)"
         else:
-            parsed = raw.where(present).astype(object).map(lambda v: v if v is None or v != v else str(v).strip())
+            parsed = (
+                raw.where(present).astype(object).map(lambda v: v if v is None or v != v else str(v).strip())
+            )
             bad = pd.Series(False, index=frame.index)
             problem = ""
         if column in required:
@@ -69,7 +71,9 @@ def parse_values(
     return frame[~failed]
 
 
-def check_geometries(frame: gpd.GeoDataFrame, layer: Layer, rejects: Rejects, *, source: Path) -> gpd.GeoDataFrame:
+def check_geometries(
+    frame: gpd.GeoDataFrame, layer: Layer, rejects: Rejects, *, source: Path
+) -> gpd.GeoDataFrame:
     """Repair invalid geometries, reproject to the storage CRS and drop misplaced features."""
     geometries = frame.geometry.values
     missing = shapely.is_missing(geometries) | shapely.is_empty(geometries)

@@ -85,7 +85,11 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             layer="zoning",
-            columns={"zone_id": ("ZONA_ID",), "source_code": ("COD_USO",), "plan_version": ("VERSION",)},
+            columns={
+                "zone_id": ("ZONA_ID",),
+                "source_code": ("COD_USO",),
+                "plan_version": ("VERSION",),
+            },
             required=("zone_id", "source_code"),
             enrich=_classify_zones,
         ),

@@ -41,7 +41,6 @@ class Rejects:
         ]
         pd.DataFrame(rows, columns=["file", "row", "reason", "values"]).to_csv(path, index=False)
 
-
     def _original(self, row: int) -> str:
         if row not in self.originals.index:
             return "{}"

@@ -13,7 +13,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from observatory.errors import ObservatoryError
-from observatory.settings import get_settings
 from observatory.store import open_store
 
 app = typer.Typer(help="AMSS urban observatory.", no_args_is_help=True, add_completion=False)
@@ -39,7 +38,9 @@ def _progress() -> Progress:
 def sample(
     out: Annotated[Path, typer.Option(help="folder to write the source files to")] = SAMPLE_DIR,
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same files")] = 20171,
-    permits: Annotated[int | None, typer.Option(help="number of permits (default: the report's 1,953)")] = None,
+    permits: Annotated[
+        int | None, typer.Option(help="number of permits (default: the report's 1,953)")
+    ] = None,
 ) -> None:
     """Write deterministic sample source files calibrated on the OPAMSS report."""
     from observatory.sample import REPORT_COUNTS, write_sample
@@ -85,7 +86,9 @@ def load(
 
 @app.command()
 def compute(
-    indicator: Annotated[list[str] | None, typer.Option(help="indicator id (repeatable); all by default")] = None,
+    indicator: Annotated[
+        list[str] | None, typer.Option(help="indicator id (repeatable); all by default")
+    ] = None,
 ) -> None:
     """Compute indicators per municipality and period into the store."""
     from observatory.indicators import compute_indicators
@@ -119,7 +122,9 @@ def serve(
 def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    sample_dir: Annotated[Path, typer.Option(help="where the sample files are (written if missing)")] = SAMPLE_DIR,
+    sample_dir: Annotated[
+        Path, typer.Option(help="where the sample files are (written if missing)")
+    ] = SAMPLE_DIR,
 ) -> None:
     """The whole job: sample data (if missing) -> load -> compute -> serve the map."""
     started = time.perf_counter()

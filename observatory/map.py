@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import Any, cast
 
 import folium
 import numpy as np
 import pandas as pd
-from branca.element import Element
+from branca.element import Element, Figure
 from folium.plugins import VectorGridProtobuf
 
 from layers import get_layer
@@ -28,15 +28,27 @@ NO_DATA = "#bdbdbd"
 CENTRE = (13.72, -89.18)
 
 
+PAGE_HEAD = """<link rel="icon" href="data:,">
+<style>
+  .panel { position: fixed; z-index: 1000; background: white; padding: 8px 10px; border-radius: 4px;
+           box-shadow: 0 1px 5px rgba(0, 0, 0, .4); font: 12px sans-serif; }
+  #indicator-picker { top: 10px; left: 60px; font-size: 13px; }
+  #legend { bottom: 30px; right: 10px; max-width: 260px; }
+  .swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px; border: 1px solid #777; }
+</style>"""
+
+
 class OfflineMap(folium.Map):
     """folium's map with Leaflet served from our static files instead of a CDN."""
 
-    default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
-    default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]
+    default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]  # noqa: RUF012
+    default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]  # noqa: RUF012
 
 
 class OfflineVectorGrid(VectorGridProtobuf):
-    default_js = [("vectorGrid", "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
+    default_js = [  # noqa: RUF012
+        ("vectorGrid", "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")
+    ]
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -81,17 +93,17 @@ def render_map(store: Store, *, indicator_id: str | None = None, period: int | N
     breaks = class_breaks(current.astype(float))
 
     page = OfflineMap(location=CENTRE, zoom_start=11, tiles=None, control_scale=True, prefer_canvas=False)
-    page.get_root().header.add_child(Element(
-        f'<title>{html.escape(chosen.title_es)} — Observatorio AMSS</title><link rel="icon" href="data:,">'
-    ))
+    title = f"<title>{html.escape(chosen.title_es)} — Observatorio AMSS</title>"
+    root = cast(Figure, page.get_root())
+    root.header.add_child(Element(title + PAGE_HEAD))
     if not municipalities.empty:
         _add_choropleth(page, municipalities, values, chosen, current, breaks)
     _add_overlay(page, "zoning", "Esquema Director (usos del suelo)")
     _add_overlay(page, "permits", "Permisos y calificaciones de lugar")
     folium.LayerControl(collapsed=False).add_to(page)
-    page.get_root().html.add_child(Element(_controls_html(available or [chosen], chosen, periods, period)))
-    page.get_root().html.add_child(Element(_legend_html(chosen, period, breaks)))
-    return page.get_root().render()
+    root.html.add_child(Element(_controls_html(available or [chosen], chosen, periods, period)))
+    root.html.add_child(Element(_legend_html(chosen, period, breaks)))
+    return root.render()
 
 
 def _add_choropleth(
@@ -123,7 +135,12 @@ def _add_choropleth(
                 properties[f"p_{item.id}"] = "sin datos"
         features.append({"type": "Feature", "geometry": row.geom.__geo_interface__, "properties": properties})
     fields = ["name", "department", "value", *(f"p_{item.id}" for item in profile_fields)]
-    aliases = ["Municipio", "Departamento", chosen.title_es, *(item.title_es for item in profile_fields)]
+    aliases = [
+        "Municipio",
+        "Departamento",
+        chosen.title_es,
+        *(item.title_es for item in profile_fields),
+    ]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=f"{chosen.title_es}",
@@ -145,12 +162,18 @@ def _add_overlay(page: folium.Map, name: str, title: str) -> None:
     OfflineVectorGrid(
         f"/collections/{name}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}",
         title,
-        {"vectorTileLayerStyles": {name: style}, "minZoom": layer.min_zoom, "maxNativeZoom": layer.max_zoom},
+        {
+            "vectorTileLayerStyles": {name: style},
+            "minZoom": layer.min_zoom,
+            "maxNativeZoom": layer.max_zoom,
+        },
         show=False,
     ).add_to(page)
 
 
-def _controls_html(available: list[Indicator], chosen: Indicator, periods: list[int], period: int | None) -> str:
+def _controls_html(
+    available: list[Indicator], chosen: Indicator, periods: list[int], period: int | None
+) -> str:
     themes: dict[str, list[Indicator]] = {}
     for item in available:
         themes.setdefault(item.theme, []).append(item)
@@ -168,8 +191,7 @@ def _controls_html(available: list[Indicator], chosen: Indicator, periods: list[
         f'<option value="{p}"{" selected" if p == period else ""}>{p}</option>' for p in periods
     )
     return f"""
-<form id="indicator-picker" method="get" action="/map" style="position:fixed;top:10px;left:60px;z-index:1000;
-  background:white;padding:8px 10px;border-radius:4px;box-shadow:0 1px 5px rgba(0,0,0,.4);font:13px sans-serif">
+<form id="indicator-picker" class="panel" method="get" action="/map">
   <strong>Observatorio Metropolitano del AMSS</strong><br>
   <label>Indicador <select name="indicator"
     onchange="this.form.period.disabled=true;this.form.submit()">{groups}</select></label>
@@ -180,20 +202,20 @@ def _controls_html(available: list[Indicator], chosen: Indicator, periods: list[
 def _legend_html(chosen: Indicator, period: int | None, breaks: list[float]) -> str:
     rows, lower = [], None
     for limit in breaks:
-        label = f"≤ {format_value(limit, '')}" if lower is None else f"{format_value(lower, '')} – {format_value(limit, '')}"
+        label = (
+            f"≤ {format_value(limit, '')}"
+            if lower is None
+            else f"{format_value(lower, '')} – {format_value(limit, '')}"
+        )
         rows.append(
-            f'<div><span style="display:inline-block;width:14px;height:14px;background:{colour(limit, breaks)};'
-            f'margin-right:6px;border:1px solid #777"></span>{html.escape(label)}</div>'
+            f'<div><span class="swatch" style="background:{colour(limit, breaks)}"></span>'
+            f"{html.escape(label)}</div>"
         )
         lower = limit
-    rows.append(
-        f'<div><span style="display:inline-block;width:14px;height:14px;background:{NO_DATA};'
-        'margin-right:6px;border:1px solid #777"></span>sin datos</div>'
-    )
+    rows.append(f'<div><span class="swatch" style="background:{NO_DATA}"></span>sin datos</div>')
     sheet = json.dumps(chosen.formula, ensure_ascii=False)
     return f"""
-<div id="legend" style="position:fixed;bottom:30px;right:10px;z-index:1000;background:white;padding:8px 10px;
-  border-radius:4px;box-shadow:0 1px 5px rgba(0,0,0,.4);font:12px sans-serif;max-width:260px" title={html.escape(sheet)}>
+<div id="legend" class="panel" title={html.escape(sheet)}>
   <strong>{html.escape(chosen.title_es)}</strong><br><em>{html.escape(chosen.unit)} · {period}</em>
   {"".join(rows)}
 </div>"""

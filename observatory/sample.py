@@ -65,16 +65,18 @@ class SampleFiles:
 def metropolitan_outline(rng: np.random.Generator) -> shapely.Polygon:
     """An irregular outline around the 14 centroids, in the metric CRS."""
     centroids = _centroids_metric()
-    centre = shapely.centroid(shapely.multipoints(centroids))
-    hull = shapely.convex_hull(shapely.multipoints(centroids)).buffer(4_500)
+    centre = shapely.MultiPoint(centroids).centroid
+    hull = shapely.MultiPoint(centroids).convex_hull.buffer(4_500)
     angles = np.linspace(0, 2 * np.pi, 180, endpoint=False)
     wobble = 1 + 0.06 * np.sin(5 * angles + rng.uniform(0, 6)) + 0.03 * np.sin(13 * angles)
     ring = []
     for angle, factor in zip(angles, wobble, strict=True):
-        ray = shapely.LineString([
-            (centre.x, centre.y),
-            (centre.x + 60_000 * np.cos(angle), centre.y + 60_000 * np.sin(angle)),
-        ])
+        ray = shapely.LineString(
+            [
+                (centre.x, centre.y),
+                (centre.x + 60_000 * np.cos(angle), centre.y + 60_000 * np.sin(angle)),
+            ]
+        )
         reach = shapely.intersection(ray, hull.exterior)
         edge = shapely.get_coordinates(reach)[-1]
         ring.append((centre.x + (edge[0] - centre.x) * factor, centre.y + (edge[1] - centre.y) * factor))
@@ -123,20 +125,14 @@ def municipalities_frame(outline: shapely.Polygon, rng: np.random.Generator) -> 
 def zoning_frame(outline: shapely.Polygon, rng: np.random.Generator, *, zones: int = 320) -> gpd.GeoDataFrame:
     """Zones of the land-use plan: denser, more commercial toward San Salvador's centre."""
     seeds = _random_points_in(outline, zones, rng)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline))
-    cells = [shapely.intersection(cell, outline) for cell in cells]
-    cells = [cell for cell in cells if not cell.is_empty]
-    centre = shapely.points(_centroids_metric()[0])
+    voronoi = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline))
+    clipped = shapely.intersection(voronoi, outline)
+    cells = list(clipped[~shapely.is_empty(clipped)])
+    centre = shapely.Point(_centroids_metric()[0])
     codes = []
     for cell in cells:
         distance = shapely.distance(cell.centroid, centre) / 1000
-        weights = np.array(
-            [
-                max(0.5, 4 - distance / 3), 3, max(0.5, 1 + distance / 5),  # HAB-AD, HAB-MD, HAB-BD
-                max(0.3, 3 - distance / 3), 1, 1.2, max(0.3, 2.5 - distance / 4),  # COM, IND, EQ, MX
-                0.8, max(0.2, distance / 4), max(0.1, distance / 5 - 1),  # EP, PE, AG
-            ]  # fmt: skip
-        )
+        weights = _zoning_weights(distance)
         codes.append(rng.choice(ZONING_CODES, p=weights / weights.sum()))
     return gpd.GeoDataFrame(
         {
@@ -149,7 +145,20 @@ def zoning_frame(outline: shapely.Polygon, rng: np.random.Generator, *, zones: i
     )
 
 
-def _random_points_in(area: shapely.Geometry, count: int, rng: np.random.Generator) -> np.ndarray:
+def _zoning_weights(km_from_centre: float) -> np.ndarray:
+    """Relative odds of each of ZONING_CODES for a zone this far from San Salvador's centre."""
+    d = km_from_centre
+    odds = {
+        "HAB-AD": max(0.5, 4 - d / 3), "HAB-MD": 3.0, "HAB-BD": max(0.5, 1 + d / 5),
+        "COM": max(0.3, 3 - d / 3), "IND": 1.0, "EQ": 1.2, "MX": max(0.3, 2.5 - d / 4),
+        "EP": 0.8, "PE": max(0.2, d / 4), "AG": max(0.1, d / 5 - 1),
+    }  # fmt: skip
+    return np.array([odds[code] for code in ZONING_CODES])
+
+
+def _random_points_in(
+    area: shapely.Polygon | shapely.MultiPolygon, count: int, rng: np.random.Generator
+) -> np.ndarray:
     """``count`` uniform random points inside ``area``, by vectorised rejection sampling."""
     minx, miny, maxx, maxy = area.bounds
     shapely.prepare(area)
@@ -228,7 +237,9 @@ def permits_frame(
     return permits
 
 
-def _points_by_population(municipalities: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> np.ndarray:
+def _points_by_population(
+    municipalities: gpd.GeoDataFrame, count: int, rng: np.random.Generator
+) -> np.ndarray:
     population = municipalities["POB_2007"].to_numpy(dtype=float)
     per_municipality = rng.multinomial(count, population / population.sum())
     xy = np.concatenate(
@@ -251,7 +262,9 @@ def write_sample(out_dir: Path, *, seed: int = 20171, permits_scale: float = 1.0
     )
     boundaries = municipalities.to_crs("EPSG:4326")
     boundaries.geometry = shapely.set_precision(boundaries.geometry.values, 1e-6)
-    files.municipalities.write_text(boundaries.to_json(drop_id=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    files.municipalities.write_text(
+        boundaries.to_json(drop_id=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)

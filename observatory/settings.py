@@ -18,9 +18,7 @@ PERMITS_SOURCE_CRS = "EPSG:5460"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OBSERVATORY_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="OBSERVATORY_", env_nested_delimiter="__", extra="ignore")
 
     database_url: str | None = None
     """``postgresql://…`` selects PostGIS; unset selects the embedded GeoPackage store."""

@@ -82,7 +82,9 @@ def _free_port() -> int:
 def server(loaded: Store, settings: Settings) -> Iterator[str]:
     """A live uvicorn server on 127.0.0.1 serving the loaded store; yields its base URL."""
     port = _free_port()
-    config = uvicorn.Config(create_app(settings, store=loaded), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings, store=loaded), host="127.0.0.1", port=port, log_level="warning"
+    )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ in UTM 16N so that their areas are exact; the loads reproject them like real sou
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -26,7 +27,7 @@ MUNICIPALITIES = [
 # (id, kind, use, area m², investment USD, submitted, resolved, x, y in UTM)
 PERMITS = [
     ("P1", "permiso_construccion", "habitacional", 100, 1000, "2017-01-02", "2017-01-16", X0 + 500, Y0 + 500),
-    ("P2", "permiso_construccion", "comercio_servicios", 300, 5000, "2017-03-01", "2017-04-26", X0 + 1500, Y0 + 1500),
+    ("P2", "permiso_construccion", "comercio", 300, 5000, "2017-03-01", "2017-04-26", X0 + 1500, Y0 + 1500),
     ("P3", "permiso_construccion", "industria", 50, 200, "2017-02-06", "2017-02-10", X0 + 3000, Y0 + 1000),
     ("P4", "calificacion_lugar", "otros", None, None, "2017-05-01", "2017-05-15", X0 + 4500, Y0 + 500),
     ("P5", "permiso_construccion", "habitacional", 70, 700, "2018-01-08", "2018-01-22", X0 + 1000, Y0 + 1800),
@@ -57,7 +58,7 @@ def write_zoning(folder: Path, *, extra: tuple[tuple[str, str, shapely.Geometry]
     return path
 
 
-def permits_table(rows: list[tuple] = PERMITS) -> pd.DataFrame:  # type: ignore[type-arg]
+def permits_table(rows: list[tuple[Any, ...]] = PERMITS) -> pd.DataFrame:
     """Permits as OPAMSS exports them: x/y in the El Salvador Lambert grid (EPSG:5460)."""
     to_lambert = pyproj.Transformer.from_crs(UTM, "EPSG:5460", always_xy=True)
     records = []
@@ -73,7 +74,7 @@ def permits_table(rows: list[tuple] = PERMITS) -> pd.DataFrame:  # type: ignore[
     return pd.DataFrame(records)
 
 
-def write_permits(folder: Path, rows: list[tuple] = PERMITS, name: str = "permisos.csv") -> Path:  # type: ignore[type-arg]
+def write_permits(folder: Path, rows: list[tuple[Any, ...]] = PERMITS, name: str = "permisos.csv") -> Path:
     path = folder / name
     permits_table(rows).to_csv(path, index=False)
     return path

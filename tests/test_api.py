@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import mapbox_vector_tile
 import morecantile
@@ -16,7 +18,7 @@ def get(url: str, **params: object) -> httpx.Response:
     return httpx.get(url, params=params, timeout=30)
 
 
-def assert_rfc7946(feature: dict) -> None:  # type: ignore[type-arg]
+def assert_rfc7946(feature: dict[str, Any]) -> None:
     geometry = feature["geometry"]
     assert feature["type"] == "Feature" and isinstance(feature["id"], str)
     coordinates = geometry["coordinates"]
@@ -75,9 +77,7 @@ def test_bbox_property_and_datetime_filters(server: str) -> None:
 
 
 def test_indicator_values_are_a_collection(server: str) -> None:
-    body = get(
-        f"{server}/collections/indicators/items", indicator_id="permits_count", period=2017
-    ).json()
+    body = get(f"{server}/collections/indicators/items", indicator_id="permits_count", period=2017).json()
     values = {f["properties"]["municipality_code"]: f["properties"]["value"] for f in body["features"]}
     assert values == {"0001": 2, "0002": 1}
     one = get(f"{server}/collections/indicators/items/permits_count:0002:2017").json()
@@ -111,7 +111,10 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
 
     path = f"{server}/collections/indicators/tiles/WebMercatorQuad/10/{overview.y}/{overview.x}"
     chosen = mapbox_vector_tile.decode(get(path, indicator_id="population_density").content)
-    values = {f["properties"]["municipality_code"]: f["properties"]["value"] for f in chosen["indicators"]["features"]}
+    values = {
+        f["properties"]["municipality_code"]: f["properties"]["value"]
+        for f in chosen["indicators"]["features"]
+    }
     assert values == pytest.approx({"0001": 2500.0, "0002": 500.0})
 
     tilejson = get(f"{server}/collections/permits/tiles/WebMercatorQuad/tilejson.json").json()
@@ -128,7 +131,12 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
         ("/collections/permits/items", {"limit": "many"}, 400, "limit"),
         ("/collections/permits/items", {"colour": "red"}, 400, "unknown parameter 'colour'"),
         ("/collections/permits/items", {"datetime": "yesterday"}, 400, "datetime"),
-        ("/collections/municipalities/items", {"datetime": "2017-01-01"}, 400, "no temporal property"),
+        (
+            "/collections/municipalities/items",
+            {"datetime": "2017-01-01"},
+            400,
+            "no temporal property",
+        ),
         ("/collections/permits/items/NOPE", {}, 404, "no feature 'NOPE'"),
         ("/collections/permits/tiles/WebMercatorQuad/3/8/1", {}, 400, "outside"),
         ("/collections/permits/tiles/WebMercatorQuad/25/0/0", {}, 400, "outside"),
@@ -140,7 +148,9 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
         ("/no/such/path", {}, 404, "Not Found"),
     ],
 )
-def test_bad_requests_get_problem_bodies(server: str, path: str, params: dict, status: int, detail: str) -> None:  # type: ignore[type-arg]
+def test_bad_requests_get_problem_bodies(
+    server: str, path: str, params: dict[str, Any], status: int, detail: str
+) -> None:
     response = get(f"{server}{path}", **params)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"

@@ -48,10 +48,40 @@ def test_bad_rows_are_rejected_with_file_row_and_reason(
     rows = [
         *fixtures.PERMITS[:2],
         ("P6", "permiso_construccion", "otros", 1, 1, "2017-01-02", "2017-01-03", None, None),
-        ("P1", "permiso_construccion", "otros", 1, 1, "2017-01-02", "2017-01-03", X0 + 100, Y0 + 100),
-        ("P7", "permiso_construccion", "otros", "mucho", 1, "2017-01-02", "2017-01-03", X0 + 100, Y0 + 100),
+        (
+            "P1",
+            "permiso_construccion",
+            "otros",
+            1,
+            1,
+            "2017-01-02",
+            "2017-01-03",
+            X0 + 100,
+            Y0 + 100,
+        ),
+        (
+            "P7",
+            "permiso_construccion",
+            "otros",
+            "mucho",
+            1,
+            "2017-01-02",
+            "2017-01-03",
+            X0 + 100,
+            Y0 + 100,
+        ),
         ("P8", "permiso_construccion", "otros", 1, 1, "ayer", "2017-01-03", X0 + 100, Y0 + 100),
-        ("P9", "permiso_construccion", "otros", 1, 1, "2017-01-02", "2017-01-03", X0 + 9_000, Y0 + 100),
+        (
+            "P9",
+            "permiso_construccion",
+            "otros",
+            1,
+            1,
+            "2017-01-02",
+            "2017-01-03",
+            X0 + 9_000,
+            Y0 + 100,
+        ),
     ]
     path = fixtures.write_permits(tmp_path, rows)
 
@@ -69,12 +99,12 @@ def test_bad_rows_are_rejected_with_file_row_and_reason(
     assert '"expediente": "P9"' in rejects.loc[7, "values"]
 
 
-def test_invalid_polygons_are_repaired_or_rejected(
-    store: Store, settings: Settings, tmp_path: Path
-) -> None:
+def test_invalid_polygons_are_repaired_or_rejected(store: Store, settings: Settings, tmp_path: Path) -> None:
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 500, Y0 + 500), (X0 + 500, Y0), (X0, Y0 + 500)])
     flat = shapely.Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 200, Y0)])
-    path = fixtures.write_zoning(tmp_path, extra=(("Z4", "EP", bowtie), ("Z5", "EP", flat), ("Z6", "XX", bowtie)))
+    path = fixtures.write_zoning(
+        tmp_path, extra=(("Z4", "EP", bowtie), ("Z5", "EP", flat), ("Z6", "XX", bowtie))
+    )
     assert not bowtie.is_valid
 
     result = load_layer(store, "zoning", path, settings=settings)
@@ -97,7 +127,9 @@ def test_wrong_crs_fails_the_file_and_keeps_what_was_loaded(
     other = sources["permits"].with_name("otros.csv")
     other.write_bytes(sources["permits"].read_bytes().replace(b"P1,", b"Q1,"))
 
-    with pytest.raises(LoadError, match=r"otros\.csv: no feature falls within the AMSS when read as EPSG:4326"):
+    with pytest.raises(
+        LoadError, match=r"otros\.csv: no feature falls within the AMSS when read as EPSG:4326"
+    ):
         load_layer(loaded, "permits", other, settings=settings, table_crs="EPSG:4326")
 
     pd.testing.assert_frame_equal(loaded.read_layer(get_layer("permits")), before)
@@ -117,12 +149,16 @@ def test_missing_column_and_missing_file_are_clear_errors(
     assert store.read_layer(get_layer("permits")).empty
 
 
-def test_permits_need_municipalities_first(store: Store, settings: Settings, sources: dict[str, Path]) -> None:
+def test_permits_need_municipalities_first(
+    store: Store, settings: Settings, sources: dict[str, Path]
+) -> None:
     with pytest.raises(MissingInput, match="load municipalities before permits"):
         load_layer(store, "permits", sources["permits"], settings=settings)
 
 
-def test_same_input_twice_changes_nothing(loaded: Store, settings: Settings, sources: dict[str, Path]) -> None:
+def test_same_input_twice_changes_nothing(
+    loaded: Store, settings: Settings, sources: dict[str, Path]
+) -> None:
     before = {name: loaded.read_layer(get_layer(name)) for name in sources}
     runs_before = loaded.load_runs()
 

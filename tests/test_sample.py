@@ -16,7 +16,11 @@ from observatory.sample import MUNICIPALITIES, write_sample
 def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sample")
     files = write_sample(folder)
-    return {"municipalities": files.municipalities, "zoning": files.zoning, "permits": files.permits}
+    return {
+        "municipalities": files.municipalities,
+        "zoning": files.zoning,
+        "permits": files.permits,
+    }
 
 
 def test_fourteen_municipalities_tile_the_metropolis(sample: dict[str, Path]) -> None:
@@ -29,7 +33,7 @@ def test_fourteen_municipalities_tile_the_metropolis(sample: dict[str, Path]) ->
     assert all(len(shapely.get_coordinates(g)) > 5 for g in municipalities.geometry)  # not rectangles
     # Each municipality contains its real centroid.
     lonlat = municipalities.to_crs(4326)
-    for (_, name, _, lon, lat, _, _) in MUNICIPALITIES:
+    for _, name, _, lon, lat, _, _ in MUNICIPALITIES:
         outline = lonlat.loc[lonlat["NOM_MUN"] == name, "geometry"].iloc[0]
         assert outline.contains(shapely.Point(lon, lat)), name
     official = {m[1]: m[6] for m in MUNICIPALITIES}
@@ -47,9 +51,21 @@ def test_permits_follow_the_report(sample: dict[str, Path]) -> None:
     assert construction["inversion_usd"].sum() == 310_887_074
     assert construction["area_m2"].sum() == 758_967
     shares = (construction["uso"].value_counts(normalize=True) * 100).round().to_dict()
-    assert shares == {"habitacional": 58, "comercio_servicios": 18, "equipamientos": 16, "otros": 6, "industria": 2}
+    assert shares == {
+        "habitacional": 58,
+        "comercio_servicios": 18,
+        "equipamientos": 16,
+        "otros": 6,
+        "industria": 2,
+    }
     shares = (rulings["uso"].value_counts(normalize=True) * 100).round().to_dict()
-    assert shares == {"otros": 31, "comercio_servicios": 27, "habitacional": 27, "equipamientos": 12, "industria": 3}
+    assert shares == {
+        "otros": 31,
+        "comercio_servicios": 27,
+        "habitacional": 27,
+        "equipamientos": 12,
+        "industria": 3,
+    }
     assert permits["expediente"].is_unique
     days = pd.Series(
         pd.to_datetime(permits["fecha_resolucion"]).values.astype("datetime64[D]")

@@ -154,11 +154,11 @@ def item(request: Request, collection_id: str, feature_id: str) -> GeoJSONRespon
     if not records:
         raise NotFound(f"no feature {feature_id!r} in {collection_id!r}")
     body = feature(layer, records[0])
+    base = f"/collections/{layer.name}"
     body["links"] = [
-        {"rel": "self", "type": "application/geo+json",
-         "href": _url(request, f"/collections/{layer.name}/items/{feature_id}")},
-        {"rel": "collection", "type": "application/json", "href": _url(request, f"/collections/{layer.name}")},
-    ]  # fmt: skip
+        {"rel": "self", "type": "application/geo+json", "href": _url(request, f"{base}/items/{feature_id}")},
+        {"rel": "collection", "type": "application/json", "href": _url(request, base)},
+    ]
     return GeoJSONResponse(body)
 
 

@@ -27,9 +27,7 @@ def parse_bbox(text: str | None) -> Bbox | None:
         raise InvalidParameter(f"bbox {text!r}: four numbers expected (minLon,minLat,maxLon,maxLat)")
     west, south, east, north = values
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidParameter(
-            f"bbox {text!r}: must be minLon,minLat,maxLon,maxLat in degrees, min ≤ max"
-        )
+        raise InvalidParameter(f"bbox {text!r}: must be minLon,minLat,maxLon,maxLat in degrees, min ≤ max")
     return (west, south, east, north)
 
 
@@ -70,9 +68,7 @@ def parse_filters(layer: Layer, params: QueryParams) -> dict[str, Any]:
         try:
             filters[key] = layer.parse_value(key, text)
         except ValueError:
-            raise InvalidParameter(
-                f"{key}={text!r}: not a valid {layer.properties[key]} value"
-            ) from None
+            raise InvalidParameter(f"{key}={text!r}: not a valid {layer.properties[key]} value") from None
     return filters
 
 

@@ -41,7 +41,8 @@ def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
                 "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
                 "links": [
                     {"rel": "self", "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}"},
-                    {"rel": "item", "type": MVT, "templated": True, "href": _template(request, collection_id)},
+                    {"rel": "item", "type": MVT, "templated": True,
+                     "href": _template(request, collection_id)},
                     {"rel": "describedby", "type": "application/json",
                      "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}/tilejson.json"},
                 ],

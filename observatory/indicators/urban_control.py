@@ -20,7 +20,8 @@ def business_days(submitted: pd.Series, resolved: pd.Series) -> pd.Series:
     done = submitted.notna() & resolved.notna()
     days = pd.Series(np.nan, index=submitted.index)
     days[done] = np.busday_count(
-        submitted[done].to_numpy(dtype="datetime64[D]"), resolved[done].to_numpy(dtype="datetime64[D]")
+        submitted[done].to_numpy(dtype="datetime64[D]"),
+        resolved[done].to_numpy(dtype="datetime64[D]"),
     )
     return days
 
@@ -117,7 +118,10 @@ def declared_investment(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDat
     unit="días hábiles",
     direction="lower_is_better",
     inputs=("permits", "municipalities"),
-    references=(SOURCE, "Ley Especial de Agilización de Trámites para el Fomento de Proyectos de Construcción"),
+    references=(
+        SOURCE,
+        "Ley Especial de Agilización de Trámites para el Fomento de Proyectos de Construcción",
+    ),
 )
 def median_processing_days(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     days = business_days(permits["submitted"], permits["resolved"])
@@ -133,7 +137,10 @@ def median_processing_days(*, permits: gpd.GeoDataFrame, municipalities: gpd.Geo
     unit="%",
     direction="higher_is_better",
     inputs=("permits", "municipalities"),
-    references=(SOURCE, "Ley Especial de Agilización de Trámites para el Fomento de Proyectos de Construcción"),
+    references=(
+        SOURCE,
+        "Ley Especial de Agilización de Trámites para el Fomento de Proyectos de Construcción",
+    ),
     options=("legal_limit_business_days",),
 )
 def resolved_within_legal_limit(

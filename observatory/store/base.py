@@ -101,9 +101,7 @@ def conform(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             data[column] = pd.to_datetime(values).dt.normalize().astype("datetime64[ms]")
         else:
             data[column] = values.astype("string").astype(object).where(values.notna(), None)
-    return gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=STORAGE_CRS).rename_geometry(
-        "geom"
-    )
+    return gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=STORAGE_CRS).rename_geometry("geom")
 
 
 def empty_frame(layer: Layer) -> gpd.GeoDataFrame:

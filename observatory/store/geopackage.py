@@ -12,7 +12,6 @@ import fcntl
 import os
 import shutil
 import sqlite3
-import struct
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -39,20 +38,17 @@ RUNS_TABLE = "load_runs"
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
-def geometry_from_gpkg(blob: bytes | None) -> shapely.Geometry | None:
+def geometry_from_gpkg(blob: bytes) -> shapely.Geometry:
     """Decode a GeoPackage geometry blob (header + WKB), per the GeoPackage 1.3 binary format."""
-    if blob is None:
-        return None
     flags = blob[3]
     offset = 8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111]
     return shapely.from_wkb(blob[offset:])
 
 
-def _intersects_bbox(
-    blob: bytes | None, west: float, south: float, east: float, north: float
-) -> bool:
-    geometry = geometry_from_gpkg(blob)
-    return geometry is not None and bool(shapely.intersects(geometry, shapely.box(west, south, east, north)))
+def _intersects_bbox(blob: bytes | None, west: float, south: float, east: float, north: float) -> bool:
+    if blob is None:
+        return False
+    return bool(shapely.intersects(geometry_from_gpkg(blob), shapely.box(west, south, east, north)))
 
 
 def _quote(identifier: str) -> str:
@@ -100,7 +96,7 @@ class GeoPackageStore:
             )
             with contextlib.closing(sqlite3.connect(scratch)) as db, db:
                 db.execute(
-                    f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
                     f"ON {_quote(layer.table)} ({_quote(layer.id)})"
                 )
             if run is not None:
@@ -141,7 +137,7 @@ class GeoPackageStore:
             return []
         columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
         table = _quote(layer.table)
-        joins, conditions, params = "", [], []
+        joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
         if query.bbox is not None:
             joins = f"JOIN {_quote(f'rtree_{layer.table}_geom')} r ON r.id = t.fid"
             west, south, east, north = query.bbox
@@ -169,10 +165,7 @@ class GeoPackageStore:
         with self._reading() as db:
             rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
         names = list(layer.properties)
-        return [
-            Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1]))
-            for row in rows
-        ]
+        return [Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows]
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         records = self.select(

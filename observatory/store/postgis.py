@@ -37,6 +37,10 @@ _PG_TYPES = {
 }
 
 
+def _libpq_url(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
 def _sqlalchemy_url(url: str) -> str:
     scheme, rest = url.split("://", 1)
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
@@ -52,7 +56,7 @@ class PostGISStore:
             pool_pre_ping=True,
             connect_args={"options": f"-c search_path={schema},public"},
         )
-        migrate(self.engine, schema)
+        migrate(_libpq_url(url), schema)
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -81,8 +85,7 @@ class PostGISStore:
             target=self._table(layer),
             columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
             casts=sql.SQL(", ").join(
-                sql.SQL("{}::{}").format(sql.Identifier(c), _PG_TYPES[layer.properties[c]])
-                for c in columns
+                sql.SQL("{}::{}").format(sql.Identifier(c), _PG_TYPES[layer.properties[c]]) for c in columns
             ),
             staging=sql.Identifier(self.schema, staging),
         )
@@ -120,13 +123,13 @@ class PostGISStore:
         params: dict[str, Any] = {}
         if query.bbox is not None:
             conditions.append(
-                sql.SQL("ST_Intersects(geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))")
+                sql.SQL(
+                    "ST_Intersects(geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326))"
+                )
             )
             params.update(zip(("west", "south", "east", "north"), query.bbox, strict=True))
         for index, (column, value) in enumerate(query.filters.items()):
-            conditions.append(
-                sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"f{index}"))
-            )
+            conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"f{index}")))
             params[f"f{index}"] = value
         if query.interval is not None and layer.datetime is not None:
             start, end = query.interval
@@ -156,8 +159,7 @@ class PostGISStore:
             rows = cursor.fetchall()
         names = list(layer.properties)
         return [
-            Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1])))
-            for row in rows
+            Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
         ]
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
@@ -208,30 +210,25 @@ class PostGISStore:
         self.engine.dispose()
 
 
-def migrate(engine: sqlalchemy.Engine, schema: str) -> None:
+def migrate(url: str, schema: str) -> None:
     """Apply the numbered SQL files under ``migrations/`` that this schema has not seen yet."""
     files = sorted(
         (entry for entry in resources.files("observatory.store").joinpath("migrations").iterdir()
          if entry.name.endswith(".sql")),
         key=lambda entry: entry.name,
     )  # fmt: skip
-    connection = engine.raw_connection()
-    try:
-        db = connection.driver_connection
-        with db.transaction():  # type: ignore[union-attr]
-            db.execute("SELECT pg_advisory_xact_lock(hashtext('observatory-migrations'))")  # type: ignore[union-attr]
-            db.execute("CREATE EXTENSION IF NOT EXISTS postgis")  # type: ignore[union-attr]
-            db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))  # type: ignore[union-attr]
-            db.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))  # type: ignore[union-attr]
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )  # type: ignore[union-attr]
-            applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}  # type: ignore[union-attr]
-            for entry in files:
-                version = entry.name.removesuffix(".sql")
-                if version not in applied:
-                    db.execute(entry.read_text(encoding="utf-8"))  # type: ignore[union-attr]
-                    db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [version])  # type: ignore[union-attr]
-    finally:
-        connection.close()
+    with psycopg.connect(url) as db, db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('observatory-migrations'))")
+        db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        db.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+        for entry in files:
+            version = entry.name.removesuffix(".sql")
+            if version not in applied:
+                db.execute(entry.read_text(encoding="utf-8"))
+                db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [version])

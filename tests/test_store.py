@@ -1,0 +1,59 @@
+"""Store behaviour both backends share: atomic replacement, typed round trips, the schema."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import psycopg
+import pytest
+
+from layers import catalogue, get_layer
+from observatory.settings import Settings
+from observatory.store import FeatureQuery, Store
+from tests.conftest import database_url
+
+
+def test_a_failed_replacement_leaves_the_layer_as_it_was(loaded: Store) -> None:
+    layer = get_layer("permits")
+    before = loaded.read_layer(layer)
+    runs = loaded.load_runs()
+    clashing = pd.concat([before, before.iloc[[0]]], ignore_index=True)  # a duplicate id
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        loaded.replace_layer(layer, gpd.GeoDataFrame(clashing, geometry="geom"), run=None)
+
+    pd.testing.assert_frame_equal(loaded.read_layer(layer), before)
+    assert loaded.load_runs() == runs
+
+
+def test_round_trip_keeps_types_and_nulls(loaded: Store) -> None:
+    permits = loaded.read_layer(get_layer("permits")).set_index("permit_id")
+    assert str(permits["submitted"].dtype).startswith("datetime64")
+    assert permits.loc["P1", "submitted"] == pd.Timestamp("2017-01-02")
+    assert pd.isna(permits.loc["P4", "floor_area_m2"])
+    (record,) = loaded.select(get_layer("permits"), FeatureQuery(filters={"permit_id": "P4"}))
+    assert record.properties["investment_usd"] is None
+    assert str(record.properties["resolved"]) == "2017-05-15"
+
+
+def test_an_unloaded_layer_reads_empty(store: Store) -> None:
+    assert store.read_layer(get_layer("zoning")).empty
+    assert store.select(get_layer("zoning"), FeatureQuery()) == []
+    assert store.load_runs() == []
+
+
+@pytest.mark.parametrize("settings", ["postgis"], indirect=True)
+def test_migrated_tables_match_the_catalogue(store: Store, settings: Settings) -> None:
+    with psycopg.connect(database_url()) as connection:
+        for layer in catalogue().values():
+            rows = connection.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                [settings.db_schema, layer.table],
+            ).fetchall()
+            assert [r[0] for r in rows] == [*layer.properties, "geom"], layer.name
+            indexes = connection.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                [settings.db_schema, layer.table],
+            ).fetchall()
+            assert any("USING gist (geom)" in r[0] for r in indexes), layer.name
