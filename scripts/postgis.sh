@@ -21,7 +21,7 @@ if ! pg_lsclusters -h | awk '$1 == 15 && $2 == "main" {print $4}' | grep -q onli
   as_root pg_ctlcluster 15 main start >&2
 fi
 
-psql_admin() { as_root su postgres -c "psql -v ON_ERROR_STOP=1 -qAtX $*"; }
+psql_admin() { as_root su postgres -c "PGOPTIONS=--client-min-messages=warning psql -v ON_ERROR_STOP=1 -qAtX $*"; }
 for _ in $(seq 1 30); do psql_admin "-c 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
 psql_admin "-c \"ALTER USER postgres PASSWORD '${DB_PASSWORD}'\"" >/dev/null
 if [ "$(psql_admin "-c \"SELECT 1 FROM pg_database WHERE datname = '${DB_NAME}'\"")" != 1 ]; then
