@@ -21,6 +21,7 @@ from observatory.errors import NotFound
 from observatory.indicators import REGISTRY, Indicator
 from observatory.store import Store
 from observatory.tiles import TMS
+from zoning import LAND_USE_CLASSES
 
 PALETTE = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]
 """ColorBrewer YlGnBu, five classes."""
@@ -98,7 +99,7 @@ def render_map(store: Store, *, indicator_id: str | None = None, period: int | N
     root.header.add_child(Element(title + PAGE_HEAD))
     if not municipalities.empty:
         _add_choropleth(page, municipalities, values, chosen, current, breaks)
-    _add_overlay(page, "zoning", "Esquema Director (usos del suelo)")
+    _add_zoning_overlay(page)
     _add_overlay(page, "permits", "Permisos y calificaciones de lugar")
     folium.LayerControl(collapsed=False).add_to(page)
     root.html.add_child(Element(_controls_html(available or [chosen], chosen, periods, period)))
@@ -154,21 +155,39 @@ def _add_choropleth(
 
 
 def _add_overlay(page: folium.Map, name: str, title: str) -> None:
+    """A vector-tile overlay from our own tile endpoint, hidden until the planner ticks it."""
     layer = get_layer(name)
     style = {
         "weight": 1, "color": layer.style.color, "fillColor": layer.style.fill_color,
         "fill": True, "fillOpacity": 0.5, "radius": 3,
     }  # fmt: skip
-    OfflineVectorGrid(
-        f"/collections/{name}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}",
-        title,
-        {
-            "vectorTileLayerStyles": {name: style},
-            "minZoom": layer.min_zoom,
-            "maxNativeZoom": layer.max_zoom,
-        },
-        show=False,
-    ).add_to(page)
+    options = {
+        "vectorTileLayerStyles": {name: style},
+        "minZoom": layer.min_zoom,
+        "maxNativeZoom": layer.max_zoom,
+    }
+    OfflineVectorGrid(_tile_url(name), title, options, show=False).add_to(page)
+
+
+def _add_zoning_overlay(page: folium.Map) -> None:
+    """The land-use plan coloured by Esquema Director class (a JavaScript style function)."""
+    layer = get_layer("zoning")
+    colours = json.dumps({c.id: c.colour for c in LAND_USE_CLASSES.values()})
+    options = f"""{{
+        "minZoom": {layer.min_zoom}, "maxNativeZoom": {layer.max_zoom},
+        "vectorTileLayerStyles": {{"zoning": function(properties) {{
+            var colours = {colours};
+            return {{"weight": 0.5, "color": "{layer.style.color}", "fill": true, "fillOpacity": 0.6,
+                     "fillColor": colours[properties.land_use_class] || "{layer.style.fill_color}"}};
+        }}}}
+    }}"""
+    OfflineVectorGrid(_tile_url("zoning"), "Esquema Director (usos del suelo)", options, show=False).add_to(
+        page
+    )
+
+
+def _tile_url(name: str) -> str:
+    return f"/collections/{name}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}"
 
 
 def _controls_html(

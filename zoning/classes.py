@@ -13,19 +13,23 @@ class LandUseClass(NamedTuple):
     id: str
     title_es: str
     title_en: str
+    colour: str
+    """Conventional land-use map colour."""
 
 
 LAND_USE_CLASSES: dict[str, LandUseClass] = {
     c.id: c
     for c in (
-        LandUseClass("habitacional", "Habitacional", "Residential"),
-        LandUseClass("comercio_servicios", "Comercio y servicios", "Commerce and services"),
-        LandUseClass("industria", "Industria", "Industry"),
-        LandUseClass("equipamiento", "Equipamientos", "Public facilities"),
-        LandUseClass("mixto", "Uso mixto", "Mixed use"),
-        LandUseClass("espacio_publico", "Espacio público y áreas verdes", "Public and green space"),
-        LandUseClass("proteccion", "Protección ecológica", "Ecological protection"),
-        LandUseClass("agricola", "Rural y agrícola", "Rural and agricultural"),
+        LandUseClass("habitacional", "Habitacional", "Residential", "#f6e27f"),
+        LandUseClass("comercio_servicios", "Comercio y servicios", "Commerce and services", "#e34a33"),
+        LandUseClass("industria", "Industria", "Industry", "#9e6fb8"),
+        LandUseClass("equipamiento", "Equipamientos", "Public facilities", "#3b8bc2"),
+        LandUseClass("mixto", "Uso mixto", "Mixed use", "#f39c4a"),
+        LandUseClass(
+            "espacio_publico", "Espacio público y áreas verdes", "Public and green space", "#6cc070"
+        ),
+        LandUseClass("proteccion", "Protección ecológica", "Ecological protection", "#2e7d32"),
+        LandUseClass("agricola", "Rural y agrícola", "Rural and agricultural", "#c5e1a5"),
     )
 }
 

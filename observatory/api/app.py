@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         openapi_url="/openapi.json",
         docs_url="/docs",
     )
+    # Read endpoints are public and meant for other observatories' browsers and tools.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
     app.include_router(features.router)
     app.include_router(tiles.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

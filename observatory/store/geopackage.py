@@ -133,6 +133,10 @@ class GeoPackageStore:
         return conform(layer, frame)
 
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
+        # A point's R-tree envelope is the point itself; other shapes need the exact test.
+        return self._select(layer, query, exact_bbox=layer.geometry != "Point")
+
+    def _select(self, layer: Layer, query: FeatureQuery, *, exact_bbox: bool) -> list[Record]:
         if not self._has_table(layer.table):
             return []
         columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
@@ -141,11 +145,11 @@ class GeoPackageStore:
         if query.bbox is not None:
             joins = f"JOIN {_quote(f'rtree_{layer.table}_geom')} r ON r.id = t.fid"
             west, south, east, north = query.bbox
-            conditions += [
-                "r.minx <= ?", "r.maxx >= ?", "r.miny <= ?", "r.maxy >= ?",
-                "intersects_bbox(t.geom, ?, ?, ?, ?)",
-            ]  # fmt: skip
-            params += [east, west, north, south, west, south, east, north]
+            conditions += ["r.minx <= ?", "r.maxx >= ?", "r.miny <= ?", "r.maxy >= ?"]
+            params += [east, west, north, south]
+            if exact_bbox:
+                conditions.append("intersects_bbox(t.geom, ?, ?, ?, ?)")
+                params += [west, south, east, north]
         for column, value in query.filters.items():
             conditions.append(f"t.{_quote(column)} = ?")
             params.append(_sqlite_value(value))
@@ -168,7 +172,8 @@ class GeoPackageStore:
         return [Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows]
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
-        records = self.select(
+        # Envelope overlap is enough here: the encoder clips every geometry to the tile.
+        records = self._select(
             layer,
             FeatureQuery(
                 bbox=lonlat_bounds(tile),
@@ -176,6 +181,7 @@ class GeoPackageStore:
                 filters=query.filters,
                 interval=query.interval,
             ),
+            exact_bbox=False,
         )
         return encode_tile(layer, records, tile)
 
