@@ -1,0 +1,64 @@
+"""The ``observatory`` command as a user runs it, in a subprocess, on the embedded store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from layers import get_layer
+from observatory.settings import Settings
+from observatory.store import open_store
+
+
+def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OBSERVATORY_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env.pop("OBSERVATORY_DATABASE_URL", None)
+    command = [sys.executable, "-c", "from observatory.cli import main; main()", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_sample_load_compute_then_reload_is_unchanged(tmp_path: Path) -> None:
+    sources, store_dir = tmp_path / "sample", tmp_path / "var"
+
+    assert run("sample", "--out", str(sources), "--permits", "400", data_dir=store_dir).returncode == 0
+    loaded = run("load", "--sample-dir", str(sources), data_dir=store_dir)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "permits" in loaded.stdout and "400" in loaded.stdout
+    computed = run("compute", data_dir=store_dir)
+    assert computed.returncode == 0, computed.stderr
+    assert "land_use_mix" in computed.stdout
+
+    store = open_store(Settings(data_dir=store_dir))
+    assert len(store.read_layer(get_layer("permits"))) == 400
+    values = store.read_layer(get_layer("indicators"))
+    density = values[values["indicator_id"] == "population_density"]
+    assert len(density) == 14
+
+    again = run("load", "--sample-dir", str(sources), data_dir=store_dir)
+    assert again.stdout.count("│ unchanged") == 3
+
+
+def test_errors_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
+    result = run("load", "permits", str(tmp_path / "missing.csv"), data_dir=tmp_path / "var")
+    assert result.returncode == 2
+    assert "missing.csv: file not found" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_csv_in_another_crs_loads_with_crs_option(tmp_path: Path) -> None:
+    sources, store_dir = tmp_path / "sample", tmp_path / "var"
+    run("sample", "--out", str(sources), "--permits", "100", data_dir=store_dir)
+    run("load", "municipalities", str(sources / "municipios_amss.geojson"), data_dir=store_dir)
+    permits = pd.read_csv(sources / "permisos_opamss.csv")
+    points = gpd.GeoSeries.from_xy(permits["x"], permits["y"], crs="EPSG:5460").to_crs(4326)
+    permits["x"], permits["y"] = points.x, points.y
+    permits.to_csv(tmp_path / "lonlat.csv", index=False)
+
+    result = run("load", "permits", str(tmp_path / "lonlat.csv"), "--crs", "EPSG:4326", data_dir=store_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 100
