@@ -176,7 +176,6 @@ class PostGISStore:
                                     %(extent)s, %(buffer)s, true) AS geom
                 FROM {table} t, bounds
                 WHERE t.geom && bounds.search AND {where}
-                ORDER BY {id}
                 LIMIT %(cap)s
             )
             SELECT ST_AsMVT(features.*, %(name)s, %(extent)s, 'geom') FROM features
@@ -186,7 +185,6 @@ class PostGISStore:
             columns=sql.SQL(", ").join(sql.Identifier("t", c) for c in layer.properties),
             table=self._table(layer),
             where=where,
-            id=sql.Identifier("t", layer.id),
         )
         params.update(
             z=tile.z, x=tile.x, y=tile.y, margin=BUFFER / EXTENT, extent=EXTENT, buffer=BUFFER,
