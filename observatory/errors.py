@@ -36,3 +36,10 @@ class MissingInput(ObservatoryError):
 
     status = 409
     title = "Missing input"
+
+
+class StoreUnavailable(ObservatoryError):
+    """The configured database cannot be reached or prepared."""
+
+    status = 503
+    title = "Store unavailable"

@@ -15,9 +15,9 @@ from observatory.settings import Settings
 from observatory.store import open_store
 
 
-def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, data_dir: Path, database_url: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OBSERVATORY_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("OBSERVATORY_DATABASE_URL", None)
+    env["OBSERVATORY_DATABASE_URL"] = database_url
     command = [sys.executable, "-c", "from observatory.cli import main; main()", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
 
@@ -48,6 +48,15 @@ def test_errors_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "missing.csv: file not found" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql://observer:s3cret@127.0.0.1:9/observatory"
+    result = run("compute", data_dir=tmp_path / "var", database_url=url)
+    assert result.returncode == 2
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "cannot reach PostGIS at postgresql+psycopg://observer:***@127.0.0.1:9/observatory" in output
+    assert "s3cret" not in output and "Traceback" not in output
 
 
 def test_a_csv_in_another_crs_loads_with_crs_option(tmp_path: Path) -> None:

@@ -99,6 +99,22 @@ def test_bad_rows_are_rejected_with_file_row_and_reason(
     assert '"expediente": "P9"' in rejects.loc[7, "values"]
 
 
+@pytest.mark.parametrize("driver", ["ESRI Shapefile", "GeoJSON"])
+def test_zoning_loads_from_other_formats(
+    store: Store, settings: Settings, tmp_path: Path, driver: str
+) -> None:
+    suffix = {"ESRI Shapefile": ".shp", "GeoJSON": ".geojson"}[driver]
+    path = tmp_path / f"zonas{suffix}"
+    gpd.read_file(fixtures.write_zoning(tmp_path)).to_file(path, driver=driver)
+
+    result = load_layer(store, "zoning", path, settings=settings)
+
+    assert result.run.rows_loaded == 3
+    zones = store.read_layer(get_layer("zoning")).set_index("zone_id")
+    assert zones.loc["Z2", "land_use_class"] == "comercio_servicios"
+    assert zones.loc["Z3", "geom"].bounds[0] == pytest.approx(-89.1728, abs=1e-3)  # UTM 265 000 m E
+
+
 def test_invalid_polygons_are_repaired_or_rejected(store: Store, settings: Settings, tmp_path: Path) -> None:
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 500, Y0 + 500), (X0 + 500, Y0), (X0, Y0 + 500)])
     flat = shapely.Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 200, Y0)])

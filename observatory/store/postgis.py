@@ -19,6 +19,7 @@ import sqlalchemy
 from psycopg import sql
 
 from layers import Layer
+from observatory.errors import StoreUnavailable
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     FeatureQuery,
@@ -56,7 +57,12 @@ class PostGISStore:
             pool_pre_ping=True,
             connect_args={"options": f"-c search_path={schema},public"},
         )
-        migrate(_libpq_url(url), schema)
+        try:
+            migrate(_libpq_url(url), schema)
+        except psycopg.OperationalError as error:
+            where = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StoreUnavailable(f"cannot reach PostGIS at {where}: {reason}") from None
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
