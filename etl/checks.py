@@ -38,35 +38,33 @@ def map_columns(
 def parse_values(
     frame: gpd.GeoDataFrame, layer: Layer, rejects: Rejects, *, required: tuple[str, ...]
 ) -> gpd.GeoDataFrame:
-    """Convert each mapped column to its catalogue type; reject rows with unparseable values."""
+    """Convert each mapped column to its catalogue type; reject rows with unparseable values.
+
+    A row is rejected for its first problem, in column order; blank text counts as missing.
+    """
     frame = frame.copy()
-    reasons = pd.Series("", index=frame.index)
+    reasons = pd.Series(None, index=frame.index, dtype=object)
     for column in frame.columns.intersection(list(layer.properties)):
-        raw = frame[column]
-        present = raw.notna() & (raw.astype(str).str.strip() != "")
+        text = frame[column].astype("string").str.strip()
+        present = text.notna() & (text != "")
         kind = layer.properties[column]
         if kind in ("integer", "number"):
-            parsed = pd.to_numeric(raw.where(present), errors="coerce")
-            bad = present & parsed.isna()
+            parsed = pd.to_numeric(text.where(present), errors="coerce")
             problem = "is not a number"
         elif kind == "date":
-            parsed = pd.to_datetime(raw.where(present), errors="coerce", format="ISO8601")
-            bad = present & parsed.isna()
+            parsed = pd.to_datetime(text.where(present), errors="coerce", format="ISO8601")
             problem = "is not a date (YYYY-MM-DD)"
         else:
-            parsed = (
-                raw.where(present).astype(object).map(lambda v: v if v is None or v != v else str(v).strip())
-            )
-            bad = pd.Series(False, index=frame.index)
+            parsed = text.where(present).astype(object).where(present, None)
             problem = ""
+        bad = present & parsed.isna() if problem else pd.Series(False, index=frame.index)
+        unexplained = reasons.isna()
         if column in required:
-            missing = ~present
-            reasons = reasons.where(~(missing & (reasons == "")), f"missing value for {column}")
-        reasons = reasons.where(
-            ~(bad & (reasons == "")), column + " " + raw.astype(str).map(repr) + f" {problem}"
-        )
+            reasons[unexplained & ~present] = f"missing value for {column}"
+        wrong = unexplained & bad
+        reasons[wrong] = column + " " + text[wrong].map(repr) + f" {problem}"
         frame[column] = parsed
-    failed = reasons != ""
+    failed = reasons.notna()
     rejects.add(frame[failed], reasons[failed])
     return frame[~failed]
 
