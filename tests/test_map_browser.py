@@ -73,3 +73,16 @@ def test_picking_another_indicator_reloads_the_choropleth(browser: Browser, serv
     assert "Inversión declarada" in page.locator("#legend").inner_text()
     assert "2018" in page.locator("#legend").inner_text()
     page.close()
+
+
+@pytest.mark.parametrize("settings", ["geopackage"], indirect=True)
+def test_api_docs_render_from_our_own_files(browser: Browser, server: str) -> None:
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server}/docs")
+    page.locator(".opblock").first.wait_for()
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/collections/{collection_id}/items" in path for path in paths)
+    assert {urlparse(url).hostname for url in requested if not url.startswith("data:")} == {"127.0.0.1"}
+    page.close()

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from our own static files, not a CDN
+        redoc_url=None,
     )
     # Read endpoints are public and meant for other observatories' browsers and tools.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
@@ -65,6 +67,16 @@ def _add_pages(app: FastAPI) -> None:
         if f != "json" and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/map", status_code=303)
         return features.landing_json(request)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Observatorio AMSS — API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
 
     @app.get("/map", response_class=HTMLResponse, summary="Interactive choropleth map")
     def map_page(request: Request, indicator: str | None = None, period: int | None = None) -> HTMLResponse:
