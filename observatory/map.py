@@ -53,10 +53,11 @@ class OfflineVectorGrid(VectorGridProtobuf):
 
 
 def format_value(value: float | None, unit: str) -> str:
+    """Spanish-friendly display: whole numbers without decimals, small fractions with two."""
     if value is None or not np.isfinite(value):
         return "sin datos"
-    digits = 0 if abs(value) >= 100 else 2
-    return f"{value:,.{digits}f} {unit}"
+    digits = 0 if abs(value) >= 100 or float(value).is_integer() else 2
+    return f"{value:,.{digits}f} {unit}".strip()
 
 
 def class_breaks(values: pd.Series, classes: int = len(PALETTE)) -> list[float]:
@@ -165,6 +166,7 @@ def _add_overlay(page: folium.Map, name: str, title: str) -> None:
         "vectorTileLayerStyles": {name: style},
         "minZoom": layer.min_zoom,
         "maxNativeZoom": layer.max_zoom,
+        "pane": "markerPane",  # above the choropleth, which sits in the overlay pane
     }
     OfflineVectorGrid(_tile_url(name), title, options, show=False).add_to(page)
 
@@ -174,7 +176,7 @@ def _add_zoning_overlay(page: folium.Map) -> None:
     layer = get_layer("zoning")
     colours = json.dumps({c.id: c.colour for c in LAND_USE_CLASSES.values()})
     options = f"""{{
-        "minZoom": {layer.min_zoom}, "maxNativeZoom": {layer.max_zoom},
+        "minZoom": {layer.min_zoom}, "maxNativeZoom": {layer.max_zoom}, "pane": "shadowPane",
         "vectorTileLayerStyles": {{"zoning": function(properties) {{
             var colours = {colours};
             return {{"weight": 0.5, "color": "{layer.style.color}", "fill": true, "fillOpacity": 0.6,

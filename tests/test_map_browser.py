@@ -42,18 +42,19 @@ def test_choropleth_renders_offline_with_legend_and_popup(browser: Browser, serv
     assert "Permisos de construcción otorgados" in legend.inner_text()
     assert "2017" in legend.inner_text()
 
-    polygons.nth(0).click()
-    popup = page.locator(".leaflet-popup-content")
-    popup.wait_for()
-    assert "Oeste" in popup.inner_text() or "Este" in popup.inner_text()
-    assert "Densidad de población" in popup.inner_text()
-
     for label in page.locator(".leaflet-control-layers-overlays label").all()[1:]:
         label.click()
     page.wait_for_load_state("networkidle")
     tiles = [url for url in requested if "/tiles/WebMercatorQuad/" in url]
     assert any("/collections/zoning/" in url for url in tiles)
     assert any("/collections/permits/" in url for url in tiles)
+
+    # With both overlays on, a municipality still opens its profile.
+    polygons.nth(0).click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert "Oeste" in popup.inner_text() or "Este" in popup.inner_text()
+    assert "Densidad de población" in popup.inner_text()
 
     hosts = {urlparse(url).hostname for url in requested if not url.startswith("data:")}
     assert hosts == {"127.0.0.1"}, hosts
