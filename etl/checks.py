@@ -22,14 +22,23 @@ AMSS_EXTENT = (-89.55, 13.45, -88.85, 14.05)
 
 
 def map_columns(
-    frame: gpd.GeoDataFrame, columns: dict[str, tuple[str, ...]], *, source: Path
+    frame: gpd.GeoDataFrame,
+    columns: dict[str, tuple[str, ...]],
+    *,
+    optional: tuple[str, ...] = (),
+    source: Path,
 ) -> gpd.GeoDataFrame:
-    """Rename source columns to catalogue columns; a missing source column fails the whole file."""
+    """Rename source columns to catalogue columns (case-insensitively).
+
+    A missing source column fails the whole file, unless its catalogue column is ``optional``.
+    """
     renamed = {}
     lowered = {str(c).lower(): c for c in frame.columns}
     for target, aliases in columns.items():
         found = next((lowered[a.lower()] for a in (target, *aliases) if a.lower() in lowered), None)
         if found is None:
+            if target in optional:
+                continue
             raise LoadError(f"{source}: missing column {aliases[0]!r} (for {target})")
         renamed[found] = target
     return frame[[ROW, *renamed, frame.geometry.name]].rename(columns=renamed)

@@ -24,7 +24,10 @@ class Job:
     columns: dict[str, tuple[str, ...]]
     """Catalogue column -> the source column names it may come under (first one is canonical)."""
     required: tuple[str, ...]
+    """Catalogue columns every row must have a value for."""
     enrich: Enrich
+    optional: tuple[str, ...] = ()
+    """Catalogue columns the source file may lack altogether (they are loaded empty)."""
     table_crs: str | None = None
     """CRS of x/y columns when the source is a table (CSV)."""
 
@@ -79,9 +82,12 @@ JOBS: dict[str, Job] = {
                 "name": ("NOM_MUN",),
                 "department": ("DEPTO",),
                 "population_2007": ("POB_2007",),
+                "valid_from": ("VIGENTE_DESDE",),
+                "valid_to": ("VIGENTE_HASTA",),
             },
             required=("code", "name"),
             enrich=_municipality_area,
+            optional=("valid_from", "valid_to"),
         ),
         Job(
             layer="zoning",

@@ -79,7 +79,7 @@ def load_layer(
     raw = read_source(source, rejects, table_crs=table_crs or job.table_crs)
     rows_read = len(raw) + len(rejects)
     step()
-    frame = map_columns(raw, job.columns, source=source)
+    frame = map_columns(raw, job.columns, optional=job.optional, source=source)
     frame = parse_values(frame, layer, rejects, required=job.required)
     step()
     frame = check_geometries(frame, layer, rejects, source=source)

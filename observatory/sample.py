@@ -39,6 +39,10 @@ MUNICIPALITIES = [
     ("0609", "Nejapa", "San Salvador", -89.232, 13.815, 29_458, 83.36),
 ]
 
+MUNICIPALITIES_VALID_TO = "2024-04-30"
+"""On 1 May 2024 the municipal reorganisation (Decreto Legislativo 762, 2023) made the 14
+municipalities districts of larger municipalities; their boundaries stay the statistical units."""
+
 CONSTRUCTION, SUITABILITY = "permiso_construccion", "calificacion_lugar"
 REPORT_COUNTS = {CONSTRUCTION: 547, SUITABILITY: 1406}
 REPORT_INVESTMENT_USD = 310_887_074
@@ -116,6 +120,7 @@ def municipalities_frame(outline: shapely.Polygon, rng: np.random.Generator) -> 
             "NOM_MUN": [m[1] for m in MUNICIPALITIES],
             "DEPTO": [m[2] for m in MUNICIPALITIES],
             "POB_2007": [m[5] for m in MUNICIPALITIES],
+            "VIGENTE_HASTA": MUNICIPALITIES_VALID_TO,
         },
         geometry=geometries,
         crs=METRIC_CRS,

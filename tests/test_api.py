@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,7 +10,10 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 
-from tests.fixtures import PERMITS_IN_WEST
+from etl import load_layer
+from observatory.settings import Settings
+from observatory.store import Store
+from tests.fixtures import PERMITS, PERMITS_IN_WEST, write_permits
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 
@@ -119,6 +123,16 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
 
     tilejson = get(f"{server}/collections/permits/tiles/WebMercatorQuad/tilejson.json").json()
     assert tilejson["tiles"][0].endswith("/collections/permits/tiles/WebMercatorQuad/{z}/{y}/{x}")
+
+
+def test_a_reload_shows_without_restart(
+    server: str, loaded: Store, settings: Settings, tmp_path: Path
+) -> None:
+    assert get(f"{server}/collections/permits/items/P4").status_code == 200
+    load_layer(loaded, "permits", write_permits(tmp_path, PERMITS[:3], name="menos.csv"), settings=settings)
+    assert get(f"{server}/collections/permits/items/P4").status_code == 404
+    body = get(f"{server}/collections/permits/items").json()
+    assert [f["id"] for f in body["features"]] == ["P1", "P2", "P3"]
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,8 @@ def test_sample_load_compute_then_reload_is_unchanged(tmp_path: Path) -> None:
 
     store = open_store(Settings(data_dir=store_dir))
     assert len(store.read_layer(get_layer("permits"))) == 400
+    municipalities = store.read_layer(get_layer("municipalities"))
+    assert (municipalities["valid_to"] == pd.Timestamp("2024-04-30")).all()
     values = store.read_layer(get_layer("indicators"))
     density = values[values["indicator_id"] == "population_density"]
     assert len(density) == 14

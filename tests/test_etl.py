@@ -39,6 +39,7 @@ def test_loads_reproject_and_place_permits(loaded: Store) -> None:
     municipalities = loaded.read_layer(get_layer("municipalities")).set_index("code")
     assert municipalities.loc["0001", "area_km2"] == pytest.approx(4.0, rel=1e-6)
     assert municipalities.loc["0002", "geom"].geom_type == "MultiPolygon"
+    assert municipalities["valid_to"].isna().all()  # optional columns the source lacks stay empty
 
 
 def test_bad_rows_are_rejected_with_file_row_and_reason(
