@@ -28,6 +28,8 @@ class Job:
     enrich: Enrich
     optional: tuple[str, ...] = ()
     """Catalogue columns the source file may lack altogether (they are loaded empty)."""
+    depends_on: tuple[str, ...] = ()
+    """Layers the enrich step reads: reloading one of them makes the same file load again."""
     table_crs: str | None = None
     """CRS of x/y columns when the source is a table (CSV)."""
 
@@ -113,6 +115,7 @@ JOBS: dict[str, Job] = {
             },
             required=("permit_id", "kind", "submitted"),
             enrich=_assign_municipality,
+            depends_on=("municipalities",),
             table_crs=PERMITS_SOURCE_CRS,
         ),
     )

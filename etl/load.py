@@ -69,11 +69,11 @@ def load_layer(
     if not source.exists():
         raise LoadError(f"{source}: file not found")
     sha256 = file_sha256(source)
-    previous = [run for run in store.load_runs() if run.layer == layer_name]
-    if previous and previous[-1].source_sha256 == sha256:
+    last = _last_runs(store)
+    if _unchanged(last, layer_name, sha256, job.depends_on):
         if progress is not None and task is not None:
             progress.update(task, completed=STEPS, description=f"load {layer_name} (unchanged)")
-        return LoadResult(previous[-1], unchanged=True)
+        return LoadResult(last[layer_name], unchanged=True)
 
     rejects = Rejects(source)
     raw = read_source(source, rejects, table_crs=table_crs or job.table_crs)
@@ -112,3 +112,17 @@ def load_layer(
     store.replace_layer(layer, gpd.GeoDataFrame(frame, geometry=frame.geometry.name), run=run)
     step()
     return LoadResult(run, unchanged=False)
+
+
+def _last_runs(store: Store) -> dict[str, LoadRun]:
+    return {run.layer: run for run in store.load_runs()}
+
+
+def _unchanged(last: dict[str, LoadRun], layer: str, sha256: str, depends_on: tuple[str, ...]) -> bool:
+    """The layer's last load used this very file, and no layer it depends on was reloaded since."""
+    if layer not in last or last[layer].source_sha256 != sha256:
+        return False
+    return all(
+        dependency not in last or last[dependency].finished_at <= last[layer].started_at
+        for dependency in depends_on
+    )

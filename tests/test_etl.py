@@ -187,6 +187,23 @@ def test_same_input_twice_changes_nothing(
         pd.testing.assert_frame_equal(loaded.read_layer(get_layer(name)), frame)
 
 
+def test_reloaded_municipalities_make_permits_load_again(
+    loaded: Store, settings: Settings, sources: dict[str, Path], tmp_path: Path
+) -> None:
+    renamed = gpd.read_file(sources["municipalities"])
+    renamed["COD_MUN"] = ["0101", "0102"]
+    path = tmp_path / "municipios_2.gpkg"
+    renamed.to_file(path)
+    load_layer(loaded, "municipalities", path, settings=settings)
+
+    result = load_layer(loaded, "permits", sources["permits"], settings=settings)
+
+    assert not result.unchanged
+    codes = loaded.read_layer(get_layer("permits")).set_index("permit_id")["municipality_code"]
+    assert codes["P1"] == "0101" and codes["P3"] == "0102"
+    assert load_layer(loaded, "permits", sources["permits"], settings=settings).unchanged
+
+
 def test_a_new_file_replaces_the_layer_and_is_recorded(
     loaded: Store, settings: Settings, tmp_path: Path
 ) -> None:
