@@ -23,8 +23,6 @@ def read_source(
     Rows without usable coordinates go to ``rejects``; a file that cannot be read at all, or has no
     coordinate reference system, is a :class:`LoadError`.
     """
-    if not path.exists():
-        raise LoadError(f"{path}: file not found")
     if path.suffix.lower() in TABLE_SUFFIXES:
         frame = _read_table(path, rejects, crs=table_crs, x=x, y=y)
     else:
