@@ -57,8 +57,11 @@ def _per_municipality_year(
     return values.astype(float).reset_index()
 
 
-def _granted_construction(permits: pd.DataFrame) -> pd.Series:
-    return (permits["kind"] == CONSTRUCTION) & (permits["status"] == APPROVED)
+def _granted_total(permits: pd.DataFrame, municipalities: gpd.GeoDataFrame, column: str) -> pd.DataFrame:
+    """Sum of ``column`` over approved construction permits, by municipality and year."""
+    granted = (permits["kind"] == CONSTRUCTION) & (permits["status"] == APPROVED)
+    amounts = permits[column].where(granted, 0.0).fillna(0.0)
+    return _per_municipality_year(permits, municipalities, amounts, "sum", fill=0.0)
 
 
 @indicator(
@@ -73,8 +76,7 @@ def _granted_construction(permits: pd.DataFrame) -> pd.Series:
     references=(SOURCE,),
 )
 def permits_count(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    granted = _granted_construction(permits).astype(float)
-    return _per_municipality_year(permits, municipalities, granted, "sum", fill=0.0)
+    return _granted_total(permits.assign(one=1.0), municipalities, "one")
 
 
 @indicator(
@@ -89,8 +91,7 @@ def permits_count(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame
     references=(SOURCE,),
 )
 def authorised_floor_area(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    area = permits["floor_area_m2"].where(_granted_construction(permits), 0.0).fillna(0.0)
-    return _per_municipality_year(permits, municipalities, area, "sum", fill=0.0)
+    return _granted_total(permits, municipalities, "floor_area_m2")
 
 
 @indicator(
@@ -105,8 +106,7 @@ def authorised_floor_area(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoD
     references=(SOURCE,),
 )
 def declared_investment(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    investment = permits["investment_usd"].where(_granted_construction(permits), 0.0).fillna(0.0)
-    return _per_municipality_year(permits, municipalities, investment, "sum", fill=0.0)
+    return _granted_total(permits, municipalities, "investment_usd")
 
 
 @indicator(
