@@ -60,11 +60,11 @@ def load_layer(
     job, layer = JOBS[layer_name], get_layer(layer_name)
     source = Path(source)
     started = datetime.now(UTC)
-    task = progress.add_task(f"load {layer_name}", total=STEPS) if progress else None
+    task = progress.add_task(f"load {layer_name}: reading", total=STEPS) if progress else None
 
-    def step() -> None:
+    def step(next_stage: str) -> None:
         if progress is not None and task is not None:
-            progress.advance(task)
+            progress.update(task, advance=1, description=f"load {layer_name}: {next_stage}")
 
     if not source.exists():
         raise LoadError(f"{source}: file not found")
@@ -72,21 +72,21 @@ def load_layer(
     last = _last_runs(store)
     if _unchanged(last, layer_name, sha256, job.depends_on):
         if progress is not None and task is not None:
-            progress.update(task, completed=STEPS, description=f"load {layer_name} (unchanged)")
+            progress.update(task, completed=STEPS, description=f"load {layer_name}: unchanged")
         return LoadResult(last[layer_name], unchanged=True)
 
     rejects = Rejects(source)
     raw = read_source(source, rejects, table_crs=table_crs or job.table_crs)
     rows_read = len(raw) + len(rejects)
-    step()
+    step(f"checking values of {rows_read:,} rows")
     frame = map_columns(raw, job.columns, optional=job.optional, source=source)
     frame = parse_values(frame, layer, rejects, required=job.required)
-    step()
+    step("checking geometries")
     frame = check_geometries(frame, layer, rejects, source=source)
-    step()
+    step("deduplicating and enriching")
     frame = drop_duplicates(frame, layer.id, rejects)
     frame = job.enrich(frame, store, rejects)
-    step()
+    step("writing the rejects report")
     for column in layer.properties:
         if column not in frame.columns:
             frame[column] = None
@@ -95,7 +95,7 @@ def load_layer(
     rejects.write(rejects_file)
     if frame.empty:
         raise LoadError(f"{source}: no row could be loaded; reasons in {rejects_file}")
-    step()
+    step(f"writing {len(frame):,} rows to the store")
     run = LoadRun(
         run_id=run_id,
         layer=layer_name,
@@ -110,7 +110,7 @@ def load_layer(
         code_version=__version__,
     )
     store.replace_layer(layer, gpd.GeoDataFrame(frame, geometry=frame.geometry.name), run=run)
-    step()
+    step(f"{len(frame):,} rows loaded, {len(rejects):,} rejected")
     return LoadResult(run, unchanged=False)
 
 
