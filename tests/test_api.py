@@ -135,6 +135,42 @@ def test_a_reload_shows_without_restart(
     assert [f["id"] for f in body["features"]] == ["P1", "P2", "P3"]
 
 
+def test_validators_let_clients_revalidate_until_a_load(
+    server: str, loaded: Store, settings: Settings, tmp_path: Path
+) -> None:
+    permit = get(f"{server}/collections/permits/items/P1").json()
+    tile = TMS.tile(*permit["geometry"]["coordinates"], 14)
+    urls = [
+        f"{server}/collections/permits/items?limit=2",
+        f"{server}/collections/permits/items/P1",
+        f"{server}/collections/permits/tiles/WebMercatorQuad/14/{tile.y}/{tile.x}",
+    ]
+    first = [httpx.get(url) for url in urls]
+    etags = [response.headers["etag"] for response in first]
+    assert len(set(etags)) == 3 and all(r.headers["cache-control"] == "no-cache" for r in first)
+    assert all(r.headers["last-modified"].endswith(" GMT") for r in first)
+    for url, etag in zip(urls, etags, strict=True):
+        again = httpx.get(url, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+
+    load_layer(loaded, "permits", write_permits(tmp_path, PERMITS[:4], name="otra.csv"), settings=settings)
+
+    for url, etag in zip(urls, etags, strict=True):
+        fresh = httpx.get(url, headers={"If-None-Match": etag})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert httpx.get(urls[0]).json()["features"][0]["id"] == "P1"
+
+
+def test_large_bodies_are_gzipped_and_cors_is_open(server: str) -> None:
+    response = httpx.get(
+        f"{server}/collections/permits/items?limit=5",
+        headers={"Accept-Encoding": "gzip", "Origin": "https://observatorio.amb.gov.co"},
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json()["numberReturned"] == 5
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "detail"),
     [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from layers import Layer, UnknownLayerError, catalogue, get_layer
+from observatory.api.caching import conditional
 from observatory.api.params import feature_query
 from observatory.api.responses import GeoJSONResponse, feature
 from observatory.errors import NotFound
@@ -102,6 +103,7 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
 @router.get(
     "/collections/{collection_id}/items",
     response_class=GeoJSONResponse,
+    response_model=None,
     summary="Features of a layer (GeoJSON); other query keys filter on properties by equality",
 )
 def items(
@@ -111,27 +113,32 @@ def items(
     offset: Annotated[int, Query(description="features to skip")] = 0,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84)")] = None,
     datetime: Annotated[str | None, Query(description="RFC 3339 date or interval a/b, ../b, a/..")] = None,
-) -> GeoJSONResponse:
+) -> Response:
     layer = layer_of(collection_id)
     query = feature_query(layer, request.query_params, limit=limit, offset=offset)
-    # One extra row tells whether a next page exists without counting the whole table.
-    records = store_of(request).select(layer, dataclasses.replace(query, limit=limit + 1))
-    page = records[:limit]
-    links = [_page_link(request, "self", offset)]
-    if len(records) > limit:
-        links.append(_page_link(request, "next", offset + limit))
-    if offset > 0:
-        links.append(_page_link(request, "prev", max(0, offset - limit)))
-    links.append({"rel": "collection", "type": "application/json",
-                  "href": _url(request, f"/collections/{layer.name}")})  # fmt: skip
-    return GeoJSONResponse(
-        {
-            "type": "FeatureCollection",
-            "features": [feature(layer, record) for record in page],
-            "numberReturned": len(page),
-            "links": links,
-        }
-    )
+    store = store_of(request)
+
+    def page() -> GeoJSONResponse:
+        # One extra row tells whether a next page exists without counting the whole table.
+        records = store.select(layer, dataclasses.replace(query, limit=limit + 1))
+        links = [_page_link(request, "self", offset)]
+        if len(records) > limit:
+            links.append(_page_link(request, "next", offset + limit))
+        if offset > 0:
+            links.append(_page_link(request, "prev", max(0, offset - limit)))
+        collection_url = _url(request, f"/collections/{layer.name}")
+        links.append({"rel": "collection", "type": "application/json", "href": collection_url})
+        features = [feature(layer, record) for record in records[:limit]]
+        return GeoJSONResponse(
+            {
+                "type": "FeatureCollection",
+                "features": features,
+                "numberReturned": len(features),
+                "links": links,
+            }
+        )
+
+    return conditional(request, store, layer, page)
 
 
 def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
@@ -144,22 +151,31 @@ def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
     response_class=GeoJSONResponse,
     summary="One feature by its stable id",
 )
-def item(request: Request, collection_id: str, feature_id: str) -> GeoJSONResponse:
+def item(request: Request, collection_id: str, feature_id: str) -> Response:
     layer = layer_of(collection_id)
     try:
         value = layer.parse_value(layer.id, feature_id)
     except ValueError:
         raise NotFound(f"no feature {feature_id!r} in {collection_id!r}") from None
-    records = store_of(request).select(layer, FeatureQuery(filters={layer.id: value}, limit=1))
-    if not records:
-        raise NotFound(f"no feature {feature_id!r} in {collection_id!r}")
-    body = feature(layer, records[0])
-    base = f"/collections/{layer.name}"
-    body["links"] = [
-        {"rel": "self", "type": "application/geo+json", "href": _url(request, f"{base}/items/{feature_id}")},
-        {"rel": "collection", "type": "application/json", "href": _url(request, base)},
-    ]
-    return GeoJSONResponse(body)
+    store = store_of(request)
+
+    def one() -> GeoJSONResponse:
+        records = store.select(layer, FeatureQuery(filters={layer.id: value}, limit=1))
+        if not records:
+            raise NotFound(f"no feature {feature_id!r} in {collection_id!r}")
+        body = feature(layer, records[0])
+        base = f"/collections/{layer.name}"
+        body["links"] = [
+            {
+                "rel": "self",
+                "type": "application/geo+json",
+                "href": _url(request, f"{base}/items/{feature_id}"),
+            },
+            {"rel": "collection", "type": "application/json", "href": _url(request, base)},
+        ]
+        return GeoJSONResponse(body)
+
+    return conditional(request, store, layer, one)
 
 
 @router.get("/tileMatrixSets", summary="Tiling schemes")

@@ -7,6 +7,7 @@ from typing import Any
 import morecantile
 from fastapi import APIRouter, Request, Response
 
+from observatory.api.caching import conditional
 from observatory.api.features import layer_of, store_of
 from observatory.api.params import parse_filters
 from observatory.errors import InvalidParameter, NotFound
@@ -84,7 +85,12 @@ def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: i
     if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
         raise InvalidParameter(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix")
     query = FeatureQuery(filters=parse_filters(layer, request.query_params))
-    content = b""
-    if layer.min_zoom <= z <= layer.max_zoom:
-        content = store_of(request).tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
-    return Response(content, media_type=MVT)
+    store = store_of(request)
+
+    def encode() -> Response:
+        content = b""
+        if layer.min_zoom <= z <= layer.max_zoom:
+            content = store.tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
+        return Response(content, media_type=MVT)
+
+    return conditional(request, store, layer, encode)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -60,6 +60,15 @@ class LoadRun:
 LOAD_RUN_FIELDS = [f.name for f in dataclasses.fields(LoadRun)]
 
 
+@dataclass(frozen=True)
+class LayerVersion:
+    """Changes every time a layer's rows are replaced; HTTP validators (ETag) derive from it, so a
+    load or a recomputation invalidates every cached response of that layer."""
+
+    tag: str
+    changed_at: datetime
+
+
 class Store(Protocol):
     """Where layers live. The rest of the code does not know which implementation it talks to."""
 
@@ -79,6 +88,9 @@ class Store(Protocol):
 
     def load_runs(self) -> list[LoadRun]:
         """Every recorded load run, oldest first."""
+
+    def layer_version(self, layer: Layer) -> LayerVersion | None:
+        """The layer's current version; None when it was never written."""
 
     def close(self) -> None: ...
 

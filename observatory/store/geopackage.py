@@ -12,8 +12,9 @@ import fcntl
 import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from layers import Layer
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     FeatureQuery,
+    LayerVersion,
     LoadRun,
     Record,
     conform,
@@ -98,6 +100,15 @@ class GeoPackageStore:
                 db.execute(
                     f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
                     f"ON {_quote(layer.table)} ({_quote(layer.id)})"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS layer_versions "
+                    "(layer TEXT PRIMARY KEY, tag TEXT NOT NULL, changed_at TEXT NOT NULL)"
+                )
+                db.execute(
+                    "INSERT INTO layer_versions VALUES (?, ?, ?) ON CONFLICT (layer) "
+                    "DO UPDATE SET tag = excluded.tag, changed_at = excluded.changed_at",
+                    [layer.name, uuid.uuid4().hex, datetime.now(UTC).isoformat()],
                 )
             if run is not None:
                 pyogrio.write_dataframe(
@@ -187,6 +198,21 @@ class GeoPackageStore:
             for_tile=True,
         )
         return encode_tile(layer, records, tile)
+
+    def layer_version(self, layer: Layer) -> LayerVersion | None:
+        if not self.path.exists():
+            return None
+        with self._reading() as db:
+            known = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'layer_versions'"
+            ).fetchone()
+            row = (
+                known
+                and db.execute(
+                    "SELECT tag, changed_at FROM layer_versions WHERE layer = ?", [layer.name]
+                ).fetchone()
+            )
+        return LayerVersion(row[0], datetime.fromisoformat(row[1])) if row else None
 
     def load_runs(self) -> list[LoadRun]:
         if not self._has_table(RUNS_TABLE):

@@ -6,6 +6,7 @@ bound parameters.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -23,6 +24,7 @@ from observatory.errors import StoreUnavailable
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     FeatureQuery,
+    LayerVersion,
     LoadRun,
     Record,
     conform,
@@ -99,6 +101,13 @@ class PostGISStore:
             rows.to_postgis(staging, connection, schema=self.schema, if_exists="replace")
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             cursor.execute(swap)
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {} (layer, tag, changed_at) VALUES (%s, %s, now()) ON CONFLICT (layer) "
+                    "DO UPDATE SET tag = EXCLUDED.tag, changed_at = EXCLUDED.changed_at"
+                ).format(sql.Identifier(self.schema, "layer_versions")),
+                [layer.name, uuid.uuid4().hex],
+            )
             if run is not None:
                 cursor.execute(
                     sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -200,6 +209,15 @@ class PostGISStore:
             cursor.execute(statement, params)
             row = cursor.fetchone()
         return bytes(row[0]) if row and row[0] else b""
+
+    def layer_version(self, layer: Layer) -> LayerVersion | None:
+        statement = sql.SQL("SELECT tag, changed_at FROM {} WHERE layer = %s").format(
+            sql.Identifier(self.schema, "layer_versions")
+        )
+        with self._cursor() as cursor:
+            cursor.execute(statement, [layer.name])
+            row = cursor.fetchone()
+        return LayerVersion(row[0], row[1]) if row else None
 
     def load_runs(self) -> list[LoadRun]:
         statement = sql.SQL("SELECT {} FROM {} ORDER BY started_at").format(
