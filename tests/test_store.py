@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import mapbox_vector_tile
+import morecantile
 import pandas as pd
 import psycopg
 import pytest
@@ -34,6 +36,16 @@ def test_round_trip_keeps_types_and_nulls(loaded: Store) -> None:
     (record,) = loaded.select(get_layer("permits"), FeatureQuery(filters={"permit_id": "P4"}))
     assert record.properties["investment_usd"] is None
     assert str(record.properties["resolved"]) == "2017-05-15"
+
+
+def test_tiles_cap_features_and_repeat_exactly(loaded: Store) -> None:
+    capped = get_layer("permits").model_copy(update={"max_features_per_tile": 2})
+    tile = morecantile.tms.get("WebMercatorQuad").tile(-89.18, 13.71, 11)
+    first = loaded.tile(capped, tile, FeatureQuery())
+    assert len(mapbox_vector_tile.decode(first)["permits"]["features"]) == 2
+    assert loaded.tile(capped, tile, FeatureQuery()) == first
+    every = mapbox_vector_tile.decode(loaded.tile(get_layer("permits"), tile, FeatureQuery()))
+    assert len(every["permits"]["features"]) == 5
 
 
 def test_an_unloaded_layer_reads_empty(store: Store) -> None:
