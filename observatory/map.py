@@ -13,8 +13,9 @@ from typing import Any, cast
 import folium
 import numpy as np
 import pandas as pd
-from branca.element import Element, Figure
+from branca.element import Element, Figure, MacroElement
 from folium.plugins import VectorGridProtobuf
+from jinja2 import Template
 
 from layers import get_layer
 from observatory.errors import NotFound
@@ -35,6 +36,7 @@ PAGE_HEAD = """<link rel="icon" href="data:,">
            box-shadow: 0 1px 5px rgba(0, 0, 0, .4); font: 12px sans-serif; }
   #indicator-picker { top: 10px; left: 60px; font-size: 13px; }
   #legend { bottom: 30px; right: 10px; max-width: 260px; }
+  .feature-popup th { text-align: left; padding-right: 8px; }
   .swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px; border: 1px solid #777; }
 </style>"""
 
@@ -98,10 +100,11 @@ def render_map(store: Store, *, indicator_id: str | None = None, period: int | N
     title = f"<title>{html.escape(chosen.title_es)} — Observatorio AMSS</title>"
     root = cast(Figure, page.get_root())
     root.header.add_child(Element(title + PAGE_HEAD))
+    choropleth = []
     if not municipalities.empty:
-        _add_choropleth(page, municipalities, values, chosen, current, breaks)
+        choropleth.append(_add_choropleth(page, municipalities, values, chosen, current, breaks))
     _add_zoning_overlay(page)
-    _add_overlay(page, "permits", "Permisos y calificaciones de lugar")
+    _add_overlay(page, "permits", "Permisos y calificaciones de lugar", beneath=choropleth)
     folium.LayerControl(collapsed=False).add_to(page)
     root.html.add_child(Element(_controls_html(available or [chosen], chosen, periods, period)))
     root.html.add_child(Element(_legend_html(chosen, period, breaks)))
@@ -115,7 +118,7 @@ def _add_choropleth(
     chosen: Indicator,
     current: pd.Series,
     breaks: list[float],
-) -> None:
+) -> folium.GeoJson:
     latest = values.sort_values("period").groupby(["municipality_code", "indicator_id"]).last()
     profile_fields = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]
     features = []
@@ -143,7 +146,7 @@ def _add_choropleth(
         chosen.title_es,
         *(item.title_es for item in profile_fields),
     ]
-    folium.GeoJson(
+    choropleth = folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=f"{chosen.title_es}",
         style_function=lambda feature: {
@@ -152,11 +155,72 @@ def _add_choropleth(
         highlight_function=lambda feature: {"weight": 3, "color": "#000000"},
         tooltip=folium.GeoJsonTooltip(fields=["name", "value"], aliases=["", ""]),
         popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="municipality-profile"),
-    ).add_to(page)  # fmt: skip
+    )  # fmt: skip
+    choropleth.add_to(page)
+    return choropleth
 
 
-def _add_overlay(page: folium.Map, name: str, title: str) -> None:
-    """A vector-tile overlay from our own tile endpoint, hidden until the planner ticks it."""
+class FeatureAtClick(MacroElement):
+    """A click near a feature of a ticked overlay opens its record, fetched from our items API.
+
+    Leaflet.VectorGrid 1.3's own click events break on points with Leaflet ≥ 1.5 (VectorGrid
+    issues #148, #294), so the page asks the API for what lies within a few pixels instead. Values
+    are set as text, never as HTML. Layers under the overlay (the choropleth) pass their clicks
+    on too, since Leaflet gives the map only the clicks that hit no layer.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        [{{ this.map.get_name() }}{% for source in this.sources %}, {{ source.get_name() }}{% endfor %}]
+        .forEach(function (source) { source.on("click", function (event) {
+            var map = {{ this.map.get_name() }};
+            if (!map.hasLayer({{ this.overlay.get_name() }}) || map.getZoom() < {{ this.min_zoom }}) return;
+            var at = map.latLngToContainerPoint(event.latlng);
+            var sw = map.containerPointToLatLng([at.x - 6, at.y + 6]);
+            var ne = map.containerPointToLatLng([at.x + 6, at.y - 6]);
+            var bbox = [sw.lng, sw.lat, ne.lng, ne.lat].join(",");
+            fetch("/collections/{{ this.collection }}/items?limit=1&bbox=" + bbox)
+            .then(function (response) { return response.json(); })
+            .then(function (body) {
+                if (!body.features || !body.features.length) return;
+                var found = body.features[0];
+                var table = document.createElement("table");
+                table.className = "feature-popup";
+                Object.entries(found.properties).forEach(function (entry) {
+                    if (entry[1] === null) return;
+                    var row = table.insertRow();
+                    var label = document.createElement("th");
+                    label.textContent = entry[0];
+                    row.appendChild(label);
+                    row.insertCell().textContent = entry[1];
+                });
+                L.popup().setLatLng(event.latlng).setContent(table).openOn(map);
+            });
+        }); });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        page: folium.Map,
+        overlay: VectorGridProtobuf,
+        collection: str,
+        min_zoom: int,
+        *,
+        sources: list[folium.GeoJson],
+    ) -> None:
+        super().__init__()
+        self.map, self.overlay, self.collection, self.min_zoom = page, overlay, collection, min_zoom
+        self.sources = sources
+
+
+def _add_overlay(page: folium.Map, name: str, title: str, *, beneath: list[folium.GeoJson]) -> None:
+    """A vector-tile overlay from our own tile endpoint, hidden until ticked; click for records.
+
+    ``beneath`` are the interactive layers drawn under it, whose clicks must reach it too.
+    """
     layer = get_layer(name)
     style = {
         "weight": 1, "color": layer.style.color, "fillColor": layer.style.fill_color,
@@ -168,7 +232,9 @@ def _add_overlay(page: folium.Map, name: str, title: str) -> None:
         "maxNativeZoom": layer.max_zoom,
         "pane": "markerPane",  # above the choropleth, which sits in the overlay pane
     }
-    OfflineVectorGrid(_tile_url(name), title, options, show=False).add_to(page)
+    overlay = OfflineVectorGrid(_tile_url(name), title, options, show=False)
+    overlay.add_to(page)
+    page.add_child(FeatureAtClick(page, overlay, name, layer.min_zoom, sources=beneath))
 
 
 def _add_zoning_overlay(page: folium.Map) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
@@ -86,4 +87,23 @@ def test_api_docs_render_from_our_own_files(browser: Browser, server: str) -> No
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any("/collections/{collection_id}/items" in path for path in paths)
     assert {urlparse(url).hostname for url in requested if not url.startswith("data:")} == {"127.0.0.1"}
+    page.close()
+
+
+@pytest.mark.parametrize("settings", ["geopackage"], indirect=True)
+def test_zooming_into_a_permit_and_clicking_it_shows_its_record(browser: Browser, server: str) -> None:
+    permit = httpx.get(f"{server}/collections/permits/items/P3", timeout=30).json()
+    lon, lat = permit["geometry"]["coordinates"]
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    page.goto(f"{server}/map")
+    page.locator(".leaflet-control-layers-overlays label", has_text="Permisos").click()
+    map_name = page.evaluate("Object.keys(window).find((key) => key.startsWith('map_'))")
+    page.evaluate(f"window['{map_name}'].setView([{lat}, {lon}], 16, {{animate: false}})")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    point = page.evaluate(f"window['{map_name}'].latLngToContainerPoint([{lat}, {lon}])")
+    page.mouse.click(point["x"], point["y"])
+    popup = page.locator(".feature-popup")
+    popup.wait_for()
+    assert "P3" in popup.inner_text() and "permiso_construccion" in popup.inner_text()
     page.close()
