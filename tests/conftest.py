@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,12 +79,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(loaded: Store, settings: Settings) -> Iterator[str]:
-    """A live uvicorn server on 127.0.0.1 serving the loaded store; yields its base URL."""
+@contextmanager
+def serving(store: Store, settings: Settings) -> Iterator[str]:
+    """A live uvicorn server on 127.0.0.1 over ``store``; yields its base URL."""
     port = _free_port()
     config = uvicorn.Config(
-        create_app(settings, store=loaded), host="127.0.0.1", port=port, log_level="warning"
+        create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning"
     )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -93,6 +94,22 @@ def server(loaded: Store, settings: Settings) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(loaded: Store, settings: Settings) -> Iterator[str]:
+    """The tiny AMSS, loaded and computed, behind a live server."""
+    with serving(loaded, settings) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_server(store: Store, settings: Settings) -> Iterator[str]:
+    """A live server over a store nothing was loaded into yet."""
+    with serving(store, settings) as url:
+        yield url

@@ -125,6 +125,16 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
     assert tilejson["tiles"][0].endswith("/collections/permits/tiles/WebMercatorQuad/{z}/{y}/{x}")
 
 
+def test_a_store_with_nothing_loaded_serves_empty_answers(empty_server: str) -> None:
+    items = get(f"{empty_server}/collections/permits/items").json()
+    assert items["features"] == [] and items["numberReturned"] == 0
+    tile = get(f"{empty_server}/collections/municipalities/tiles/WebMercatorQuad/10/472/258")
+    assert tile.status_code == 200 and tile.content == b""
+    assert get(f"{empty_server}/collections/permits/items/P1").status_code == 404
+    page = get(f"{empty_server}/map")
+    assert page.status_code == 200 and "Observatorio Metropolitano" in page.text
+
+
 def test_a_reload_shows_without_restart(
     server: str, loaded: Store, settings: Settings, tmp_path: Path
 ) -> None:
