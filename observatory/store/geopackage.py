@@ -151,7 +151,7 @@ class GeoPackageStore:
         features in index order), which spares a sort and a Python test per row."""
         # A point's R-tree envelope is the point itself; other shapes need the exact test.
         exact_bbox = not for_tile and layer.geometry != "Point"
-        if not self._has_table(layer.table):
+        if not self.path.exists():
             return []
         columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
         table = _quote(layer.table)
@@ -182,6 +182,10 @@ class GeoPackageStore:
             f"{order} LIMIT ? OFFSET ?"
         )
         with self._reading() as db:
+            # A plain SQLite look-up: opening the file with GDAL on every request costs more.
+            registered = db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table])
+            if registered.fetchone() is None:
+                return []
             rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
         names = list(layer.properties)
         return [Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows]
