@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from observatory.errors import ObservatoryError
+from observatory.sample import DEFAULT_SEED
 from observatory.store import open_store
 
 app = typer.Typer(help="AMSS urban observatory.", no_args_is_help=True, add_completion=False)
@@ -37,7 +38,7 @@ def _progress() -> Progress:
 @app.command()
 def sample(
     out: Annotated[Path, typer.Option(help="folder to write the source files to")] = SAMPLE_DIR,
-    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same files")] = 20171,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same files")] = DEFAULT_SEED,
     permits: Annotated[
         int | None, typer.Option(help="number of permits (default: the report's 1,953)")
     ] = None,
@@ -129,10 +130,10 @@ def demo(
     """The whole job: sample data (if missing) -> load -> compute -> serve the map."""
     started = time.perf_counter()
     if not all((sample_dir / file).exists() for file in SAMPLE_FILES.values()):
-        sample(out=sample_dir, seed=20171, permits=None)
+        sample(out=sample_dir, seed=DEFAULT_SEED, permits=None)
     load(layer=None, source=None, sample_dir=sample_dir, crs=None)
     compute(indicator=None)
-    console.print(f"store: {open_store().kind} · ready in {time.perf_counter() - started:.1f} s")
+    console.print(f"ready in {time.perf_counter() - started:.1f} s")
     serve(host=host, port=port)
 
 

@@ -57,6 +57,8 @@ PERIOD_START, PERIOD_END = np.datetime64("2016-01-01"), np.datetime64("2018-10-3
 
 ZONING_CODES = ["HAB-AD", "HAB-MD", "HAB-BD", "COM", "IND", "EQ", "MX", "EP", "PE", "AG"]
 PLAN_VERSION = "ED-2017"
+DEFAULT_SEED = 20171
+"""The seed of the committed sample under data/sample."""
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def _points_by_population(
     return xy[rng.permutation(len(xy))]
 
 
-def write_sample(out_dir: Path, *, seed: int = 20171, permits_scale: float = 1.0) -> SampleFiles:
+def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
     """Write the three source files; the same seed and scale always give the same data."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
