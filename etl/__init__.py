@@ -1,5 +1,6 @@
-"""Load jobs: source files -> checked, reprojected rows in the store, with a rejects report."""
+"""Load jobs: source files described by manifests -> checked rows in the store, with a report."""
 
-from etl.load import LoadResult, load_layer
+from etl.load import LoadResult, load_layer, load_source
+from etl.manifest import Manifest, default_manifest, read_manifest
 
-__all__ = ["LoadResult", "load_layer"]
+__all__ = ["LoadResult", "Manifest", "default_manifest", "load_layer", "load_source", "read_manifest"]

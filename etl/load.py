@@ -1,34 +1,55 @@
-"""Run one load job: read, check, enrich, report rejects, and swap the layer in atomically."""
+"""Run one load: a manifest's file, chunk by chunk, checked into its layer in one write session.
+
+In the same session the layers that depend on it (permits placed in municipalities, statistics
+joined to them) are derived again from their stored rows, and indicator values computed from any
+changed layer are withdrawn until they are computed again: a reader sees the old state or the new
+one, never a mixture.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
-from rich.progress import Progress
+import pandas as pd
+import pyproj
+from rich.progress import Progress, TaskID
 
-from etl.checks import check_geometries, drop_duplicates, map_columns, parse_values
-from etl.jobs import JOBS
-from etl.rejects import Rejects
-from etl.sources import read_source
-from layers import get_layer
+from etl.checks import Deduplicator, check_geometries
+from etl.derive import Context, derive, needs, provides_geometry, require_inputs
+from etl.fields import check_columns, map_fields, parse_values
+from etl.manifest import Manifest, default_manifest
+from etl.report import REPAIRED, Report
+from etl.sources import read_chunks
+from layers import Layer, catalogue, get_layer
 from observatory import __version__
-from observatory.errors import LoadError, NotFound
+from observatory.errors import LoadError
 from observatory.settings import Settings, get_settings
 from observatory.store import LoadRun, Store
+from observatory.store.base import Writer
 
-STEPS = 6
+LOCATION_REASONS = ("outside El Salvador", "outside every AMSS municipality", "only ")
 
 
 @dataclass(frozen=True)
 class LoadResult:
     run: LoadRun
     unchanged: bool
-    """True when the same file was already the layer's last load: nothing was written."""
+    """True when the same file and manifest were already the layer's last load: nothing was written."""
+    dry_run: bool = False
+    rederived: list[LoadRun] = field(default_factory=list)
+    """Runs of the layers derived again because they depend on this one."""
+    withdrawn_indicators: list[str] = field(default_factory=list)
+    """Indicators whose values were computed from a changed layer and were removed."""
+    reasons: Counter[str] = field(default_factory=Counter)
+    """Rejected rows per kind of reason."""
 
 
 def file_sha256(path: Path) -> str:
@@ -46,83 +67,251 @@ def load_layer(
     *,
     settings: Settings | None = None,
     table_crs: str | None = None,
+    dry_run: bool = False,
     progress: Progress | None = None,
 ) -> LoadResult:
-    """Load ``source`` as the whole content of ``layer_name``.
+    """Load a file whose columns carry the catalogue's names (no manifest needed)."""
+    manifest = default_manifest(layer_name, source, crs=table_crs)
+    return load_source(store, manifest, settings=settings, dry_run=dry_run, progress=progress)
 
-    Re-running with the same file changes nothing. A file that cannot be loaded raises
-    :class:`LoadError` and leaves the store as it was; rows that cannot be loaded are listed with
-    their reasons in the rejects report named by the run record.
+
+def load_source(
+    store: Store,
+    manifest: Manifest,
+    *,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Load ``manifest``'s file as the whole content of its layer.
+
+    Re-running with the same file and manifest changes nothing. A file that cannot be loaded
+    raises :class:`LoadError` and leaves the store as it was; every rejected or repaired row is
+    listed with its reason in the report named by the run record.
     """
-    if layer_name not in JOBS:
-        raise NotFound(f"no load job for layer {layer_name!r}; known: {', '.join(JOBS)}")
     settings = settings or get_settings()
-    job, layer = JOBS[layer_name], get_layer(layer_name)
-    source = Path(source)
-    started = datetime.now(UTC)
-    task = progress.add_task(f"load {layer_name}: reading", total=STEPS) if progress else None
-
-    def step(next_stage: str) -> None:
-        if progress is not None and task is not None:
-            progress.update(task, advance=1, description=f"load {layer_name}: {next_stage}")
-
-    if not source.exists():
+    layer = get_layer(manifest.layer)
+    source = manifest.source.path
+    if not source.is_file():
         raise LoadError(f"{source}: file not found")
+    started = datetime.now(UTC)
+    run_id = f"{layer.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     sha256 = file_sha256(source)
-    last = _last_runs(store)
-    if _unchanged(last, layer_name, sha256, job.depends_on):
-        if progress is not None and task is not None:
-            progress.update(task, completed=STEPS, description=f"load {layer_name}: unchanged")
-        return LoadResult(last[layer_name], unchanged=True)
+    last = {run.layer: run for run in store.load_runs()}
+    if not dry_run and _unchanged(last, layer, sha256, manifest.sha256):
+        return LoadResult(last[layer.name], unchanged=True)
 
-    rejects = Rejects(source)
-    raw = read_source(source, rejects, table_crs=table_crs or job.table_crs)
-    rows_read = len(raw) + len(rejects)
-    step(f"checking values of {rows_read:,} rows")
-    frame = map_columns(raw, job.columns, optional=job.optional, source=source)
-    frame = parse_values(frame, layer, rejects, required=job.required)
-    step("checking geometries")
-    frame = check_geometries(frame, layer, rejects, source=source)
-    step("deduplicating and enriching")
-    frame = drop_duplicates(frame, layer.id, rejects)
-    frame = job.enrich(frame, store, rejects)
-    step("writing the rejects report")
-    for column in layer.properties:
-        if column not in frame.columns:
-            frame[column] = None
-    run_id = f"{layer_name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    rejects_file = settings.rejects_dir / f"{run_id}.csv"
-    rejects.write(rejects_file)
-    if frame.empty:
-        raise LoadError(f"{source}: no row could be loaded; reasons in {rejects_file}")
-    step(f"writing {len(frame):,} rows to the store")
+    context = Context(store)
+    context.min_share_inside = manifest.min_share_inside
+    require_inputs(layer, context)
+    report = Report(source)
+    report_file = settings.data_dir / "reports" / f"{run_id}.csv"
+    dependents = [other for other in catalogue().values() if layer.name in needs(other)]
+    keep = any(not context.layer(other.name).empty for other in dependents)
+    task = progress.add_task(f"load {layer.name}: reading", total=1) if progress else None
+
+    with _session(store, dry_run) as writer:
+        writer.begin(layer)
+        kept: list[gpd.GeoDataFrame] = []
+        rows_read = rows_loaded = 0
+        extent = _Extent()
+        dedupe = Deduplicator(layer.id)
+        with contextlib.closing(read_chunks(manifest, report)) as chunks:  # type: ignore[type-var]
+            for number, raw in enumerate(chunks):
+                if number == 0:
+                    check_columns(manifest, [str(c) for c in raw.columns if c != "geometry"])
+                rows_read = int(raw.index.max()) if len(raw) else rows_read
+                extent.add(raw)
+                rows = _rows(raw, manifest, layer, context, report, dedupe)
+                writer.append(layer, rows)
+                rows_loaded += len(rows)
+                if keep:
+                    kept.append(rows)
+                _advance(progress, task, f"load {layer.name}: {rows_loaded:,} of {rows_read:,} rows checked")
+        if rows_loaded == 0:
+            if not dry_run:
+                report.write(report_file)
+            raise LoadError(_refusal(manifest, report, extent, context, report_file))
+        run = LoadRun(
+            run_id=run_id, layer=layer.name, source_file=str(source), source_sha256=sha256,
+            manifest_file=str(manifest.file or ""), manifest_sha256=manifest.sha256,
+            rows_read=rows_read, rows_loaded=rows_loaded, rows_repaired=report.count(REPAIRED),
+            rows_rejected=report.rejected_rows, report_file=str(report_file),
+            started_at=started.isoformat(timespec="microseconds"),
+            finished_at=datetime.now(UTC).isoformat(timespec="microseconds"), code_version=__version__,
+        )  # fmt: skip
+        writer.finish(layer, run)
+        if keep:
+            context.frames = {
+                layer.name: gpd.GeoDataFrame(pd.concat(kept), crs=kept[0].crs).rename_geometry("geom")
+            }
+        rederived = [
+            _rederive(other, context, writer, last.get(other.name), settings)
+            for other in dependents
+            if not context.layer(other.name).empty
+        ]
+        changed = {layer.name, *(r[0].layer for r in rederived)}
+        withdrawn = _withdraw_indicators(store, writer, changed)
+        _advance(
+            progress,
+            task,
+            f"load {layer.name}: {rows_loaded:,} rows loaded, {report.rejected_rows:,} rejected",
+        )
+    if not dry_run:
+        report.write(report_file)
+        for rerun, rereport in rederived:
+            rereport.write(Path(rerun.report_file))
+    return LoadResult(
+        run, unchanged=False, dry_run=dry_run, rederived=[r[0] for r in rederived],
+        withdrawn_indicators=withdrawn, reasons=report.reasons(),
+    )  # fmt: skip
+
+
+def _rows(
+    raw: pd.DataFrame,
+    manifest: Manifest,
+    layer: Layer,
+    context: Context,
+    report: Report,
+    dedupe: Deduplicator,
+) -> gpd.GeoDataFrame:
+    """One chunk through every check, in the layer's properties and the storage CRS."""
+    frame = map_fields(raw, manifest, layer, report)
+    frame = parse_values(frame, manifest, layer, report)
+    if "geometry" in frame.columns:
+        frame = check_geometries(
+            gpd.GeoDataFrame(frame, geometry="geometry", crs=raw["geometry"].crs), layer, report
+        )
+    elif not provides_geometry(layer):
+        raise LoadError(
+            f"{manifest.source.path}: no geometry and no coordinate columns found; name them with "
+            f"source.x and source.y (the file has: {', '.join(map(str, raw.columns))})"
+        )
+    frame = dedupe(frame, report)
+    frame = derive(gpd.GeoDataFrame(frame), layer, context, report)
+    return gpd.GeoDataFrame(frame[[*layer.properties, "geometry"]], geometry="geometry", crs=frame.crs)
+
+
+def _rederive(
+    layer: Layer, context: Context, writer: Writer, previous: LoadRun | None, settings: Settings
+) -> tuple[LoadRun, Report]:
+    """The layer's stored rows checked and derived again against a layer loaded in this session."""
+    started = datetime.now(UTC)
+    stored = context.store.read_layer(layer)
+    stored.index = pd.RangeIndex(1, len(stored) + 1)
+    report = Report(Path(f"{layer.name} (stored rows, derived again)"))
+    report.reading(stored)
+    rows = derive(stored, layer, context, report)
+    writer.begin(layer)
+    writer.append(layer, rows)
+    run_id = f"{layer.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     run = LoadRun(
-        run_id=run_id,
-        layer=layer_name,
-        source_file=str(source),
-        source_sha256=sha256,
-        rows_read=rows_read,
-        rows_loaded=len(frame),
-        rows_rejected=len(rejects),
-        rejects_file=str(rejects_file),
+        run_id=run_id, layer=layer.name,
+        source_file=previous.source_file if previous else "",
+        source_sha256=previous.source_sha256 if previous else "",
+        manifest_file=previous.manifest_file if previous else "",
+        manifest_sha256=previous.manifest_sha256 if previous else "",
+        rows_read=len(stored), rows_loaded=len(rows), rows_repaired=0, rows_rejected=report.rejected_rows,
+        report_file=str(settings.data_dir / "reports" / f"{run_id}.csv"),
         started_at=started.isoformat(timespec="microseconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        code_version=__version__,
-    )
-    store.replace_layer(layer, gpd.GeoDataFrame(frame, geometry=frame.geometry.name), run=run)
-    step(f"{len(frame):,} rows loaded, {len(rejects):,} rejected")
-    return LoadResult(run, unchanged=False)
+        finished_at=datetime.now(UTC).isoformat(timespec="microseconds"), code_version=__version__,
+    )  # fmt: skip
+    writer.finish(layer, run)
+    return run, report
 
 
-def _last_runs(store: Store) -> dict[str, LoadRun]:
-    return {run.layer: run for run in store.load_runs()}
+def _withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> list[str]:
+    """Remove indicator values computed from a changed layer; they no longer describe the data."""
+    layer = get_layer("indicators")
+    values = store.read_layer(layer)
+    if values.empty:
+        return []
+    stale = values["inputs"].fillna("").str.split(",").map(lambda inputs: bool(changed & set(inputs)))
+    if not stale.any():
+        return []
+    writer.begin(layer)
+    writer.append(layer, values[~stale])
+    writer.finish(layer, None)
+    return sorted(set(values.loc[stale, "indicator_id"]))
 
 
-def _unchanged(last: dict[str, LoadRun], layer: str, sha256: str, depends_on: tuple[str, ...]) -> bool:
-    """The layer's last load used this very file, and no layer it depends on was reloaded since."""
-    if layer not in last or last[layer].source_sha256 != sha256:
+def _unchanged(last: dict[str, LoadRun], layer: Layer, sha256: str, manifest_sha256: str) -> bool:
+    """The layer's last load used this very file and manifest, and no layer it reads changed since."""
+    run = last.get(layer.name)
+    if run is None or run.source_sha256 != sha256 or run.manifest_sha256 != manifest_sha256:
         return False
-    return all(
-        dependency not in last or last[dependency].finished_at <= last[layer].started_at
-        for dependency in depends_on
-    )
+    return all(dep not in last or last[dep].finished_at <= run.started_at for dep in needs(layer))
+
+
+class _DryRun:
+    """A writer that writes nothing: a dry run checks every row and reports, and stops there."""
+
+    def begin(self, layer: Layer) -> None: ...
+
+    def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None: ...
+
+    def finish(self, layer: Layer, run: LoadRun | None) -> None: ...
+
+
+@contextlib.contextmanager
+def _session(store: Store, dry_run: bool) -> Iterator[Writer]:
+    if dry_run:
+        yield _DryRun()
+        return
+    with store.writing() as writer:
+        yield writer
+
+
+class _Extent:
+    """Where a file's features lie, as read: for the message when none of them is in the AMSS."""
+
+    def __init__(self) -> None:
+        self.bounds: list[tuple[float, float, float, float]] = []
+        self.crs: pyproj.CRS | None = None
+
+    def add(self, raw: pd.DataFrame) -> None:
+        if "geometry" in raw.columns and len(raw):
+            series = gpd.GeoSeries(raw["geometry"])
+            self.crs = series.crs
+            if series.notna().any():
+                self.bounds.append(tuple(series.total_bounds))
+
+    def describe(self) -> str:
+        if not self.bounds or self.crs is None:
+            return ""
+        west = min(b[0] for b in self.bounds)
+        south = min(b[1] for b in self.bounds)
+        east = max(b[2] for b in self.bounds)
+        north = max(b[3] for b in self.bounds)
+        span = f"{west:.6g}…{east:.6g} × {south:.6g}…{north:.6g}"
+        where = f"read as {self.crs.to_string()}, its features span {span}"
+        if not self.crs.is_geographic:
+            to_lonlat = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+            lon0, lat0, lon1, lat1 = to_lonlat.transform_bounds(west, south, east, north)
+            where += f" (lon {lon0:.3f}…{lon1:.3f}, lat {lat0:.3f}…{lat1:.3f})"
+        return where
+
+
+def _refusal(manifest: Manifest, report: Report, extent: _Extent, context: Context, report_file: Path) -> str:
+    path = manifest.source.path
+    reasons = report.reasons()
+    if not reasons:
+        return f"{path}: the file has no rows"
+    located = sum(count for reason, count in reasons.items() if reason.startswith(LOCATION_REASONS))
+    listed = f"every row is listed with its reason in {report_file}"
+    if located and located >= max(reasons.values()):
+        municipalities = context.layer("municipalities")
+        amss = ""
+        if not municipalities.empty:
+            west, south, east, north = municipalities.total_bounds
+            amss = f", while the AMSS spans lon {west:.3f}…{east:.3f}, lat {south:.3f}…{north:.3f}"
+        return (
+            f"{path}: no feature lies in the AMSS; {extent.describe()}{amss}; is that the right CRS? {listed}"
+        )
+    top = "; ".join(f"{reason} ({count} rows)" for reason, count in reasons.most_common(3))
+    return f"{path}: no row could be loaded: {top}; {listed}"
+
+
+def _advance(progress: Progress | None, task: TaskID | None, description: str) -> None:
+    if progress is not None and task is not None:
+        progress.update(task, description=description)

@@ -1,59 +1,145 @@
-"""Reading source files of any of the formats the data come in, keeping each row's number."""
+"""Reading source files of every format the data come in, as chunks indexed by source row.
+
+Each chunk is a frame of the source's columns as read, indexed by the 1-based row (header
+excluded), with a ``geometry`` column when the source has coordinates. Tables are read as text so
+that nothing is converted before the manifest says how.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from collections.abc import Iterator
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
-from etl.rejects import ROW, Rejects
+from etl.manifest import Manifest, SourceSpec
+from etl.report import Report
 from observatory.errors import LoadError
 
-TABLE_SUFFIXES = {".csv", ".txt"}
+CHUNK_ROWS = 100_000
+COORDINATE_NAMES = [("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("x", "y"), ("este", "norte")]
+LONLAT_NAMES = {"lon", "longitude", "lng"}
+_MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
 
 
-def read_source(
-    path: Path, rejects: Rejects, *, table_crs: str | None = None, x: str = "x", y: str = "y"
-) -> gpd.GeoDataFrame:
-    """Read a vector file (GeoJSON, GeoPackage, Shapefile, KML…) or a CSV with coordinates.
-
-    Rows without usable coordinates go to ``rejects``; a file that cannot be read at all, or has no
-    coordinate reference system, is a :class:`LoadError`.
-    """
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        frame = _read_table(path, rejects, crs=table_crs, x=x, y=y)
+def read_chunks(
+    manifest: Manifest, report: Report, *, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The source as chunks; unreadable files and tables whose coordinates cannot be placed are
+    LoadErrors naming the file. Rows without usable coordinates are rejected here."""
+    source = manifest.source
+    if not source.path.is_file():
+        raise LoadError(f"{source.path}: file not found")
+    kind = manifest.source_format
+    if kind == "csv":
+        chunks = _csv_chunks(source, chunk_rows)
+    elif kind == "excel":
+        chunks = iter([_excel(source)])
     else:
-        try:
-            frame = pyogrio.read_dataframe(path)
-        except Exception as error:  # pyogrio raises several types for unreadable files
-            raise LoadError(f"{path}: cannot be read as a vector file ({error})") from None
-        frame.insert(0, ROW, np.arange(1, len(frame) + 1))
-        rejects.keep_originals(frame)
-    if frame.crs is None:
-        raise LoadError(f"{path}: no coordinate reference system declared; cannot place the data")
-    return frame
+        chunks = iter([_vector(source, kind)])
+    for chunk in chunks:
+        report.reading(chunk)
+        yield chunk if kind not in ("csv", "excel") else _with_coordinates(chunk, source, report)
 
 
-def _read_table(path: Path, rejects: Rejects, *, crs: str | None, x: str, y: str) -> gpd.GeoDataFrame:
-    if crs is None:
-        raise LoadError(f"{path}: a table needs its coordinates' CRS to be given")
+def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    encoding = source.encoding or "utf-8-sig"
+    delimiter = "\t" if source.path.suffix.lower() == ".tsv" else source.delimiter
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise LoadError(f"{path}: cannot be read as CSV ({error})") from None
-    for column in (x, y):
-        if column not in table.columns:
-            raise LoadError(f"{path}: missing coordinate column {column!r}")
-    table.insert(0, ROW, np.arange(1, len(table) + 1))
-    rejects.keep_originals(table)
-    xs = pd.to_numeric(table[x], errors="coerce")
-    ys = pd.to_numeric(table[y], errors="coerce")
+        with pd.read_csv(
+            source.path, dtype=str, keep_default_na=False, na_values=source.missing_values,
+            encoding=encoding, sep=delimiter, skiprows=source.header_row - 1, chunksize=chunk_rows,
+        ) as reader:  # fmt: skip
+            first = 1
+            for chunk in reader:
+                chunk.index = pd.RangeIndex(first, first + len(chunk))
+                first += len(chunk)
+                yield chunk
+    except UnicodeDecodeError:
+        raise LoadError(
+            f"{source.path}: not valid {encoding} text; set source.encoding (e.g. latin-1 or cp1252)"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise LoadError(f"{source.path}: cannot be read as CSV ({_first_line(error)})") from None
+
+
+def _excel(source: SourceSpec) -> pd.DataFrame:
+    try:
+        table = pd.read_excel(
+            source.path, sheet_name=source.sheet, header=source.header_row - 1, dtype=str,
+            keep_default_na=False, na_values=source.missing_values,
+        )  # fmt: skip
+    except (ValueError, KeyError, OSError) as error:
+        raise LoadError(f"{source.path}: cannot read sheet {source.sheet!r} ({_first_line(error)})") from None
+    except Exception as error:  # openpyxl raises its own types for broken workbooks
+        raise LoadError(f"{source.path}: not a readable Excel workbook ({_first_line(error)})") from None
+    table.columns = [str(column).strip() for column in table.columns]
+    table.index = pd.RangeIndex(1, len(table) + 1)
+    return table
+
+
+def _vector(source: SourceSpec, kind: str) -> gpd.GeoDataFrame:
+    try:
+        if kind == "geoparquet":
+            frame = gpd.read_parquet(source.path)
+        else:
+            frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding=source.encoding)
+            if kind == "shapefile" and source.encoding is None and _utf8_read_as_latin1(frame):
+                frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding="utf-8")
+    except Exception as error:  # pyogrio and pyarrow raise many types for unreadable files
+        raise LoadError(f"{source.path}: cannot be read as {kind} ({_first_line(error)})") from None
+    if frame.crs is None:
+        if source.crs is None:
+            raise LoadError(f"{source.path}: the file declares no CRS (no .prj?); set source.crs")
+        frame = frame.set_crs(source.crs)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
+
+
+def _utf8_read_as_latin1(frame: pd.DataFrame) -> bool:
+    """A Shapefile without .cpg whose text is UTF-8 comes out as ``CuscatlÃ¡n``: detect it."""
+    text = [c for c in frame.columns if c != "geometry" and pd.api.types.is_string_dtype(frame[c])]
+    return any(frame[c].astype(str).str.contains(_MOJIBAKE).any() for c in text)
+
+
+def _with_coordinates(table: pd.DataFrame, source: SourceSpec, report: Report) -> pd.DataFrame:
+    """A table with its coordinate columns turned into points; a table without any stays a table."""
+    pair = _coordinate_columns(table, source)
+    if pair is None:
+        return table
+    x, y = pair
+    crs = source.crs or ("EPSG:4326" if x.lower() in LONLAT_NAMES else None)
+    if crs is None:
+        raise LoadError(f"{source.path}: set source.crs, the CRS of the coordinates in {x!r}/{y!r}")
+    xs = pd.to_numeric(table[x].str.strip().str.replace(",", ".", regex=False), errors="coerce")
+    ys = pd.to_numeric(table[y].str.strip().str.replace(",", ".", regex=False), errors="coerce")
     usable = xs.notna() & ys.notna() & np.isfinite(xs) & np.isfinite(ys)
-    rejects.add(table[~usable], f"no usable coordinates in columns {x!r}/{y!r}")
-    table = table[usable]
-    return gpd.GeoDataFrame(
-        table.drop(columns=[x, y]), geometry=gpd.points_from_xy(xs[usable], ys[usable]), crs=crs
-    )
+    report.reject(table[~usable], f"no usable coordinates in columns {x!r}/{y!r}")
+    kept = table[usable]
+    points = shapely.points(xs[usable].to_numpy(), ys[usable].to_numpy())
+    return gpd.GeoDataFrame(kept, geometry=gpd.GeoSeries(points, index=kept.index, crs=crs), crs=crs)
+
+
+def _coordinate_columns(table: pd.DataFrame, source: SourceSpec) -> tuple[str, str] | None:
+    lowered = {str(column).lower(): str(column) for column in table.columns}
+    if source.x or source.y:
+        missing = [c for c in (source.x, source.y) if c is None or c.lower() not in lowered]
+        if missing:
+            raise LoadError(
+                f"{source.path}: coordinate column(s) {', '.join(map(repr, missing))} not found; "
+                f"the file has: {', '.join(map(str, table.columns))}"
+            )
+        return lowered[str(source.x).lower()], lowered[str(source.y).lower()]
+    for x, y in COORDINATE_NAMES:
+        if x in lowered and y in lowered:
+            return lowered[x], lowered[y]
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -28,6 +28,12 @@ class Layer(BaseModel):
     title_en: str
     geometry: GeometryType
     id: str
+    id_from: list[str] = Field(default_factory=list)
+    """Properties whose values, joined by ``:``, make the id when sources carry none."""
+    required: list[str] = Field(default_factory=list)
+    """Properties every row must have a value for."""
+    derive: list[str] = Field(default_factory=list)
+    """Load steps (named in ``etl.derive``) that compute properties or check rows against other layers."""
     datetime: str | None = None
     min_zoom: int = Field(ge=0, le=24)
     max_zoom: int = Field(ge=0, le=24)
@@ -37,7 +43,7 @@ class Layer(BaseModel):
 
     @model_validator(mode="after")
     def _known_columns(self) -> Layer:
-        for column in (self.id, self.datetime):
+        for column in (self.id, self.datetime, *self.id_from, *self.required):
             if column is not None and column not in self.properties:
                 raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
         for column in self.properties:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -14,18 +14,13 @@ from rich.table import Table
 
 from observatory.errors import ObservatoryError
 from observatory.sample import DEFAULT_SEED
-from observatory.store import open_store
+from observatory.store import Store, open_store
 
 app = typer.Typer(help="AMSS urban observatory.", no_args_is_help=True, add_completion=False)
 console = Console()
 
 SAMPLE_DIR = Path("data/sample")
-SAMPLE_FILES = {
-    "municipalities": "municipios_amss.geojson",
-    "zoning": "esquema_director.gpkg",
-    "permits": "permisos_opamss.csv",
-}
-"""Load order matters: permits are placed in municipalities."""
+"""The sample's source files and their manifests (``*.toml``)."""
 
 
 def _progress() -> Progress:
@@ -49,40 +44,73 @@ def sample(
     scale = 1.0 if permits is None else permits / sum(REPORT_COUNTS.values())
     with console.status("writing sample files"):
         files = write_sample(out, seed=seed, permits_scale=scale)
-    for path in (files.municipalities, files.zoning, files.permits):
+    for path in (files.zoning, files.permits, files.statistics):
         console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 @app.command()
 def load(
-    layer: Annotated[str | None, typer.Argument(help="layer to load; all sample layers when omitted")] = None,
-    source: Annotated[Path | None, typer.Argument(help="source file for that layer")] = None,
-    sample_dir: Annotated[Path, typer.Option(help="where the sample files are")] = SAMPLE_DIR,
-    crs: Annotated[str | None, typer.Option(help="CRS of x/y columns when the source is a CSV")] = None,
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="a source manifest (.toml), or a layer name followed by a file; "
+            "every manifest in --sample-dir when omitted"
+        ),
+    ] = None,
+    source: Annotated[Path | None, typer.Argument(help="with a layer name: the file to load")] = None,
+    sample_dir: Annotated[Path, typer.Option(help="folder of the sample's manifests")] = SAMPLE_DIR,
+    crs: Annotated[str | None, typer.Option(help="with a layer name: CRS of the file's coordinates")] = None,
+    dry_run: Annotated[bool, typer.Option(help="check every row and report, write nothing")] = False,
+    recompute: Annotated[bool, typer.Option(help="recompute the indicators a load made stale")] = True,
 ) -> None:
-    """Load source files into the store (atomic, idempotent; rejects are reported)."""
-    from etl import load_layer
+    """Load source files into the store (atomic, idempotent; a report lists rejected and repaired rows)."""
+    from etl import default_manifest, load_source, read_manifest
+    from etl.load import LoadResult
+    from etl.plan import load_order
 
-    if layer is None:
-        jobs = [(name, sample_dir / file) for name, file in SAMPLE_FILES.items()]
+    if target is None:
+        manifests = load_order([read_manifest(path) for path in sorted(sample_dir.glob("*.toml"))])
+    elif target.suffix.lower() == ".toml":
+        manifests = [read_manifest(target)]
     elif source is None:
-        raise typer.BadParameter("give the source file to load for that layer")
+        raise typer.BadParameter("give a manifest, or a layer name and the file to load")
     else:
-        jobs = [(layer, source)]
+        manifests = [default_manifest(str(target), source, crs=crs)]
     store = open_store()
+    results: list[LoadResult] = []
     try:
         with _progress() as progress:
-            results = [load_layer(store, name, path, table_crs=crs, progress=progress) for name, path in jobs]
+            for manifest in manifests:
+                results.append(load_source(store, manifest, dry_run=dry_run, progress=progress))
+        _print_loads(results)
+        withdrawn = sorted({i for result in results for i in result.withdrawn_indicators})
+        if withdrawn and recompute and not dry_run:
+            console.print(f"recomputing {len(withdrawn)} indicator(s) computed from the reloaded layers")
+            _compute(store, None)
+        elif withdrawn:
+            console.print(f"withdrawn until recomputed: {', '.join(withdrawn)} (run `observatory compute`)")
     finally:
         store.close()
-    table = Table("layer", "loaded", "rejected", "run", "rejects report")
+
+
+def _print_loads(results: list[Any]) -> None:
+    table = Table("layer", "read", "loaded", "repaired", "rejected", "run", "report")
     for result in results:
         run = result.run
-        table.add_row(
-            run.layer, "unchanged" if result.unchanged else str(run.rows_loaded),
-            str(run.rows_rejected), run.run_id, run.rejects_file if run.rows_rejected else "-",
-        )  # fmt: skip
+        for item in (run, *result.rederived):
+            name = item.layer + (" (derived again)" if item is not run else "")
+            table.add_row(
+                name + (" (dry run)" if result.dry_run else ""),
+                str(item.rows_read), "unchanged" if result.unchanged else str(item.rows_loaded),
+                str(item.rows_repaired), str(item.rows_rejected), item.run_id,
+                "-" if result.dry_run or not (item.rows_rejected or item.rows_repaired) else item.report_file,
+            )  # fmt: skip
     console.print(table)
+    for result in results:
+        if result.dry_run and result.reasons:
+            console.print(f"[bold]{result.run.layer}[/bold]: rejected rows by reason")
+            for reason, count in result.reasons.most_common():
+                console.print(f"  {count:>8,}  {reason}")
 
 
 @app.command()
@@ -91,20 +119,28 @@ def compute(
         list[str] | None, typer.Option(help="indicator id (repeatable); all by default")
     ] = None,
 ) -> None:
-    """Compute indicators per municipality and period into the store."""
-    from observatory.indicators import compute_indicators
-
+    """Compute indicators per municipality and period into the store; list the ones skipped and why."""
     store = open_store()
     try:
-        with _progress() as progress:
-            values = compute_indicators(store, indicator or None, progress=progress)
+        _compute(store, indicator or None)
     finally:
         store.close()
-    summary = values.groupby("indicator_id")["period"].agg(["min", "max", "count"])
-    table = Table("indicator", "periods", "values")
-    for indicator_id, row in summary.iterrows():
-        table.add_row(str(indicator_id), f"{row['min']}–{row['max']}", str(row["count"]))
+
+
+def _compute(store: Store, ids: list[str] | None) -> None:
+    from observatory.indicators import compute_indicators
+
+    with _progress() as progress:
+        outcome = compute_indicators(store, ids, progress=progress)
+    values = outcome.values
+    table = Table("indicator", "geography", "periods", "values")
+    if not values.empty:
+        summary = values.groupby(["indicator_id", "geography"])["period"].agg(["min", "max", "count"])
+        for (indicator_id, geography), row in summary.iterrows():
+            table.add_row(str(indicator_id), str(geography), f"{row['min']}–{row['max']}", str(row["count"]))
     console.print(table)
+    for indicator_id, reason in outcome.skipped.items():
+        console.print(f"[yellow]skipped[/yellow] {indicator_id}: {reason}")
 
 
 @app.command()
@@ -129,9 +165,9 @@ def demo(
 ) -> None:
     """The whole job: sample data (if missing) -> load -> compute -> serve the map."""
     started = time.perf_counter()
-    if not all((sample_dir / file).exists() for file in SAMPLE_FILES.values()):
+    if not any(sample_dir.glob("*.csv")):
         sample(out=sample_dir, seed=DEFAULT_SEED, permits=None)
-    load(layer=None, source=None, sample_dir=sample_dir, crs=None)
+    load(target=None, source=None, sample_dir=sample_dir, crs=None, dry_run=False, recompute=False)
     compute(indicator=None)
     console.print(f"ready in {time.perf_counter() - started:.1f} s")
     serve(host=host, port=port)

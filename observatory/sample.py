@@ -1,16 +1,26 @@
-"""Deterministic sample data for the AMSS, in the formats the real sources come in.
+"""Deterministic sample data for the AMSS, laid on the real municipal boundaries.
 
-The municipalities are a weighted Voronoi tessellation of their real centroids, clipped to an
-irregular metropolitan outline; populations are those of the 2007 census (rounded). The permits follow the
-figures of the OPAMSS accountability report in ``shared/seed``: 547 construction permits with
-$310,887,074 declared investment and 758,967 m² authorised, uses habitacional 58% / comercio y
-servicios 18% / equipamientos 16% / industria 2% / otros 6%; 1,406 site-suitability rulings
-(calificación de lugar) with comercio y servicios 27% / habitacional 27% / equipamientos 12% /
-industria 3% / otros 31%.
+The municipalities are not generated: they are the 14 AMSS polygons of geoBoundaries (gbOpen ADM2) in
+``data/reference``, joined to the DIGESTYC codes and 2007 census facts through the names table. The
+sample writes the other sources, in the formats they really come in, inside those polygons:
+
+- the land-use plan (Esquema Director): a Voronoi partition of the metropolitan outline (the union of
+  the 14 polygons), denser in codes of commerce and high-density housing near San Salvador's centre;
+- the permits, a CSV with x/y in the El Salvador Lambert grid, following the figures of the OPAMSS
+  accountability report in ``shared/seed``: 547 construction permits with $310,887,074 declared
+  investment and 758,967 m² authorised, uses habitacional 58% / comercio y servicios 18% /
+  equipamientos 16% / industria 2% / otros 6%; 1,406 site-suitability rulings (calificación de lugar)
+  with comercio y servicios 27% / habitacional 27% / equipamientos 12% / industria 3% / otros 31%.
+  Each municipality gets a multinomial share of the permits proportional to its 2007 population, and
+  within it they thin out away from San Salvador's historic centre (rejection sampling). Every point is
+  at least 30 m inside its polygon, so reprojection can never move it out;
+- a statistics table without geometry, with the 2007 census and poverty figures written the way real
+  tables write names ("Nueva San Salvador", "Delgado", upper case), plus a subtotal row.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,30 +28,26 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
-from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS
+from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS, STORAGE_CRS
 
-MUNICIPALITIES = [
-    # code, name, department, lon, lat, population 2007, area km² (official, to size the cells)
-    ("0614", "San Salvador", "San Salvador", -89.191, 13.698, 316_090, 72.25),
-    ("0617", "Soyapango", "San Salvador", -89.140, 13.710, 241_403, 29.72),
-    ("0608", "Mejicanos", "San Salvador", -89.213, 13.740, 140_751, 22.12),
-    ("0602", "Apopa", "San Salvador", -89.179, 13.807, 131_286, 51.84),
-    ("0511", "Santa Tecla", "La Libertad", -89.290, 13.675, 121_908, 112.20),
-    ("0619", "Ciudad Delgado", "San Salvador", -89.170, 13.725, 120_200, 33.42),
-    ("0607", "Ilopango", "San Salvador", -89.109, 13.700, 103_862, 34.63),
-    ("0618", "Tonacatepeque", "San Salvador", -89.115, 13.780, 90_896, 67.55),
-    ("0613", "San Martín", "San Salvador", -89.055, 13.737, 72_758, 55.84),
-    ("0604", "Cuscatancingo", "San Salvador", -89.183, 13.735, 66_400, 5.40),
-    ("0612", "San Marcos", "San Salvador", -89.183, 13.660, 63_209, 14.71),
-    ("0603", "Ayutuxtepeque", "San Salvador", -89.200, 13.745, 34_710, 8.41),
-    ("0501", "Antiguo Cuscatlán", "La Libertad", -89.245, 13.673, 33_767, 19.41),
-    ("0609", "Nejapa", "San Salvador", -89.232, 13.815, 29_458, 83.36),
-]
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
+MANIFESTS_DIR = REFERENCE_DIR.parent / "sample"
+"""The sample's source manifests (``*.toml``), kept beside the committed sample files."""
+"""Real boundaries, facts and the names table (see its README for sources and licences)."""
+BOUNDARIES_FILE = "geoboundaries_slv_adm2.geojson"
+FACTS_FILE = "amss_municipalities_2007.csv"
+NAMES_FILE = "nombres_municipios.csv"
 
-MUNICIPALITIES_VALID_TO = "2024-04-30"
-"""On 1 May 2024 the municipal reorganisation (Decreto Legislativo 762, 2023) made the 14
-municipalities districts of larger municipalities; their boundaries stay the statistical units."""
+HISTORIC_CENTRE = (-89.1916, 13.6978)
+"""Lon/lat of San Salvador's historic centre, toward which zoning and permits concentrate."""
+PERMIT_DECAY_M = 4_000.0
+"""Within a municipality, permit density falls by a factor e every this many metres from the centre."""
+PERMIT_INSET_M = 30.0
+"""Minimum distance of a permit from its municipality's boundary."""
+MIN_ZONE_AREA_M2 = 1_000.0
+"""Zone parts smaller than this (slivers of the clipping) are dropped."""
 
 CONSTRUCTION, SUITABILITY = "permiso_construccion", "calificacion_lugar"
 REPORT_COUNTS = {CONSTRUCTION: 547, SUITABILITY: 1406}
@@ -57,89 +63,94 @@ PERIOD_START, PERIOD_END = np.datetime64("2016-01-01"), np.datetime64("2018-10-3
 
 ZONING_CODES = ["HAB-AD", "HAB-MD", "HAB-BD", "COM", "IND", "EQ", "MX", "EP", "PE", "AG"]
 PLAN_VERSION = "ED-2017"
+
+STATISTICS_YEAR = 2007
+STATISTICS_VARIABLES = {
+    # variable: (column of the facts file, unit)
+    "poblacion_total": ("population_2007", "personas"),
+    "poblacion_hombres": ("men_2007", "personas"),
+    "poblacion_mujeres": ("women_2007", "personas"),
+    "pobreza_hogares": ("poverty_rate_2007_pct", "% de hogares"),
+}
+STATISTICS_NAMES = {
+    "0511": "Nueva San Salvador",
+    "0619": "Delgado",
+    "0617": "SOYAPANGO",
+    "0613": "SAN MARTÍN",
+}
+"""Names the statistics table writes instead of the official ones, as real tables do."""
+STATISTICS_TOTAL_NAME = "TOTAL AMSS"
+
 DEFAULT_SEED = 20171
 """The seed of the committed sample under data/sample."""
 
 
 @dataclass(frozen=True)
 class SampleFiles:
-    municipalities: Path
     zoning: Path
     permits: Path
+    statistics: Path
 
 
-def metropolitan_outline(rng: np.random.Generator) -> shapely.Polygon:
-    """An irregular outline around the 14 centroids, in the metric CRS."""
-    centroids = _centroids_metric()
-    centre = shapely.MultiPoint(centroids).centroid
-    hull = shapely.MultiPoint(centroids).convex_hull.buffer(4_500)
-    angles = np.linspace(0, 2 * np.pi, 180, endpoint=False)
-    wobble = 1 + 0.06 * np.sin(5 * angles + rng.uniform(0, 6)) + 0.03 * np.sin(13 * angles)
-    ring = []
-    for angle, factor in zip(angles, wobble, strict=True):
-        ray = shapely.LineString(
-            [
-                (centre.x, centre.y),
-                (centre.x + 60_000 * np.cos(angle), centre.y + 60_000 * np.sin(angle)),
-            ]
-        )
-        reach = shapely.intersection(ray, hull.exterior)
-        edge = shapely.get_coordinates(reach)[-1]
-        ring.append((centre.x + (edge[0] - centre.x) * factor, centre.y + (edge[1] - centre.y) * factor))
-    return shapely.Polygon(ring)
+def normalise_name(name: str) -> str:
+    """Case-folded, accent-free, whitespace-collapsed form of a place name, for matching."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
-def _centroids_metric() -> np.ndarray:
-    lonlat = gpd.GeoSeries(
-        gpd.points_from_xy([m[3] for m in MUNICIPALITIES], [m[4] for m in MUNICIPALITIES]),
-        crs="EPSG:4326",
-    )
-    return shapely.get_coordinates(lonlat.to_crs(METRIC_CRS).values)
+def amss_facts(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
+    """The facts table of the 14 municipalities, with ``code`` as 4-digit text."""
+    return pd.read_csv(reference_dir / FACTS_FILE, dtype={"code": str})
 
 
-def municipalities_frame(outline: shapely.Polygon, rng: np.random.Generator) -> gpd.GeoDataFrame:
-    """A weighted Voronoi tessellation of the real centroids, clipped to the outline.
+def amss_boundaries(reference_dir: Path = REFERENCE_DIR) -> gpd.GeoDataFrame:
+    """The 14 real AMSS polygons with their code, official name, 2007 population and official area.
 
-    Thousands of small Voronoi cells each join the municipality whose centroid is nearest once
-    distances are divided by the square root of its official area; dissolving them gives
-    gap-free, non-overlapping, irregular outlines of roughly the right sizes.
+    The geoBoundaries features are those whose normalised ``shapeName`` is in the names table; each
+    must match exactly one of the 14 codes. Returns columns code, name, population_2007,
+    official_area_km2 and geometry, in EPSG:4326, sorted by code.
     """
-    centroids = _centroids_metric()
-    weights = np.sqrt([m[6] for m in MUNICIPALITIES])
-    seeds = _random_points_in(outline, 6_000, rng)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline))
-    cells = shapely.intersection(cells, outline)
-    centres = shapely.get_coordinates(shapely.centroid(cells))
-    distance = np.linalg.norm(centres[:, None, :] - centroids[None, :, :], axis=2) / weights
-    owner = distance.argmin(axis=1)
-    geometries = [
-        shapely.MultiPolygon(shapely.get_parts(shapely.union_all(cells[owner == index])))
-        for index in range(len(MUNICIPALITIES))
-    ]
-    return gpd.GeoDataFrame(
-        {
-            "COD_MUN": [m[0] for m in MUNICIPALITIES],
-            "NOM_MUN": [m[1] for m in MUNICIPALITIES],
-            "DEPTO": [m[2] for m in MUNICIPALITIES],
-            "POB_2007": [m[5] for m in MUNICIPALITIES],
-            "VIGENTE_HASTA": MUNICIPALITIES_VALID_TO,
-        },
-        geometry=geometries,
-        crs=METRIC_CRS,
+    names = pd.read_csv(reference_dir / NAMES_FILE, dtype=str)
+    names["key"] = names["name"].map(normalise_name)
+    conflicts = names.groupby("key")["code"].nunique()
+    if (conflicts > 1).any():
+        raise ValueError(f"names mapping to several codes: {sorted(conflicts[conflicts > 1].index)}")
+    code_of = dict(zip(names["key"], names["code"], strict=True))
+    national = gpd.read_file(reference_dir / BOUNDARIES_FILE).to_crs(STORAGE_CRS)
+    national["code"] = national["shapeName"].map(lambda name: code_of.get(normalise_name(str(name))))
+    found = national.dropna(subset=["code"])
+    facts = amss_facts(reference_dir)
+    if sorted(found["code"]) != sorted(facts["code"]):
+        raise ValueError(f"expected one polygon per AMSS code, found codes {sorted(found['code'])}")
+    joined = found[["code", "geometry"]].merge(
+        facts[["code", "name", "population_2007", "official_area_km2"]], on="code"
     )
+    columns = ["code", "name", "population_2007", "official_area_km2", "geometry"]
+    return gpd.GeoDataFrame(joined[columns], crs=STORAGE_CRS).sort_values("code", ignore_index=True)
 
 
-def zoning_frame(outline: shapely.Polygon, rng: np.random.Generator, *, zones: int = 320) -> gpd.GeoDataFrame:
-    """Zones of the land-use plan: denser, more commercial toward San Salvador's centre."""
+def _centre_metric() -> shapely.Point:
+    x, y = Transformer.from_crs(STORAGE_CRS, METRIC_CRS, always_xy=True).transform(*HISTORIC_CENTRE)
+    return shapely.Point(x, y)
+
+
+def zoning_frame(
+    outline: shapely.Geometry, rng: np.random.Generator, *, zones: int = 320
+) -> gpd.GeoDataFrame:
+    """Zones of the land-use plan: Voronoi cells clipped to the outline (metric CRS), more commercial
+    and denser toward San Salvador's centre."""
     seeds = _random_points_in(outline, zones, rng)
     voronoi = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=outline))
-    clipped = shapely.intersection(voronoi, outline)
-    cells = list(clipped[~shapely.is_empty(clipped)])
-    centre = shapely.Point(_centroids_metric()[0])
+    cells = []
+    for clipped in shapely.intersection(voronoi, outline):
+        parts = [part for part in shapely.get_parts(clipped) if part.geom_type == "Polygon"]
+        parts = [part for part in parts if part.area >= MIN_ZONE_AREA_M2]
+        if parts:
+            cells.append(shapely.MultiPolygon(parts))
+    centre = _centre_metric()
     codes = []
     for cell in cells:
-        distance = shapely.distance(cell.centroid, centre) / 1000
-        weights = _zoning_weights(distance)
+        weights = _zoning_weights(shapely.distance(cell.centroid, centre) / 1000)
         codes.append(rng.choice(ZONING_CODES, p=weights / weights.sum()))
     return gpd.GeoDataFrame(
         {
@@ -147,7 +158,7 @@ def zoning_frame(outline: shapely.Polygon, rng: np.random.Generator, *, zones: i
             "COD_USO": codes,
             "VERSION": PLAN_VERSION,
         },
-        geometry=[shapely.MultiPolygon([cell]) if cell.geom_type == "Polygon" else cell for cell in cells],
+        geometry=cells,
         crs=METRIC_CRS,
     )
 
@@ -164,15 +175,28 @@ def _zoning_weights(km_from_centre: float) -> np.ndarray:
 
 
 def _random_points_in(
-    area: shapely.Polygon | shapely.MultiPolygon, count: int, rng: np.random.Generator
+    area: shapely.Geometry,
+    count: int,
+    rng: np.random.Generator,
+    *,
+    toward: shapely.Point | None = None,
+    decay_m: float = PERMIT_DECAY_M,
 ) -> np.ndarray:
-    """``count`` uniform random points inside ``area``, by vectorised rejection sampling."""
-    minx, miny, maxx, maxy = area.bounds
+    """``count`` random points inside ``area``, by vectorised rejection sampling.
+
+    Uniform when ``toward`` is None; otherwise a candidate is kept with probability
+    ``exp(-(d - d_min) / decay_m)``, d being its distance to ``toward`` and d_min the area's.
+    """
+    minx, miny, maxx, maxy = shapely.bounds(area)
     shapely.prepare(area)
+    nearest = 0.0 if toward is None else shapely.distance(area, toward)
     found: list[np.ndarray] = []
     total = 0
     while total < count:
-        xy = rng.uniform((minx, miny), (maxx, maxy), size=(max(2 * (count - total), 16), 2))
+        xy = rng.uniform((minx, miny), (maxx, maxy), size=(max(4 * (count - total), 64), 2))
+        if toward is not None:
+            distance = np.hypot(xy[:, 0] - toward.x, xy[:, 1] - toward.y)
+            xy = xy[rng.random(len(xy)) < np.exp(-(distance - nearest) / decay_m)]
         inside = xy[shapely.contains_xy(area, xy[:, 0], xy[:, 1])]
         found.append(inside)
         total += len(inside)
@@ -201,7 +225,10 @@ def _amounts_summing_to(total: int, count: int, rng: np.random.Generator, *, sig
 def permits_frame(
     municipalities: gpd.GeoDataFrame, rng: np.random.Generator, *, scale: float = 1.0
 ) -> pd.DataFrame:
-    """Permits as OPAMSS exports them: a CSV table with x/y in the El Salvador Lambert grid."""
+    """Permits as OPAMSS exports them: a CSV table with x/y in the El Salvador Lambert grid.
+
+    ``municipalities`` is :func:`amss_boundaries` (any CRS).
+    """
     parts = []
     for kind, report_count in REPORT_COUNTS.items():
         count = round(report_count * scale)
@@ -231,48 +258,71 @@ def permits_frame(
         )
     permits = pd.concat(parts, ignore_index=True)
     permits = permits.sort_values("fecha_ingreso", kind="stable").reset_index(drop=True)
-    prefix = {CONSTRUCTION: "PC", SUITABILITY: "CL"}
-    permits.insert(
-        0, "expediente",
-        [f"{prefix[k]}-{d.year}-{n:07d}" for n, (k, d) in
-         enumerate(zip(permits["tramite"], pd.to_datetime(permits["fecha_ingreso"]), strict=True), 1)],
-    )  # fmt: skip
-    xy = _points_by_population(municipalities, len(permits), rng)
-    grid = gpd.GeoSeries(shapely.points(xy), crs=METRIC_CRS).to_crs(PERMITS_SOURCE_CRS)
-    permits["x"] = np.round(grid.x.to_numpy(), 2)
-    permits["y"] = np.round(grid.y.to_numpy(), 2)
+    prefix = permits["tramite"].map({CONSTRUCTION: "PC", SUITABILITY: "CL"})
+    year = permits["fecha_ingreso"].dt.year.astype(str)
+    number = pd.Series(np.arange(1, len(permits) + 1)).astype(str).str.zfill(7)
+    permits.insert(0, "expediente", prefix + "-" + year + "-" + number)
+    x, y = _permit_points(municipalities, len(permits), rng).T
+    x, y = Transformer.from_crs(METRIC_CRS, PERMITS_SOURCE_CRS, always_xy=True).transform(x, y)
+    permits["x"] = np.round(x, 2)
+    permits["y"] = np.round(y, 2)
     return permits
 
 
-def _points_by_population(
-    municipalities: gpd.GeoDataFrame, count: int, rng: np.random.Generator
-) -> np.ndarray:
-    population = municipalities["POB_2007"].to_numpy(dtype=float)
+def _permit_points(municipalities: gpd.GeoDataFrame, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` metric points: a multinomial share per municipality proportional to its 2007
+    population, thinning out away from the historic centre, at least PERMIT_INSET_M inside."""
+    population = municipalities["population_2007"].to_numpy(dtype=float)
     per_municipality = rng.multinomial(count, population / population.sum())
+    centre = _centre_metric()
+    inset = shapely.buffer(municipalities.to_crs(METRIC_CRS).geometry.values, -PERMIT_INSET_M)
     xy = np.concatenate(
-        [_random_points_in(geometry, n, rng) for geometry, n in
-         zip(municipalities.geometry, per_municipality, strict=True)]
+        [_random_points_in(area, n, rng, toward=centre) for area, n in
+         zip(inset, per_municipality, strict=True)]
     )  # fmt: skip
     return xy[rng.permutation(len(xy))]
 
 
+def statistics_frame(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
+    """The 2007 census and poverty figures per municipality, in long format, as a statistics office
+    publishes them: names as written in real tables and a metropolitan subtotal row at the end.
+    Values are text as written in the facts file (whole numbers without a decimal point)."""
+    facts = amss_facts(reference_dir)
+    rows = [
+        (STATISTICS_NAMES.get(fact["code"], fact["name"]), STATISTICS_YEAR, variable, str(fact[column]), unit)
+        for fact in facts.to_dict("records")
+        for variable, (column, unit) in STATISTICS_VARIABLES.items()
+    ]
+    total = int(facts["population_2007"].sum())
+    rows.append((STATISTICS_TOTAL_NAME, STATISTICS_YEAR, "poblacion_total", str(total), "personas"))
+    return pd.DataFrame(rows, columns=["municipio", "anio", "variable", "valor", "unidad"])
+
+
 def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
-    """Write the three source files; the same seed and scale always give the same data."""
+    """Write the zoning, permits and statistics source files; the same seed and scale always give
+    the same data. The municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outline = metropolitan_outline(rng)
-    municipalities = municipalities_frame(outline, rng)
+    municipalities = amss_boundaries()
+    outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
     files = SampleFiles(
-        municipalities=out_dir / "municipios_amss.geojson",
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
-    )
-    boundaries = municipalities.to_crs("EPSG:4326")
-    boundaries.geometry = shapely.set_precision(boundaries.geometry.values, 1e-6)
-    files.municipalities.write_text(
-        boundaries.to_json(drop_id=True, ensure_ascii=False) + "\n", encoding="utf-8"
+        statistics=out_dir / "estadisticas_municipales.csv",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
+    statistics_frame().to_csv(files.statistics, index=False)
+    write_manifests(out_dir)
     return files
+
+
+def write_manifests(out_dir: Path) -> None:
+    """Copy the sample's manifests to ``out_dir``, pointing them at the reference data wherever
+    ``out_dir`` lies."""
+    if out_dir.resolve() == MANIFESTS_DIR.resolve():
+        return
+    for manifest in sorted(MANIFESTS_DIR.glob("*.toml")):
+        text = manifest.read_text(encoding="utf-8").replace('"../reference/', f'"{REFERENCE_DIR}/')
+        (out_dir / manifest.name).write_text(text, encoding="utf-8")

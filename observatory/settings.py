@@ -16,6 +16,12 @@ METRIC_CRS = "EPSG:32616"
 PERMITS_SOURCE_CRS = "EPSG:5460"
 """The El Salvador Lambert grid in which OPAMSS records permit coordinates."""
 
+COUNTRY_BOUNDS = (-90.2, 13.0, -87.6, 14.5)
+"""El Salvador in lon/lat, generously: geometries read outside it were read in the wrong CRS."""
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
+"""Reference data shipped with the project: boundaries, official facts, names and crosswalks."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OBSERVATORY_", env_nested_delimiter="__", extra="ignore")

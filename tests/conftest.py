@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from etl import load_layer
 from observatory.api import create_app
 from observatory.indicators import compute_indicators
 from observatory.settings import Settings
@@ -68,7 +67,7 @@ def sources(tmp_path: Path) -> dict[str, Path]:
 def loaded(store: Store, settings: Settings, sources: dict[str, Path]) -> Store:
     """The tiny AMSS loaded and its indicators computed."""
     for layer, path in sources.items():
-        load_layer(store, layer, path, settings=settings)
+        fixtures.load(store, layer, path, settings=settings)
     compute_indicators(store, settings=settings)
     return store
 

@@ -1,7 +1,8 @@
 """A tiny hand-made AMSS: two square municipalities, three zones and five permits.
 
 Municipality 0001 is a 2 km × 2 km square (4 km²) and 0002 a 3 km × 2 km one (6 km²), both drawn
-in UTM 16N so that their areas are exact; the loads reproject them like real sources.
+in UTM 16N so that their areas are exact; the loads reproject them like real sources. Each file
+is loaded through a manifest written beside it, as real sources are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import geopandas as gpd
 import pandas as pd
 import pyproj
 import shapely
+
+from etl import LoadResult, load_source, read_manifest
+from observatory.settings import Settings
+from observatory.store import Store
 
 UTM = "EPSG:32616"
 X0, Y0 = 263_000, 1_515_000
@@ -78,3 +83,33 @@ def write_permits(folder: Path, rows: list[tuple[Any, ...]] = PERMITS, name: str
     path = folder / name
     permits_table(rows).to_csv(path, index=False)
     return path
+
+
+FIELDS = {
+    "municipalities": {"code": "COD_MUN", "name": "NOM_MUN", "department": "DEPTO",
+                       "population_2007": "POB_2007"},
+    "zoning": {"zone_id": "ZONA_ID", "source_code": "COD_USO", "plan_version": "VERSION"},
+    "permits": {"permit_id": "expediente", "kind": "tramite", "use_class": "uso", "floor_area_m2": "area_m2",
+                "investment_usd": "inversion_usd", "submitted": "fecha_ingreso",
+                "resolved": "fecha_resolucion", "status": "estado"},
+}  # fmt: skip
+"""The fixtures' column mappings, as their manifests declare them."""
+
+
+def write_manifest(layer: str, path: Path, *, extra: str = "", source: str = "", fields: str = "") -> Path:
+    """A manifest for ``path`` (written beside it): the fixture's mapping plus any extra TOML."""
+    lambert = path.suffix == ".csv" and layer == "permits" and "crs" not in source
+    crs = 'crs = "EPSG:5460"\n' if lambert else ""
+    mapping = "".join(f'{target} = "{column}"\n' for target, column in FIELDS[layer].items())
+    manifest = path.with_suffix(".toml")
+    manifest.write_text(
+        f'layer = "{layer}"\n{extra}\n[source]\npath = "{path.name}"\n{crs}{source}\n'
+        f"[fields]\n{mapping}{fields}",
+        encoding="utf-8",
+    )
+    return manifest
+
+
+def load(store: Store, layer: str, path: Path, *, settings: Settings, **manifest: str) -> LoadResult:
+    """Load a fixture file through its manifest (``manifest`` adds TOML to it)."""
+    return load_source(store, read_manifest(write_manifest(layer, path, **manifest)), settings=settings)

@@ -10,9 +10,9 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 
-from etl import load_layer
 from observatory.settings import Settings
 from observatory.store import Store
+from tests import fixtures
 from tests.fixtures import PERMITS, PERMITS_IN_WEST, write_permits
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -139,7 +139,9 @@ def test_a_reload_shows_without_restart(
     server: str, loaded: Store, settings: Settings, tmp_path: Path
 ) -> None:
     assert get(f"{server}/collections/permits/items/P4").status_code == 200
-    load_layer(loaded, "permits", write_permits(tmp_path, PERMITS[:3], name="menos.csv"), settings=settings)
+    fixtures.load(
+        loaded, "permits", write_permits(tmp_path, PERMITS[:3], name="menos.csv"), settings=settings
+    )
     assert get(f"{server}/collections/permits/items/P4").status_code == 404
     body = get(f"{server}/collections/permits/items").json()
     assert [f["id"] for f in body["features"]] == ["P1", "P2", "P3"]
@@ -163,7 +165,7 @@ def test_validators_let_clients_revalidate_until_a_load(
         again = httpx.get(url, headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.content == b""
 
-    load_layer(loaded, "permits", write_permits(tmp_path, PERMITS[:4], name="otra.csv"), settings=settings)
+    fixtures.load(loaded, "permits", write_permits(tmp_path, PERMITS[:4], name="otra.csv"), settings=settings)
 
     for url, etag in zip(urls, etags, strict=True):
         fresh = httpx.get(url, headers={"If-None-Match": etag})

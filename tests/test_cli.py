@@ -39,10 +39,10 @@ def test_sample_load_compute_then_reload_is_unchanged(tmp_path: Path) -> None:
     assert (municipalities["valid_to"] == pd.Timestamp("2024-04-30")).all()
     values = store.read_layer(get_layer("indicators"))
     density = values[values["indicator_id"] == "population_density"]
-    assert len(density) == 14
+    assert density.groupby("geography").size().to_dict() == {"municipios_2007": 14, "municipios_2024": 6}
 
     again = run("load", "--sample-dir", str(sources), data_dir=store_dir)
-    assert again.stdout.count("│ unchanged") == 3
+    assert again.stdout.count("│ unchanged") == 4
 
 
 def test_errors_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
@@ -64,12 +64,21 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -
 def test_a_csv_in_another_crs_loads_with_crs_option(tmp_path: Path) -> None:
     sources, store_dir = tmp_path / "sample", tmp_path / "var"
     run("sample", "--out", str(sources), "--permits", "100", data_dir=store_dir)
-    run("load", "municipalities", str(sources / "municipios_amss.geojson"), data_dir=store_dir)
+    run("load", str(sources / "municipios.toml"), data_dir=store_dir)
     permits = pd.read_csv(sources / "permisos_opamss.csv")
     points = gpd.GeoSeries.from_xy(permits["x"], permits["y"], crs="EPSG:5460").to_crs(4326)
     permits["x"], permits["y"] = points.x, points.y
     permits.to_csv(tmp_path / "lonlat.csv", index=False)
 
-    result = run("load", "permits", str(tmp_path / "lonlat.csv"), "--crs", "EPSG:4326", data_dir=store_dir)
+    manifest = (sources / "permisos.toml").read_text(encoding="utf-8")
+    manifest = manifest.replace("permisos_opamss.csv", "lonlat.csv").replace("EPSG:5460", "EPSG:4326")
+    (tmp_path / "lonlat.toml").write_text(manifest, encoding="utf-8")
+
+    checked = run("load", str(tmp_path / "lonlat.toml"), "--dry-run", data_dir=store_dir)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "dry run" in checked.stdout
+    assert open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits")).empty
+
+    result = run("load", str(tmp_path / "lonlat.toml"), data_dir=store_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 100

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from rich.progress import Progress
 
 from layers import get_layer
 from observatory import __version__
-from observatory.errors import MissingInput, NotFound
+from observatory.errors import NotFound
 from observatory.indicators.registry import REGISTRY, Indicator
 from observatory.settings import Settings, get_settings
 from observatory.store import Store
+from observatory.store.base import empty_frame
+
+GEOGRAPHIES = {
+    "municipios_2007": "the 14 municipalities of the AMSS (districts since 2024)",
+    "municipios_2024": "the 6 municipalities of 2024 the 14 became districts of",
+}
+
+
+@dataclass(frozen=True)
+class ComputeOutcome:
+    values: gpd.GeoDataFrame
+    """The newly computed rows."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Indicator id -> why it was not computed."""
 
 
 def compute_indicators(
@@ -23,54 +41,110 @@ def compute_indicators(
     *,
     settings: Settings | None = None,
     progress: Progress | None = None,
-) -> gpd.GeoDataFrame:
-    """Compute indicators (all by default) and store their values.
+) -> ComputeOutcome:
+    """Compute indicators (all whose inputs are loaded, by default) on both geographies, and store them.
 
-    A recomputed (indicator, period) replaces that pair's earlier values; every other period is
-    kept. Each value records its inputs, their load run ids, when it was computed and by which
-    code version. Returns the newly computed rows.
+    A recomputed (indicator, period, geography) replaces that triple's earlier values; every other
+    period is kept. Each value records its inputs, their load run ids, when it was computed and by
+    which code version. On the 2024 geography every indicator is computed again from its inputs
+    regrouped (counts summed, rates from summed numerators and denominators, medians from the
+    records), never averaged from the 14 values.
     """
     settings = settings or get_settings()
     selected = _select(ids)
-    frames = _read_inputs(store, selected)
+    frames = {
+        name: store.read_layer(get_layer(name)) for name in sorted({n for i in selected for n in i.inputs})
+    }
+    frames.setdefault("municipalities", store.read_layer(get_layer("municipalities")))
+    skipped = {
+        item.id: "needs " + ", ".join(missing) + ", not loaded"
+        for item in selected
+        if (missing := [name for name in item.inputs if frames[name].empty])
+    }
+    runnable = [item for item in selected if item.id not in skipped]
     runs = {run.layer: run.run_id for run in store.load_runs()}
-    municipalities = frames["municipalities"]
     computed_at = datetime.now(UTC).isoformat(timespec="seconds")
-    task = progress.add_task("compute indicators", total=len(selected)) if progress else None
+    geographies = {"municipios_2007": frames}
+    regrouped = _regroup_2024(frames)
+    if regrouped is not None:
+        geographies["municipios_2024"] = regrouped
+    task = progress.add_task("compute indicators", total=len(runnable)) if progress else None
     parts = []
-    for item in selected:
-        arguments = {name: frames[name] for name in item.inputs}
-        arguments.update({option: getattr(settings, option) for option in item.options})
-        values = item.compute(**arguments)
-        values = values.assign(
-            indicator_id=item.id,
-            theme=item.theme,
-            unit=item.unit,
-            inputs=",".join(item.inputs),
-            input_runs=",".join(runs.get(name, "") for name in item.inputs),
-            computed_at=computed_at,
-            code_version=__version__,
-        )
-        parts.append(values)
+    for item in runnable:
+        for geography, inputs in geographies.items():
+            arguments: dict[str, Any] = {name: inputs[name] for name in item.inputs}
+            arguments.update({option: getattr(settings, option) for option in item.options})
+            values = item.compute(**arguments)
+            outlines = inputs["municipalities"].set_index("code")
+            parts.append(
+                gpd.GeoDataFrame(
+                    values.assign(
+                        indicator_id=item.id,
+                        theme=item.theme,
+                        geography=geography,
+                        unit=item.unit,
+                        inputs=",".join(item.inputs),
+                        input_runs=",".join(runs.get(name, "") for name in item.inputs),
+                        computed_at=computed_at,
+                        code_version=__version__,
+                        municipality_name=values["municipality_code"].map(outlines["name"]),
+                    ),
+                    geometry=values["municipality_code"].map(outlines.geometry).values,
+                    crs=outlines.crs,
+                )
+            )
         if progress is not None and task is not None:
             progress.advance(task)
-    new = pd.concat(parts, ignore_index=True)
-    new["value_id"] = new["indicator_id"] + ":" + new["municipality_code"] + ":" + new["period"].astype(str)
-    outlines = municipalities.set_index("code")
-    new["municipality_name"] = new["municipality_code"].map(outlines["name"])
-    computed = gpd.GeoDataFrame(
-        new, geometry=new["municipality_code"].map(outlines.geometry).values, crs=municipalities.crs
-    )
-
     layer = get_layer("indicators")
-    existing = store.read_layer(layer)
-    replaced = existing.set_index(["indicator_id", "period"]).index.isin(
-        computed.set_index(["indicator_id", "period"]).index
+    if not parts:
+        return ComputeOutcome(empty_frame(layer), skipped)
+    computed = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    computed["value_id"] = (
+        computed["indicator_id"] + ":" + computed["municipality_code"] + ":" + computed["period"].astype(str)
     )
+    existing = store.read_layer(layer)
+    key = ["indicator_id", "period", "geography"]
+    replaced = existing.set_index(key).index.isin(computed.set_index(key).index)
     kept = existing[~replaced].rename_geometry("geometry")
     merged = pd.concat([kept, computed[[*layer.properties, "geometry"]]], ignore_index=True)
     store.replace_layer(layer, gpd.GeoDataFrame(merged, geometry="geometry", crs=computed.crs), run=None)
-    return computed
+    return ComputeOutcome(computed, skipped)
+
+
+def _regroup_2024(frames: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame] | None:
+    """The inputs on the 2024 geography: municipalities dissolved into their 2024 municipality,
+    codes in other layers mapped through the same crosswalk. None without a crosswalk."""
+    municipalities = frames["municipalities"]
+    crosswalk = municipalities.set_index("code")["municipality_2024_code"]
+    if crosswalk.isna().any():
+        return None
+    grouped = municipalities.groupby("municipality_2024_code", sort=True)
+
+    def complete_sum(column: str) -> pd.Series:
+        """A total only where every member has a value: a partial sum would be silently wrong."""
+        return grouped[column].apply(lambda values: values.sum() if values.notna().all() else np.nan)
+
+    names = grouped["municipality_2024_name"].first()
+    dissolved = gpd.GeoDataFrame(
+        {
+            "code": names.index,
+            "name": names.to_numpy(),
+            "population_2007": complete_sum("population_2007").reindex(names.index).to_numpy(),
+            "official_area_km2": complete_sum("official_area_km2").reindex(names.index).to_numpy(),
+            "area_km2": complete_sum("area_km2").reindex(names.index).to_numpy(),
+        },
+        geometry=[shapely.union_all(grouped.get_group(code).geometry.values) for code in names.index],
+        crs=municipalities.crs,
+    ).rename_geometry("geom")
+    regrouped = {"municipalities": dissolved}
+    for name, frame in frames.items():
+        if name != "municipalities":
+            regrouped[name] = (
+                frame.assign(municipality_code=frame["municipality_code"].map(crosswalk))
+                if "municipality_code" in frame.columns
+                else frame
+            )
+    return regrouped
 
 
 def _select(ids: Iterable[str] | None) -> list[Indicator]:
@@ -80,12 +154,3 @@ def _select(ids: Iterable[str] | None) -> list[Indicator]:
     if unknown:
         raise NotFound(f"unknown indicator(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
     return [REGISTRY[i] for i in ids]
-
-
-def _read_inputs(store: Store, selected: list[Indicator]) -> dict[str, gpd.GeoDataFrame]:
-    names = sorted({"municipalities", *(name for item in selected for name in item.inputs)})
-    frames = {name: store.read_layer(get_layer(name)) for name in names}
-    empty = [name for name, frame in frames.items() if frame.empty]
-    if empty:
-        raise MissingInput(f"load these layers before computing indicators: {', '.join(empty)}")
-    return frames

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -45,10 +46,14 @@ class LoadRun:
     layer: str
     source_file: str
     source_sha256: str
+    manifest_file: str
+    manifest_sha256: str
     rows_read: int
     rows_loaded: int
+    rows_repaired: int
     rows_rejected: int
-    rejects_file: str
+    report_file: str
+    """CSV listing every rejected and every repaired row, with its reason."""
     started_at: str
     finished_at: str
     code_version: str
@@ -69,13 +74,33 @@ class LayerVersion:
     changed_at: datetime
 
 
+class Writer(Protocol):
+    """Changes to several layers that become visible together, or not at all (see Store.writing)."""
+
+    def begin(self, layer: Layer) -> None:
+        """Start the layer's new content, empty; the old one stays visible until the end."""
+
+    def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
+        """Add rows (in the catalogue's columns, storage CRS) to the layer's new content."""
+
+    def finish(self, layer: Layer, run: LoadRun | None) -> None:
+        """The layer's new content is complete; record the run and a new layer version."""
+
+
 class Store(Protocol):
     """Where layers live. The rest of the code does not know which implementation it talks to."""
 
     kind: str
 
+    def writing(self) -> AbstractContextManager[Writer]:
+        """A write session: every layer finished in it is swapped in when the block ends without
+        error, in one transaction; on error the store is left exactly as it was."""
+
     def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
         """Replace all of a layer's rows, and record the run, in one atomic step."""
+
+    def extent(self, layer: Layer) -> Bbox | None:
+        """The lon/lat bounding box of the layer's rows; None when it has none."""
 
     def read_layer(self, layer: Layer) -> gpd.GeoDataFrame:
         """The whole layer in the catalogue's columns; empty when it was never loaded."""
@@ -114,6 +139,23 @@ def conform(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         else:
             data[column] = values.astype("string").astype(object).where(values.notna(), None)
     return gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=STORAGE_CRS).rename_geometry("geom")
+
+
+def replace_layer(store: Store, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
+    """The one-layer write session both stores use for ``Store.replace_layer``."""
+    with store.writing() as writer:
+        writer.begin(layer)
+        writer.append(layer, frame)
+        writer.finish(layer, run)
+
+
+def with_catalogue_columns(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A stored frame with every catalogue column, those added to the catalogue since it was
+    written coming back empty."""
+    for column in layer.properties:
+        if column not in frame.columns:
+            frame[column] = None
+    return frame
 
 
 def empty_frame(layer: Layer) -> gpd.GeoDataFrame:

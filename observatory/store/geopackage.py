@@ -20,19 +20,21 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
-import pandas as pd
 import pyogrio
 import shapely
 
 from layers import Layer
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
+    Bbox,
     FeatureQuery,
     LayerVersion,
     LoadRun,
     Record,
     conform,
     empty_frame,
+    replace_layer,
+    with_catalogue_columns,
 )
 from observatory.tiles import encode_tile, lonlat_bounds
 
@@ -67,8 +69,8 @@ class GeoPackageStore:
     # -- writing -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Path]:
-        """A private copy of the store to change; it replaces the store only if no error occurs."""
+    def writing(self) -> Iterator[_GeoPackageWriter]:
+        """Changes go to a private copy of the store, which replaces it only if no error occurs."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -76,56 +78,20 @@ class GeoPackageStore:
             try:
                 if self.path.exists():
                     shutil.copyfile(self.path, scratch)
-                yield scratch
+                writer = _GeoPackageWriter(scratch)
+                yield writer
+                writer.close()
                 os.replace(scratch, self.path)
             finally:
                 scratch.unlink(missing_ok=True)
 
     def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
-        rows = conform(layer, frame)
-        for column, kind in layer.properties.items():
-            if kind == "date":
-                rows[column] = rows[column].dt.strftime("%Y-%m-%d").astype(object)
-                rows[column] = rows[column].where(rows[column].notna(), None)
-        with self._writing() as scratch:
-            pyogrio.write_dataframe(
-                rows,
-                scratch,
-                layer=layer.table,
-                driver="GPKG",
-                promote_to_multi=layer.geometry.startswith("Multi"),
-                geometry_type=layer.geometry,
-            )
-            with contextlib.closing(sqlite3.connect(scratch)) as db, db:
-                db.execute(
-                    f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
-                    f"ON {_quote(layer.table)} ({_quote(layer.id)})"
-                )
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS layer_versions "
-                    "(layer TEXT PRIMARY KEY, tag TEXT NOT NULL, changed_at TEXT NOT NULL)"
-                )
-                db.execute(
-                    "INSERT INTO layer_versions VALUES (?, ?, ?) ON CONFLICT (layer) "
-                    "DO UPDATE SET tag = excluded.tag, changed_at = excluded.changed_at",
-                    [layer.name, uuid.uuid4().hex, datetime.now(UTC).isoformat()],
-                )
-            if run is not None:
-                pyogrio.write_dataframe(
-                    pd.DataFrame([run.as_dict()]),
-                    scratch,
-                    layer=RUNS_TABLE,
-                    driver="GPKG",
-                    append=self._has_table(RUNS_TABLE, path=scratch),
-                )
+        replace_layer(self, layer, frame, run=run)
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _has_table(self, table: str, *, path: Path | None = None) -> bool:
-        path = path or self.path
-        if not path.exists():
-            return False
-        return table in pyogrio.list_layers(path)[:, 0]
+    def _has_table(self, table: str) -> bool:
+        return self.path.exists() and table in pyogrio.list_layers(self.path)[:, 0]
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -139,7 +105,10 @@ class GeoPackageStore:
     def read_layer(self, layer: Layer) -> gpd.GeoDataFrame:
         if not self._has_table(layer.table):
             return empty_frame(layer)
-        frame = pyogrio.read_dataframe(self.path, layer=layer.table, columns=list(layer.properties))
+        stored = set(pyogrio.read_info(self.path, layer=layer.table)["fields"])
+        columns = [column for column in layer.properties if column in stored]
+        frame = pyogrio.read_dataframe(self.path, layer=layer.table, columns=columns)
+        frame = with_catalogue_columns(layer, frame)
         frame = frame.sort_values(layer.id, kind="stable").reset_index(drop=True)
         return conform(layer, frame)
 
@@ -219,21 +188,103 @@ class GeoPackageStore:
         return LayerVersion(row[0], datetime.fromisoformat(row[1])) if row else None
 
     def load_runs(self) -> list[LoadRun]:
-        if not self._has_table(RUNS_TABLE):
+        if not self.path.exists():
             return []
-        frame = pyogrio.read_dataframe(self.path, layer=RUNS_TABLE, read_geometry=False)
-        return [LoadRun(**{f: row[f] for f in LOAD_RUN_FIELDS}) for row in _records(frame)]
+        with self._reading() as db:
+            if not _has_sqlite_table(db, RUNS_TABLE):
+                return []
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({RUNS_TABLE})")}
+            columns = ", ".join(f if f in present else "NULL" for f in LOAD_RUN_FIELDS)
+            rows = db.execute(f"SELECT {columns} FROM {RUNS_TABLE} ORDER BY started_at").fetchall()  # noqa: S608
+        return [LoadRun(*row) for row in rows]
+
+    def extent(self, layer: Layer) -> Bbox | None:
+        if not self.path.exists():
+            return None
+        rtree = _quote(f"rtree_{layer.table}_geom")
+        with self._reading() as db:
+            if not _has_sqlite_table(db, f"rtree_{layer.table}_geom"):
+                return None
+            row = db.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}").fetchone()  # noqa: S608
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
 
     def close(self) -> None:
         """Nothing to close: every read opens and closes its own connection."""
 
 
+class _GeoPackageWriter:
+    """Writes layers into the session's scratch copy of the store, chunk by chunk."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.fresh: set[str] = set()
+        self.finished: list[tuple[Layer, LoadRun | None]] = []
+
+    def begin(self, layer: Layer) -> None:
+        self.fresh.add(layer.name)
+
+    def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
+        rows = conform(layer, frame)
+        if rows.empty and layer.name not in self.fresh:
+            return
+        for column, kind in layer.properties.items():
+            if kind == "date":
+                text = rows[column].dt.strftime("%Y-%m-%d").astype(object)
+                rows[column] = text.where(text.notna(), None)
+        pyogrio.write_dataframe(
+            rows,
+            self.scratch,
+            layer=layer.table,
+            driver="GPKG",
+            promote_to_multi=layer.geometry.startswith("Multi"),
+            geometry_type=layer.geometry,
+            append=layer.name not in self.fresh,
+        )
+        self.fresh.discard(layer.name)
+
+    def finish(self, layer: Layer, run: LoadRun | None) -> None:
+        if layer.name in self.fresh:
+            self.append(layer, empty_frame(layer))
+        with contextlib.closing(sqlite3.connect(self.scratch)) as db, db:
+            db.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
+                f"ON {_quote(layer.table)} ({_quote(layer.id)})"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS layer_versions "
+                "(layer TEXT PRIMARY KEY, tag TEXT NOT NULL, changed_at TEXT NOT NULL)"
+            )
+            db.execute(
+                "INSERT INTO layer_versions VALUES (?, ?, ?) ON CONFLICT (layer) "
+                "DO UPDATE SET tag = excluded.tag, changed_at = excluded.changed_at",
+                [layer.name, uuid.uuid4().hex, datetime.now(UTC).isoformat()],
+            )
+            if run is not None:
+                _record_run(db, run)
+
+    def close(self) -> None:
+        """Reclaim the space of replaced rows, so the file does not grow with every load."""
+        with contextlib.closing(sqlite3.connect(self.scratch)) as db:
+            db.execute("VACUUM")
+
+
+def _record_run(db: sqlite3.Connection, run: LoadRun) -> None:
+    db.execute(f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (run_id TEXT NOT NULL PRIMARY KEY)")
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({RUNS_TABLE})")}
+    for field in LOAD_RUN_FIELDS:
+        if field not in present:
+            kind = "INTEGER" if field.startswith("rows_") else "TEXT"
+            db.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {field} {kind}")
+    values = run.as_dict()
+    db.execute(
+        f"INSERT INTO {RUNS_TABLE} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608
+        list(values.values()),
+    )
+
+
+def _has_sqlite_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [name]).fetchone() is not None
+
+
 def _sqlite_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
+import pandas as pd
 import psycopg
 import shapely
 import sqlalchemy
@@ -23,12 +24,14 @@ from layers import Layer
 from observatory.errors import StoreUnavailable
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
+    Bbox,
     FeatureQuery,
     LayerVersion,
     LoadRun,
     Record,
     conform,
     empty_frame,
+    replace_layer,
 )
 from observatory.tiles import BUFFER, EXTENT
 
@@ -81,42 +84,26 @@ class PostGISStore:
 
     # -- writing -----------------------------------------------------------------------------
 
+    @contextmanager
+    def writing(self) -> Iterator[_PostGISWriter]:
+        """One transaction: layers are staged with COPY into fully built tables, then swapped in by
+        renaming at the end, so readers see the old rows until the commit and never wait long."""
+        connection = self.engine.raw_connection()
+        try:
+            driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
+            with driver.cursor() as cursor:
+                writer = _PostGISWriter(cursor, self.schema)
+                yield writer
+                writer.swap()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
     def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
-        """Stage the rows with COPY, then swap them in, all in one transaction."""
-        rows = conform(layer, frame)
-        staging = f"_staging_{layer.table}"
-        columns = list(layer.properties)
-        swap = sql.SQL(
-            "TRUNCATE {target}; INSERT INTO {target} ({columns}, geom) "
-            "SELECT {casts}, geom FROM {staging}; DROP TABLE {staging}"
-        ).format(
-            target=self._table(layer),
-            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            casts=sql.SQL(", ").join(
-                sql.SQL("{}::{}").format(sql.Identifier(c), _PG_TYPES[layer.properties[c]]) for c in columns
-            ),
-            staging=sql.Identifier(self.schema, staging),
-        )
-        with self.engine.begin() as connection:
-            rows.to_postgis(staging, connection, schema=self.schema, if_exists="replace")
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(swap)
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {} (layer, tag, changed_at) VALUES (%s, %s, now()) ON CONFLICT (layer) "
-                    "DO UPDATE SET tag = EXCLUDED.tag, changed_at = EXCLUDED.changed_at"
-                ).format(sql.Identifier(self.schema, "layer_versions")),
-                [layer.name, uuid.uuid4().hex],
-            )
-            if run is not None:
-                cursor.execute(
-                    sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                        sql.Identifier(self.schema, "load_runs"),
-                        sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
-                        sql.SQL(", ").join(sql.Placeholder(f) for f in LOAD_RUN_FIELDS),
-                    ),
-                    run.as_dict(),
-                )
+        replace_layer(self, layer, frame, run=run)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -223,6 +210,16 @@ class PostGISStore:
             row = cursor.fetchone()
         return LayerVersion(row[0], row[1]) if row else None
 
+    def extent(self, layer: Layer) -> Bbox | None:
+        statement = sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent(geom) AS e FROM {}) AS extent"
+        ).format(self._table(layer))
+        with self._cursor() as cursor:
+            cursor.execute(statement)
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
+
     def load_runs(self) -> list[LoadRun]:
         statement = sql.SQL("SELECT {} FROM {} ORDER BY started_at").format(
             sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
@@ -234,6 +231,89 @@ class PostGISStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _PostGISWriter:
+    """Stages each layer in a table of its own inside the session's transaction."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], schema: str) -> None:
+        self.cursor = cursor
+        self.schema = schema
+        self.finished: list[tuple[Layer, LoadRun | None]] = []
+
+    def _staging(self, layer: Layer) -> sql.Identifier:
+        return sql.Identifier(self.schema, f"_staging_{layer.table}")
+
+    def begin(self, layer: Layer) -> None:
+        target = sql.Identifier(self.schema, layer.table)
+        self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(layer)))
+        self.cursor.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(self._staging(layer), target)
+        )
+
+    def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
+        rows = conform(layer, frame)
+        if rows.empty:
+            return
+        columns = list(layer.properties)
+        text = pd.DataFrame({column: rows[column] for column in columns})
+        for column, kind in layer.properties.items():
+            if kind == "date":
+                text[column] = rows[column].dt.strftime("%Y-%m-%d")
+        text["geom"] = shapely.to_wkb(
+            shapely.set_srid(rows.geometry.values, 4326), hex=True, include_srid=True
+        )
+        copy = sql.SQL("COPY {} ({}, geom) FROM STDIN (FORMAT csv)").format(
+            self._staging(layer), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with self.cursor.copy(copy) as stream:
+            stream.write(text.to_csv(index=False, header=False, na_rep=""))
+
+    def finish(self, layer: Layer, run: LoadRun | None) -> None:
+        self.finished.append((layer, run))
+
+    def swap(self) -> None:
+        """Put every finished layer's staged table in place of the old one (brief exclusive locks)."""
+        for layer, run in self.finished:
+            target = sql.Identifier(self.schema, layer.table)
+            retired = f"_retired_{layer.table}"
+            self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staging(layer)))
+            self.cursor.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(retired))
+            )
+            self.cursor.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    self._staging(layer), sql.Identifier(layer.table)
+                )
+            )
+            self.cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(self.schema, retired)))
+            self.cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s "
+                "AND indexname LIKE %s",
+                [self.schema, layer.table, "\\_staging\\_%"],
+            )
+            for (index,) in self.cursor.fetchall():
+                self.cursor.execute(
+                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                        sql.Identifier(self.schema, index), sql.Identifier(index.removeprefix("_staging_"))
+                    )
+                )
+            self.cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {} (layer, tag, changed_at) VALUES (%s, %s, now()) ON CONFLICT (layer) "
+                    "DO UPDATE SET tag = EXCLUDED.tag, changed_at = EXCLUDED.changed_at"
+                ).format(sql.Identifier(self.schema, "layer_versions")),
+                [layer.name, uuid.uuid4().hex],
+            )
+            if run is not None:
+                self.cursor.execute(
+                    sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                        sql.Identifier(self.schema, "load_runs"),
+                        sql.SQL(", ").join(map(sql.Identifier, LOAD_RUN_FIELDS)),
+                        sql.SQL(", ").join(sql.Placeholder(f) for f in LOAD_RUN_FIELDS),
+                    ),
+                    run.as_dict(),
+                )
 
 
 def migrate(url: str, schema: str) -> None:

@@ -1,0 +1,217 @@
+"""Source manifests: how one file becomes one layer, declared as data (TOML) beside the file.
+
+The vocabulary follows Frictionless Table Schema where it has a word for the thing (``fields``,
+``format``, ``decimalChar`` → ``decimal_char``, ``groupChar`` → ``group_char``, ``bareNumber`` →
+``bare_number``, ``missingValues`` → ``missing_values``, ``primaryKey`` → the layer's id), and adds
+what a geographic source needs: coordinate columns, the CRS, the encoding, a names table, joins to
+other tables and a row filter. Relative paths are read from the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from layers import UnknownLayerError, catalogue, get_layer
+from observatory.errors import LoadError
+from observatory.settings import REFERENCE_DIR
+
+Format = Literal[
+    "geojson", "topojson", "shapefile", "geopackage", "kml", "flatgeobuf", "geoparquet", "csv", "excel"
+]
+SUFFIX_FORMATS: dict[str, Format] = {
+    ".geojson": "geojson", ".json": "geojson", ".topojson": "topojson", ".shp": "shapefile",
+    ".zip": "shapefile", ".gpkg": "geopackage", ".kml": "kml", ".fgb": "flatgeobuf",
+    ".parquet": "geoparquet", ".geoparquet": "geoparquet", ".csv": "csv", ".txt": "csv",
+    ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
+}  # fmt: skip
+NAMES_TABLE = REFERENCE_DIR / "nombres_municipios.csv"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """How one catalogue property is filled from the source."""
+
+    source: str | None = None
+    """Source column (matched case-insensitively)."""
+    value: str | int | float | None = None
+    """A constant for every row, for properties the source does not carry."""
+    optional: bool = False
+    """The source may lack the column altogether: the property is then loaded empty."""
+    extract: str | None = None
+    """Regular expression; its first group is kept (``SV(\\d{4})`` turns ``SV0614`` into ``0614``)."""
+    values: dict[str, str] | None = None
+    """Raw value -> our value; a raw value not listed is a reject, never a guess."""
+    format: str | None = None
+    """Dates: ``iso`` (default), ``epoch_ms``, ``epoch_s`` or a strptime pattern such as ``%d/%m/%Y``."""
+    decimal_char: str = "."
+    group_char: str = ""
+    """Thousands separator to remove (``,`` in ``1,250.50``; ``.`` in ``1.250,50``)."""
+    bare_number: bool = True
+    """False when numbers come with currency signs, percent signs or units around them."""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("iso", "epoch_ms", "epoch_s") and "%" not in value:
+            raise ValueError(f"date format {value!r}: use iso, epoch_ms, epoch_s or a strptime pattern")
+        return value
+
+
+class SkipRule(_Strict):
+    """Rows that are not data (subtotals, notes): skipped when ``column`` matches ``pattern``."""
+
+    column: str
+    pattern: str
+
+
+class SourceSpec(_Strict):
+    path: Path
+    format: Format | None = None
+    layer: str | None = None
+    """Layer inside a multi-layer file (GeoPackage, KML)."""
+    encoding: str | None = None
+    """Text encoding when the file does not declare it (a Shapefile without .cpg, a CSV)."""
+    crs: str | None = None
+    """CRS of the coordinates when the file declares none (CSV, Excel, a Shapefile without .prj)."""
+    x: str | None = None
+    """Column of the longitude or easting in a table (found by name when not given)."""
+    y: str | None = None
+    delimiter: str = ","
+    sheet: str | int = 0
+    """Excel sheet, by name or 0-based position."""
+    header_row: int = Field(default=1, ge=1)
+    """1-based row of the column names in a table; rows above it are ignored."""
+    skip: list[SkipRule] = Field(default_factory=list)
+    missing_values: list[str] = Field(default_factory=lambda: [""])
+
+
+class NamesSpec(_Strict):
+    """Find each row's municipality code from its name through a names table (code,name)."""
+
+    column: str
+    """Source column holding the name."""
+    field: str
+    """Property that receives the code."""
+    table: Path = NAMES_TABLE
+
+
+class JoinSpec(_Strict):
+    """Properties taken from another table (CSV) by key; a row without a match is a reject."""
+
+    path: Path
+    on: str
+    """Our property holding the key."""
+    key: str
+    """The table's key column."""
+    fields: dict[str, str]
+    """Our property -> the table's column."""
+
+
+class FilterSpec(_Strict):
+    """Keep only rows whose property is one of ``values``; the others are rejects."""
+
+    field: str
+    values: list[str]
+
+
+class Manifest(_Strict):
+    layer: str
+    description: str = ""
+    source: SourceSpec
+    fields: dict[str, str | FieldSpec] = Field(default_factory=dict)
+    names: NamesSpec | None = None
+    joins: list[JoinSpec] = Field(default_factory=list)
+    filter: FilterSpec | None = None
+    min_share_inside: float = Field(default=0.5, gt=0, le=1)
+    """Polygons: the least share of a feature's area that must lie inside the AMSS municipalities."""
+    file: Path | None = None
+    """Where the manifest was read from (None for one built on the command line)."""
+    sha256: str = ""
+
+    @field_validator("layer")
+    @classmethod
+    def _known_layer(cls, value: str) -> str:
+        if value not in catalogue():
+            raise ValueError(f"unknown layer {value!r}; known: {', '.join(catalogue())}")
+        return value
+
+    def field_specs(self) -> dict[str, FieldSpec]:
+        """Every mapped property as a FieldSpec (a plain string names the source column)."""
+        layer = get_layer(self.layer)
+        specs = {}
+        for name, spec in self.fields.items():
+            if name not in layer.properties:
+                raise LoadError(
+                    f"{self.file}: field {name!r} is not a property of layer {layer.name} "
+                    f"({', '.join(layer.properties)})"
+                )
+            specs[name] = FieldSpec(source=spec) if isinstance(spec, str) else spec
+        return specs
+
+    @property
+    def source_format(self) -> Format:
+        found = self.source.format or SUFFIX_FORMATS.get(self.source.path.suffix.lower())
+        if found is None:
+            raise LoadError(
+                f"{self.source.path}: unknown file type {self.source.path.suffix!r}; "
+                f"set source.format to one of {', '.join(sorted(set(SUFFIX_FORMATS.values())))}"
+            )
+        return found
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse and check a manifest file; every problem is a LoadError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(f"{path}: manifest not found")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise LoadError(f"{path}: not a valid TOML manifest ({error})") from None
+    folder = path.resolve().parent
+    _resolve_paths(data, folder)
+    try:
+        manifest = Manifest.model_validate({**data, "file": path, "sha256": hashlib.sha256(raw).hexdigest()})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise LoadError(f"{path}: {problems}") from None
+    manifest.field_specs()
+    return manifest
+
+
+def default_manifest(layer_name: str, source: Path, *, crs: str | None = None) -> Manifest:
+    """A manifest for a file whose columns already carry the catalogue's names."""
+    try:
+        layer = get_layer(layer_name)
+    except UnknownLayerError:
+        raise LoadError(f"unknown layer {layer_name!r}; known: {', '.join(catalogue())}") from None
+    fields: dict[str, str | FieldSpec] = {
+        name: FieldSpec(source=name, optional=name not in layer.required and name != layer.id)
+        for name in layer.properties
+    }
+    return Manifest(layer=layer_name, source=SourceSpec(path=Path(source), crs=crs), fields=fields)
+
+
+def _resolve_paths(data: dict[str, object], folder: Path) -> None:
+    def resolve(value: object) -> object:
+        return str(folder / str(value)) if not Path(str(value)).is_absolute() else value
+
+    source = data.get("source")
+    if isinstance(source, dict) and "path" in source:
+        source["path"] = resolve(source["path"])
+    names = data.get("names")
+    if isinstance(names, dict) and "table" in names:
+        names["table"] = resolve(names["table"])
+    joins = data.get("joins")
+    for join in joins if isinstance(joins, list) else []:
+        if isinstance(join, dict) and "path" in join:
+            join["path"] = resolve(join["path"])
