@@ -81,13 +81,14 @@ class Deduplicator:
         self.first_rows: dict[str, int] = {}
 
     def __call__(self, frame: pd.DataFrame, report: Report) -> pd.DataFrame:
-        ids = frame[self.key].astype(str)
-        repeated = ids.duplicated(keep="first") | ids.isin(self.first_rows.keys())
-        for row, value in ids[~repeated].items():
-            self.first_rows[value] = int(row)
+        ids = frame[self.key].astype(str).to_numpy(dtype=object)
+        seen = self.first_rows
+        repeated = np.fromiter((value in seen for value in ids), dtype=bool, count=len(ids))
+        repeated |= pd.Series(ids).duplicated(keep="first").to_numpy()
+        seen.update(zip(ids[~repeated], frame.index[~repeated].astype(int), strict=True))
         later = frame[repeated]
         report.reject(
-            later,
-            ids[repeated].map(lambda v: f"duplicate {self.key} {v!r} (first at row {self.first_rows[v]})"),
-        )
+            later, pd.Series([f"duplicate {self.key} {v!r} (first at row {seen[v]})" for v in ids[repeated]],
+                             index=later.index),
+        )  # fmt: skip
         return frame[~repeated]

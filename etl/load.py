@@ -252,6 +252,8 @@ class _DryRun:
 
     def finish(self, layer: Layer, run: LoadRun | None) -> None: ...
 
+    def record(self, run: LoadRun) -> None: ...
+
 
 @contextlib.contextmanager
 def _session(store: Store, dry_run: bool) -> Iterator[Writer]:

@@ -86,6 +86,9 @@ class Writer(Protocol):
     def finish(self, layer: Layer, run: LoadRun | None) -> None:
         """The layer's new content is complete; record the run and a new layer version."""
 
+    def record(self, run: LoadRun) -> None:
+        """Record a run whose output lives outside the tables (a raster file)."""
+
 
 class Store(Protocol):
     """Where layers live. The rest of the code does not know which implementation it talks to."""

@@ -262,6 +262,10 @@ class _GeoPackageWriter:
             if run is not None:
                 _record_run(db, run)
 
+    def record(self, run: LoadRun) -> None:
+        with contextlib.closing(sqlite3.connect(self.scratch)) as db, db:
+            _record_run(db, run)
+
     def close(self) -> None:
         """Reclaim the space of replaced rows, so the file does not grow with every load."""
         with contextlib.closing(sqlite3.connect(self.scratch)) as db:
