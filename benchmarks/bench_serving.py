@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import morecantile
 
-from etl import load_layer
-from observatory.cli import SAMPLE_FILES
+from etl import load_source, read_manifest
+from etl.plan import load_order
 from observatory.sample import REPORT_COUNTS, write_sample
 from observatory.settings import Settings
 from observatory.store import open_store
@@ -57,8 +57,8 @@ def timed(label: str, action: Callable[[], object]) -> float:
 def load_all(settings: Settings, sources: Path) -> None:
     store = open_store(settings)
     try:
-        for layer, file in SAMPLE_FILES.items():
-            load_layer(store, layer, sources / file, settings=settings)
+        for manifest in load_order([read_manifest(path) for path in sorted(sources.glob("*.toml"))]):
+            load_source(store, manifest, settings=settings)
     finally:
         store.close()
 
@@ -111,7 +111,7 @@ def main() -> None:
 
     data = HERE / "data" / f"permits-{args.permits}"
     sources = data / "sources"
-    if not (sources / SAMPLE_FILES["permits"]).exists():
+    if not (sources / "permisos_opamss.csv").exists():
         timed(
             "sample", lambda: write_sample(sources, permits_scale=args.permits / sum(REPORT_COUNTS.values()))
         )

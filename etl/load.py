@@ -89,6 +89,10 @@ def load_source(
     raises :class:`LoadError` and leaves the store as it was; every rejected or repaired row is
     listed with its reason in the report named by the run record.
     """
+    if manifest.source_format == "geotiff":
+        from etl.rasters import load_raster  # imported here: etl.rasters builds on this module
+
+        return load_raster(store, manifest, settings=settings, dry_run=dry_run, progress=progress)
     settings = settings or get_settings()
     layer = get_layer(manifest.layer)
     source = manifest.source.path

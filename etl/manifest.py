@@ -5,6 +5,9 @@ The vocabulary follows Frictionless Table Schema where it has a word for the thi
 ``bare_number``, ``missingValues`` → ``missing_values``, ``primaryKey`` → the layer's id), and adds
 what a geographic source needs: coordinate columns, the CRS, the encoding, a names table, joins to
 other tables and a row filter. Relative paths are read from the manifest's folder.
+
+A GeoTIFF feeds a raster layer (``layers/rasters/``): it maps no fields, and may name its band and
+the value of its missing pixels.
 """
 
 from __future__ import annotations
@@ -14,20 +17,21 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from layers import UnknownLayerError, catalogue, get_layer
+from layers import UnknownLayerError, catalogue, get_layer, raster_catalogue
 from observatory.errors import LoadError
 from observatory.settings import REFERENCE_DIR
 
 Format = Literal[
-    "geojson", "topojson", "shapefile", "geopackage", "kml", "flatgeobuf", "geoparquet", "csv", "excel"
-]
+    "geojson", "topojson", "shapefile", "geopackage", "kml", "flatgeobuf", "geoparquet", "csv", "excel",
+    "geotiff",
+]  # fmt: skip
 SUFFIX_FORMATS: dict[str, Format] = {
     ".geojson": "geojson", ".json": "geojson", ".topojson": "topojson", ".shp": "shapefile",
     ".zip": "shapefile", ".gpkg": "geopackage", ".kml": "kml", ".fgb": "flatgeobuf",
     ".parquet": "geoparquet", ".geoparquet": "geoparquet", ".csv": "csv", ".txt": "csv",
-    ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
+    ".tsv": "csv", ".xlsx": "excel", ".xls": "excel", ".tif": "geotiff", ".tiff": "geotiff",
 }  # fmt: skip
 NAMES_TABLE = REFERENCE_DIR / "nombres_municipios.csv"
 
@@ -91,6 +95,10 @@ class SourceSpec(_Strict):
     """1-based row of the column names in a table; rows above it are ignored."""
     skip: list[SkipRule] = Field(default_factory=list)
     missing_values: list[str] = Field(default_factory=lambda: [""])
+    nodata: float | None = None
+    """GeoTIFF: the value of missing pixels, over the one the file declares (or for a file without)."""
+    band: int = Field(default=1, ge=1)
+    """GeoTIFF: the 1-based band to load."""
 
 
 class NamesSpec(_Strict):
@@ -139,12 +147,36 @@ class Manifest(_Strict):
     @field_validator("layer")
     @classmethod
     def _known_layer(cls, value: str) -> str:
-        if value not in catalogue():
-            raise ValueError(f"unknown layer {value!r}; known: {', '.join(catalogue())}")
+        if value not in catalogue() and value not in raster_catalogue():
+            known = ", ".join([*catalogue(), *raster_catalogue()])
+            raise ValueError(f"unknown layer {value!r}; known: {known}")
         return value
+
+    @model_validator(mode="after")
+    def _raster_or_vector(self) -> Manifest:
+        """A GeoTIFF feeds a raster layer and nothing else does; each kind takes its own settings."""
+        found = self.source.format or SUFFIX_FORMATS.get(self.source.path.suffix.lower())
+        if self.is_raster:
+            if found not in (None, "geotiff"):
+                raise ValueError(f"{self.layer} is a raster layer: its source must be a GeoTIFF, not {found}")
+            if self.fields or self.names or self.joins or self.filter:
+                raise ValueError(
+                    f"{self.layer} is a raster layer: it takes no fields, names, joins or filter"
+                )
+        elif found == "geotiff":
+            raise ValueError(f"{self.layer} is a vector layer: a GeoTIFF can only feed a raster layer")
+        elif {"nodata", "band"} & self.source.model_fields_set:
+            raise ValueError("source.nodata and source.band are for GeoTIFF sources")
+        return self
+
+    @property
+    def is_raster(self) -> bool:
+        return self.layer in raster_catalogue()
 
     def field_specs(self) -> dict[str, FieldSpec]:
         """Every mapped property as a FieldSpec (a plain string names the source column)."""
+        if self.is_raster:
+            return {}
         layer = get_layer(self.layer)
         specs = {}
         for name, spec in self.fields.items():
@@ -189,11 +221,14 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def default_manifest(layer_name: str, source: Path, *, crs: str | None = None) -> Manifest:
-    """A manifest for a file whose columns already carry the catalogue's names."""
+    """A manifest for a file whose columns already carry the catalogue's names (or for a raster)."""
+    if layer_name in raster_catalogue():
+        return Manifest(layer=layer_name, source=SourceSpec(path=Path(source), crs=crs))
     try:
         layer = get_layer(layer_name)
     except UnknownLayerError:
-        raise LoadError(f"unknown layer {layer_name!r}; known: {', '.join(catalogue())}") from None
+        known = ", ".join([*catalogue(), *raster_catalogue()])
+        raise LoadError(f"unknown layer {layer_name!r}; known: {known}") from None
     fields: dict[str, str | FieldSpec] = {
         name: FieldSpec(source=name, optional=name not in layer.required and name != layer.id)
         for name in layer.properties

@@ -115,13 +115,18 @@ def _with_coordinates(table: pd.DataFrame, source: SourceSpec, report: Report) -
     crs = source.crs or ("EPSG:4326" if x.lower() in LONLAT_NAMES else None)
     if crs is None:
         raise LoadError(f"{source.path}: set source.crs, the CRS of the coordinates in {x!r}/{y!r}")
-    xs = pd.to_numeric(table[x].str.strip().str.replace(",", ".", regex=False), errors="coerce")
-    ys = pd.to_numeric(table[y].str.strip().str.replace(",", ".", regex=False), errors="coerce")
-    usable = xs.notna() & ys.notna() & np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = _coordinate(table[x]), _coordinate(table[y])
+    usable = np.isfinite(xs) & np.isfinite(ys)
     report.reject(table[~usable], f"no usable coordinates in columns {x!r}/{y!r}")
     kept = table[usable]
-    points = shapely.points(xs[usable].to_numpy(), ys[usable].to_numpy())
+    points = shapely.points(xs[usable], ys[usable])
     return gpd.GeoDataFrame(kept, geometry=gpd.GeoSeries(points, index=kept.index, crs=crs), crs=crs)
+
+
+def _coordinate(text: pd.Series) -> np.ndarray:
+    """Numbers of a coordinate column (decimal comma accepted); NaN where there is none."""
+    numbers = pd.to_numeric(text.str.strip().str.replace(",", ".", regex=False), errors="coerce")
+    return numbers.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _coordinate_columns(table: pd.DataFrame, source: SourceSpec) -> tuple[str, str] | None:

@@ -1,5 +1,8 @@
 """The declarative layer catalogue: one TOML file per layer, read by the store, the API, the tiles
-and the map alike, so that there is one list of layers and one list of their properties."""
+and the map alike, so that there is one list of layers and one list of their properties.
+
+Raster layers (``rasters/``) are a catalogue of their own: they are files, not tables, and the
+store, the API and the tiles never see them."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 PropertyType = Literal["string", "integer", "number", "date"]
@@ -89,5 +93,59 @@ def catalogue() -> dict[str, Layer]:
 def get_layer(name: str) -> Layer:
     try:
         return catalogue()[name]
+    except KeyError:
+        raise UnknownLayerError(name) from None
+
+
+RasterDtype = Literal["uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"]
+
+
+class RasterLayer(BaseModel):
+    """One raster catalogue entry: a grid kept as a GeoTIFF file cut to the AMSS, not as a table,
+    so it has no properties, tiles or features; indicators read it through zonal statistics."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    title_en: str
+    unit: str
+    description: str
+    """What a pixel's value means."""
+    resolution_m: float | None = Field(default=None, gt=0)
+    """The pixel size the theme's analyses expect, in metres; None when the source's is kept."""
+    dtype: RasterDtype = "float32"
+    """The stored file's data type: sources are cast to it, refusing values it cannot hold."""
+    nodata: float = -9999
+    """The value that marks missing pixels in the stored file, whatever the source used."""
+
+    @model_validator(mode="after")
+    def _nodata_fits(self) -> RasterLayer:
+        kind = np.dtype(self.dtype)
+        if kind.kind in "iu":
+            info = np.iinfo(kind)
+            if not (self.nodata.is_integer() and info.min <= self.nodata <= info.max):
+                raise ValueError(f"raster layer {self.name}: nodata {self.nodata} is not a {self.dtype}")
+        return self
+
+
+RASTER_DIR = CATALOGUE_DIR / "rasters"
+
+
+@cache
+def raster_catalogue() -> dict[str, RasterLayer]:
+    """All raster layers, by name, read once from the TOML files in ``layers/rasters/``."""
+    layers = {}
+    for path in sorted(RASTER_DIR.glob("*.toml")):
+        layer = RasterLayer.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        if layer.name != path.stem:
+            raise ValueError(f"{path}: layer name {layer.name!r} must match the file name")
+        if layer.name in catalogue():
+            raise ValueError(f"{path}: {layer.name!r} is already a vector layer")
+        layers[layer.name] = layer
+    return layers
+
+
+def get_raster_layer(name: str) -> RasterLayer:
+    try:
+        return raster_catalogue()[name]
     except KeyError:
         raise UnknownLayerError(name) from None

@@ -28,6 +28,12 @@ PALETTE = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]
 """ColorBrewer YlGnBu, five classes."""
 NO_DATA = "#bdbdbd"
 CENTRE = (13.72, -89.18)
+MAP_GEOGRAPHY = "municipios_2007"
+"""The map draws the 14 municipalities; values on the 2024 geography are in the API and feeds."""
+ATTRIBUTION = (
+    'Límites: <a href="https://www.geoboundaries.org">geoBoundaries</a> (CC BY 4.0) · '
+    "Datos: DIGESTYC (Censo 2007), FISDL, OPAMSS"
+)
 
 
 PAGE_HEAD = """<link rel="icon" href="data:,">
@@ -80,6 +86,7 @@ def colour(value: float | None, breaks: list[float]) -> str:
 def render_map(store: Store, *, indicator_id: str | None = None, period: int | None = None) -> str:
     """The whole HTML page for one indicator and period (the latest period by default)."""
     values = pd.DataFrame(store.read_layer(get_layer("indicators")).drop(columns="geom"))
+    values = values[values["geography"].fillna(MAP_GEOGRAPHY) == MAP_GEOGRAPHY]
     municipalities = store.read_layer(get_layer("municipalities"))
     available = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]
     if indicator_id is None:
@@ -97,6 +104,7 @@ def render_map(store: Store, *, indicator_id: str | None = None, period: int | N
     breaks = class_breaks(current.astype(float))
 
     page = OfflineMap(location=CENTRE, zoom_start=11, tiles=None, control_scale=True, prefer_canvas=False)
+    page.add_child(Attribution(page, ATTRIBUTION))
     title = f"<title>{html.escape(chosen.title_es)} — Observatorio AMSS</title>"
     root = cast(Figure, page.get_root())
     root.header.add_child(Element(title + PAGE_HEAD))
@@ -158,6 +166,22 @@ def _add_choropleth(
     )  # fmt: skip
     choropleth.add_to(page)
     return choropleth
+
+
+class Attribution(MacroElement):
+    """Credit for the data on the map (there is no tile layer to carry it)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.map.get_name() }}.attributionControl.addAttribution({{ this.text | tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, page: folium.Map, text: str) -> None:
+        super().__init__()
+        self.map, self.text = page, text
 
 
 class FeatureAtClick(MacroElement):

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import mapbox_vector_tile
 import morecantile
+import pyproj
 import pytest
 
 from observatory.settings import Settings
@@ -125,6 +126,39 @@ def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
     assert tilejson["tiles"][0].endswith("/collections/permits/tiles/WebMercatorQuad/{z}/{y}/{x}")
 
 
+def assert_encloses(bbox: list[float], expected: list[float]) -> None:
+    """``bbox`` is ``expected`` give or take 2 m, never smaller (the GeoPackage R-tree keeps 32-bit
+    floats rounded outward, and extents are published to 6 decimals)."""
+    assert bbox == pytest.approx(expected, abs=2e-5)
+    tolerance = 1e-6
+    assert bbox[0] <= expected[0] + tolerance and bbox[1] <= expected[1] + tolerance
+    assert bbox[2] >= expected[2] - tolerance and bbox[3] >= expected[3] - tolerance
+
+
+def test_extents_and_tile_bounds_come_from_the_data(
+    server: str, loaded: Store, settings: Settings, tmp_path: Path
+) -> None:
+    # The two squares span UTM 263,000–268,000 E, 1,515,000–1,517,000 N: the extent of their
+    # corners in lon/lat (the stored outlines are those corners, reprojected).
+    to_lonlat = pyproj.Transformer.from_crs(fixtures.UTM, "EPSG:4326", always_xy=True)
+    xs, ys = to_lonlat.transform(
+        [fixtures.X0 + dx for dx in (0, 2_000, 5_000) for _ in (0, 1)], [fixtures.Y0, fixtures.Y0 + 2_000] * 3
+    )
+    expected = [min(xs), min(ys), max(xs), max(ys)]
+    collection = get(f"{server}/collections/municipalities").json()
+    assert_encloses(collection["extent"]["spatial"]["bbox"][0], expected)
+    tilejson = get(f"{server}/collections/municipalities/tiles/WebMercatorQuad/tilejson.json").json()
+    assert_encloses(tilejson["bounds"], expected)
+    # Permits: the extent of the five points, and it follows a reload at once.
+    lons, lats = to_lonlat.transform([p[7] for p in PERMITS], [p[8] for p in PERMITS])
+    bbox = get(f"{server}/collections/permits").json()["extent"]["spatial"]["bbox"][0]
+    assert_encloses(bbox, [min(lons), min(lats), max(lons), max(lats)])
+    fixtures.load(loaded, "permits", write_permits(tmp_path, PERMITS[:1], name="uno.csv"), settings=settings)
+    (x, y) = to_lonlat.transform(PERMITS[0][7], PERMITS[0][8])
+    bbox = get(f"{server}/collections/permits").json()["extent"]["spatial"]["bbox"][0]
+    assert_encloses(bbox, [x, y, x, y])
+
+
 def test_a_store_with_nothing_loaded_serves_empty_answers(empty_server: str) -> None:
     items = get(f"{empty_server}/collections/permits/items").json()
     assert items["features"] == [] and items["numberReturned"] == 0
@@ -133,6 +167,9 @@ def test_a_store_with_nothing_loaded_serves_empty_answers(empty_server: str) -> 
     assert get(f"{empty_server}/collections/permits/items/P1").status_code == 404
     page = get(f"{empty_server}/map")
     assert page.status_code == 200 and "Observatorio Metropolitano" in page.text
+    assert "extent" not in get(f"{empty_server}/collections/permits").json()
+    tilejson = get(f"{empty_server}/collections/permits/tiles/WebMercatorQuad/tilejson.json").json()
+    assert tilejson["bounds"] == [-180.0, -85.0511287798, 180.0, 85.0511287798]
 
 
 def test_a_reload_shows_without_restart(

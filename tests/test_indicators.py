@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,6 +12,7 @@ from layers import get_layer
 from observatory.indicators import REGISTRY, compute_indicators
 from observatory.settings import Settings
 from observatory.store import Store
+from tests import fixtures
 
 
 def values_of(store: Store, indicator_id: str) -> dict[tuple[str, int], float]:
@@ -17,8 +21,8 @@ def values_of(store: Store, indicator_id: str) -> dict[tuple[str, int], float]:
     return {(row.municipality_code, int(row.period)): float(row.value) for row in frame.itertuples()}
 
 
-def test_population_density_uses_metric_area(loaded: Store) -> None:
-    # 10,000 people on 4 km², 3,000 on 6 km².
+def test_population_density_falls_back_on_the_measured_area(loaded: Store) -> None:
+    # No official area in the source: 10,000 people on 4 km², 3,000 on 6 km² (measured in UTM).
     values = values_of(loaded, "population_density")
     assert values.keys() == {("0001", 2007), ("0002", 2007)}
     assert values[("0001", 2007)] == pytest.approx(2_500, rel=1e-6)
@@ -89,3 +93,59 @@ def test_every_indicator_has_a_complete_sheet() -> None:
         assert all(sheet[key] for key in ("id", "theme", "formula", "unit", "inputs", "references"))
         assert sheet["title"]["es"] and sheet["title"]["en"]
         assert item.direction in ("higher_is_better", "lower_is_better", "neutral")
+
+
+def test_2024_geography_is_recomputed_from_the_records_never_averaged(
+    store: Store, settings: Settings, sources: dict[str, Path], tmp_path: Path
+) -> None:
+    # Both squares became districts of one 2024 municipality, M1; official areas 8 and 6 km².
+    (sources["municipalities"].parent / "hechos.csv").write_text(
+        "code,area,m2024,n2024\n0001,8,M1,Uno\n0002,6,M1,Uno\n", encoding="utf-8"
+    )
+    joins = (
+        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\nfields = { official_area_km2 = "area", '
+        'municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
+    )
+    fixtures.load(store, "municipalities", sources["municipalities"], settings=settings, extra=joins)
+    for layer in ("zoning", "permits"):
+        fixtures.load(store, layer, sources[layer], settings=settings)
+    compute_indicators(store, settings=settings)
+    frame = store.read_layer(get_layer("indicators"))
+    on_2024 = frame[frame["geography"] == "municipios_2024"]
+
+    def value(indicator_id: str, code: str, period: int, rows: pd.DataFrame = frame) -> float:
+        found = rows[(rows["indicator_id"] == indicator_id) & (rows["municipality_code"] == code)]
+        return float(found.loc[found["period"] == period, "value"].item())
+
+    # Official areas, not the measured 4 and 6 km²: 10,000 / 8 and 3,000 / 6.
+    assert value("population_density", "0001", 2007) == pytest.approx(1_250)
+    assert value("population_density", "0002", 2007) == pytest.approx(500)
+    # Summed numerator over summed denominator (13,000 / 14), not the mean of 1,250 and 500.
+    assert value("population_density", "M1", 2007, on_2024) == pytest.approx(13_000 / 14)
+    assert value("permits_count", "M1", 2017, on_2024) == 3
+    assert value("permits_count", "M1", 2018, on_2024) == 1
+    # 2017 records took 10, 40, 4 and 10 business days: their median is 10 (the medians of the
+    # two districts, 25 and 7, would average 16).
+    assert value("median_processing_days", "M1", 2017, on_2024) == 10
+    # Zoned areas 2, 2 and 6 km² in three classes: −Σ p ln p / ln 8.
+    shares = np.array([0.2, 0.2, 0.6])
+    assert value("land_use_mix", "M1", 2017, on_2024) == pytest.approx(
+        -(shares * np.log(shares)).sum() / np.log(8), abs=1e-6
+    )
+    row = on_2024[on_2024["value_id"] == "permits_count:M1:2017"].iloc[0]
+    assert row["municipality_name"] == "Uno"
+    assert set(on_2024["municipality_code"]) == {"M1"}
+    assert set(frame.loc[frame["geography"] == "municipios_2007", "municipality_code"]) == {"0001", "0002"}
+
+
+def test_compute_skips_indicators_whose_inputs_are_missing(
+    store: Store, settings: Settings, sources: dict[str, Path]
+) -> None:
+    fixtures.load(store, "municipalities", sources["municipalities"], settings=settings)
+
+    outcome = compute_indicators(store, settings=settings)
+
+    assert set(outcome.values["indicator_id"]) == {"population_density"}
+    assert outcome.skipped["land_use_mix"] == "needs zoning, not loaded"
+    assert outcome.skipped["permits_count"] == "needs permits, not loaded"
+    assert len(outcome.skipped) == len(REGISTRY) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,7 +25,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
 ]
-AMSS_BBOX = [-89.45, 13.55, -88.95, 13.95]
+WORLD_BOUNDS = [-180.0, -85.0511287798, 180.0, 85.0511287798]
+"""TileJSON's default bounds, for a layer that has no rows yet."""
 
 router = APIRouter()
 
@@ -32,6 +34,25 @@ router = APIRouter()
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def layer_extent(request: Request, layer: Layer) -> list[float] | None:
+    """The layer's lon/lat extent from its rows, kept per layer version (a load changes it)."""
+    store = store_of(request)
+    version = store.layer_version(layer)
+    key = (layer.name, version.tag if version else "")
+    extents: dict[tuple[str, str], list[float] | None] = request.app.state.extents
+    if key not in extents:
+        bounds = store.extent(layer)
+        extents[key] = _outward(bounds) if bounds else None
+    return extents[key]
+
+
+def _outward(bounds: tuple[float, float, float, float]) -> list[float]:
+    """Bounds to 6 decimals (10 cm), rounded outward so that they still enclose every feature."""
+    west, south, east, north = bounds
+    return [math.floor(west * 1e6) / 1e6, math.floor(south * 1e6) / 1e6,
+            math.ceil(east * 1e6) / 1e6, math.ceil(north * 1e6) / 1e6]  # fmt: skip
 
 
 def layer_of(collection_id: str) -> Layer:
@@ -70,12 +91,16 @@ def conformance() -> dict[str, list[str]]:
 
 def _collection(request: Request, layer: Layer) -> dict[str, Any]:
     base = f"/collections/{layer.name}"
+    bbox = layer_extent(request, layer)
+    extent = (
+        {"spatial": {"bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}} if bbox else {}
+    )
     return {
         "id": layer.name,
         "title": layer.title,
         "description": layer.title_en,
         "itemType": "feature",
-        "extent": {"spatial": {"bbox": [AMSS_BBOX], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        **({"extent": extent} if extent else {}),
         "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
         "links": [
             {"rel": "self", "type": "application/json", "href": _url(request, base)},

@@ -8,7 +8,7 @@ import morecantile
 from fastapi import APIRouter, Request, Response
 
 from observatory.api.caching import conditional
-from observatory.api.features import AMSS_BBOX, layer_of, store_of
+from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store_of
 from observatory.api.params import parse_filters
 from observatory.errors import InvalidParameter, NotFound
 from observatory.store import FeatureQuery
@@ -65,7 +65,7 @@ def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any
         "tiles": [_template(request, collection_id)],
         "minzoom": layer.min_zoom,
         "maxzoom": layer.max_zoom,
-        "bounds": AMSS_BBOX,
+        "bounds": layer_extent(request, layer) or WORLD_BOUNDS,
         "vector_layers": [
             {"id": layer.name, "fields": {k: v for k, v in layer.properties.items()},
              "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom}

@@ -141,7 +141,13 @@ def conform(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             data[column] = pd.to_datetime(values).dt.normalize().astype("datetime64[ms]")
         else:
             data[column] = values.astype("string").astype(object).where(values.notna(), None)
-    return gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=STORAGE_CRS).rename_geometry("geom")
+    geometries = frame.geometry.values
+    if layer.geometry == "MultiPolygon":  # a dissolve or a simple source gives plain polygons
+        single = shapely.get_type_id(geometries) == shapely.GeometryType.POLYGON
+        if single.any():
+            geometries = geometries.copy()
+            geometries[single] = [shapely.MultiPolygon([polygon]) for polygon in geometries[single]]
+    return gpd.GeoDataFrame(data, geometry=geometries, crs=STORAGE_CRS).rename_geometry("geom")
 
 
 def replace_layer(store: Store, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:

@@ -6,6 +6,8 @@ bound parameters.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +16,14 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
-import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import shapely
 import sqlalchemy
-from psycopg import sql
+from psycopg import Copy, sql
+from psycopg.copy import QueuedLibpqWriter
 
 from layers import Layer
 from observatory.errors import StoreUnavailable
@@ -241,6 +246,8 @@ class _PostGISWriter:
         self.schema = schema
         self.finished: list[tuple[Layer, LoadRun | None]] = []
         self.runs: list[LoadRun] = []
+        self.copies: dict[str, Copy] = {}
+        self.streams = contextlib.ExitStack()
 
     def _staging(self, layer: Layer) -> sql.Identifier:
         return sql.Identifier(self.schema, f"_staging_{layer.table}")
@@ -256,26 +263,28 @@ class _PostGISWriter:
         )
 
     def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
+        """Stream the rows into the staged table; one COPY per layer, sent by a background thread
+        so that the server parses one chunk while Python prepares the next."""
         rows = conform(layer, frame)
         if rows.empty:
             return
-        columns = list(layer.properties)
-        text = pd.DataFrame({column: rows[column] for column in columns})
-        for column, kind in layer.properties.items():
-            if kind == "date":
-                text[column] = rows[column].dt.strftime("%Y-%m-%d")
-        text["geom"] = shapely.to_wkb(
-            shapely.set_srid(rows.geometry.values, 4326), hex=True, include_srid=True
-        )
-        copy = sql.SQL("COPY {} ({}, geom) FROM STDIN (FORMAT csv)").format(
-            self._staging(layer), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        with self.cursor.copy(copy) as stream:
-            stream.write(text.to_csv(index=False, header=False, na_rep=""))
+        if layer.name not in self.copies:
+            columns = [*layer.properties, "geom"]
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                self._staging(layer), sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
+            self.copies[layer.name] = self.streams.enter_context(
+                self.cursor.copy(statement, writer=QueuedLibpqWriter(self.cursor))
+            )
+        self.copies[layer.name].write(_csv(layer, rows))
 
     def finish(self, layer: Layer, run: LoadRun | None) -> None:
         """Build the staged table's key and indexes as the live table has them (bulk builds are
         several times faster than maintaining them row by row during COPY)."""
+        if layer.name in self.copies:
+            self.streams.close()
+            self.streams = contextlib.ExitStack()
+            del self.copies[layer.name]
         staging = f"_staging_{layer.table}"
         self.cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -344,6 +353,22 @@ class _PostGISWriter:
                 ),
                 run.as_dict(),
             )
+
+
+def _csv(layer: Layer, rows: gpd.GeoDataFrame) -> bytes:
+    """Conformed rows as CSV for COPY (nulls empty, dates ISO, geometry as hex EWKB), written by
+    Arrow: several times faster than pandas for a million rows."""
+    arrays = {}
+    for column, kind in layer.properties.items():
+        array = pa.array(rows[column], from_pandas=True)
+        arrays[column] = pc.cast(array, pa.date32()) if kind == "date" else array
+    geometries = shapely.set_srid(rows.geometry.values, 4326)
+    arrays["geom"] = pa.array(shapely.to_wkb(geometries, hex=True, include_srid=True), type=pa.string())
+    sink = io.BytesIO()
+    pa_csv.write_csv(
+        pa.table(arrays), sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    )
+    return sink.getvalue()
 
 
 def _sql(name: str) -> sql.SQL:
