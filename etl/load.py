@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -30,11 +31,12 @@ from etl.report import REPAIRED, Report
 from etl.sources import read_chunks
 from layers import Layer, catalogue, get_layer
 from observatory import __version__
-from observatory.errors import LoadError
+from observatory.errors import LoadError, ObservatoryError
 from observatory.settings import Settings, get_settings
 from observatory.store import LoadRun, Store
 from observatory.store.base import Writer
 
+log = logging.getLogger(__name__)
 LOCATION_REASONS = ("outside El Salvador", "outside every AMSS municipality", "only ")
 
 
@@ -126,7 +128,7 @@ def load_source(
                     check_columns(manifest, [str(c) for c in raw.columns if c != "geometry"])
                 rows_read = int(raw.index.max()) if len(raw) else rows_read
                 extent.add(raw)
-                rows = _rows(raw, manifest, layer, context, report, dedupe)
+                rows = _checked(raw, manifest, layer, context, report, dedupe)
                 writer.append(layer, rows)
                 rows_loaded += len(rows)
                 if keep:
@@ -169,6 +171,30 @@ def load_source(
         run, unchanged=False, dry_run=dry_run, rederived=[r[0] for r in rederived],
         withdrawn_indicators=withdrawn, reasons=report.reasons(),
     )  # fmt: skip
+
+
+def _checked(
+    raw: pd.DataFrame,
+    manifest: Manifest,
+    layer: Layer,
+    context: Context,
+    report: Report,
+    dedupe: Deduplicator,
+) -> gpd.GeoDataFrame:
+    """``_rows``, with anything unforeseen turned into a clear refusal naming the file and rows (the
+    traceback goes to the log, not to the user); the write session then leaves the store as it was."""
+    try:
+        return _rows(raw, manifest, layer, context, report, dedupe)
+    except ObservatoryError:
+        raise
+    except Exception as error:
+        log.exception("unexpected error checking %s", manifest.source.path)
+        rows = f"rows {raw.index.min()}–{raw.index.max()}" if len(raw) else "the file"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise LoadError(
+            f"{manifest.source.path}: {rows} could not be checked ({type(error).__name__}: {reason}); "
+            "nothing was loaded"
+        ) from None
 
 
 def _rows(
