@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from layers import Layer, UnknownLayerError, catalogue, get_layer
 from observatory.api.caching import conditional
-from observatory.api.params import feature_query
+from observatory.api.openapi import documented
+from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query
 from observatory.api.responses import GeoJSONResponse, feature
-from observatory.errors import NotFound
+from observatory.errors import NotFound, StoreUnavailable
 from observatory.store import FeatureQuery, Store
 from observatory.tiles import TMS
 
@@ -30,7 +31,10 @@ router = APIRouter()
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
+    """The app's store; 503 while it could not be opened yet (the server keeps retrying)."""
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise StoreUnavailable("the database is not reachable yet; retry later")
     return store
 
 
@@ -63,8 +67,12 @@ def landing_json(request: Request) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# Endpoints that need no database are ``async``: they run on the event loop, so they keep
+# answering even when every worker thread waits on a slow or unreachable database.
+
+
 @router.get("/conformance", summary="OGC conformance classes")
-def conformance() -> dict[str, list[str]]:
+async def conformance() -> dict[str, list[str]]:
     return {"conformsTo": CONFORMANCE}
 
 
@@ -88,15 +96,17 @@ def _collection(request: Request, layer: Layer) -> dict[str, Any]:
 
 
 @router.get("/collections", summary="The catalogue's layers")
-def collections(request: Request) -> dict[str, Any]:
+async def collections(request: Request) -> dict[str, Any]:
     return {
         "collections": [_collection(request, layer) for layer in catalogue().values()],
         "links": [{"rel": "self", "type": "application/json", "href": _url(request, "/collections")}],
     }
 
 
-@router.get("/collections/{collection_id}", summary="One layer's metadata")
-def collection(request: Request, collection_id: str) -> dict[str, Any]:
+@router.get(
+    "/collections/{collection_id}", summary="One layer's metadata", openapi_extra=documented(not_found=True)
+)
+async def collection(request: Request, collection_id: str) -> dict[str, Any]:
     return _collection(request, layer_of(collection_id))
 
 
@@ -105,12 +115,13 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
     response_class=GeoJSONResponse,
     response_model=None,
     summary="Features of a layer (GeoJSON); other query keys filter on properties by equality",
+    openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
 def items(
     request: Request,
     collection_id: str,
-    limit: Annotated[int, Query(description="page size, 1–10000")] = 10,
-    offset: Annotated[int, Query(description="features to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="features to skip")] = 0,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84)")] = None,
     datetime: Annotated[str | None, Query(description="RFC 3339 date or interval a/b, ../b, a/..")] = None,
 ) -> Response:
@@ -150,12 +161,15 @@ def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
     "/collections/{collection_id}/items/{feature_id}",
     response_class=GeoJSONResponse,
     summary="One feature by its stable id",
+    openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
 def item(request: Request, collection_id: str, feature_id: str) -> Response:
     layer = layer_of(collection_id)
     try:
+        if "\x00" in feature_id:  # no store can hold or compare it: no such feature
+            raise ValueError(feature_id)
         value = layer.parse_value(layer.id, feature_id)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise NotFound(f"no feature {feature_id!r} in {collection_id!r}") from None
     store = store_of(request)
 
@@ -179,7 +193,7 @@ def item(request: Request, collection_id: str, feature_id: str) -> Response:
 
 
 @router.get("/tileMatrixSets", summary="Tiling schemes")
-def tile_matrix_sets(request: Request) -> dict[str, Any]:
+async def tile_matrix_sets(request: Request) -> dict[str, Any]:
     return {
         "tileMatrixSets": [
             {"id": TMS.id, "title": "Google Maps Compatible for the World",
@@ -188,8 +202,12 @@ def tile_matrix_sets(request: Request) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.get("/tileMatrixSets/{tms_id}", summary="One tiling scheme's definition")
-def tile_matrix_set(tms_id: str) -> dict[str, Any]:
+@router.get(
+    "/tileMatrixSets/{tms_id}",
+    summary="One tiling scheme's definition",
+    openapi_extra=documented(not_found=True),
+)
+async def tile_matrix_set(tms_id: str) -> dict[str, Any]:
     if tms_id != TMS.id:
         raise NotFound(f"no tile matrix set {tms_id!r}; only {TMS.id}")
     definition: dict[str, Any] = TMS.model_dump(exclude_none=True, mode="json")
