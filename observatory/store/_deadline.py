@@ -23,7 +23,10 @@ _TICK = 0.1
 
 @dataclass
 class Guard:
-    fileno: int
+    socket: socket.socket
+    """A duplicate of the connection's descriptor: shutting it down reaches the connection's
+    socket, and it stays valid (never reused for another socket) even if the driver closes its
+    own descriptor first."""
     deadline: float
     fired: bool = False
 
@@ -39,7 +42,7 @@ class Watchdog:
     @contextmanager
     def guard(self, fileno: int, seconds: float) -> Iterator[Guard]:
         """Shut ``fileno`` down if the block has not ended ``seconds`` from now."""
-        guard = Guard(fileno, time.monotonic() + seconds)
+        guard = Guard(socket.socket(fileno=os.dup(fileno)), time.monotonic() + seconds)
         with self._lock:
             self._by_id[id(guard)] = guard
             if self._thread is None or not self._thread.is_alive():
@@ -52,6 +55,7 @@ class Watchdog:
             # handed back to the pool cannot be shut down by a late tick.
             with self._lock:
                 del self._by_id[id(guard)]
+            guard.socket.close()
 
     def _watch(self) -> None:
         while True:
@@ -61,17 +65,14 @@ class Watchdog:
                 for guard in self._by_id.values():
                     if not guard.fired and now > guard.deadline:
                         guard.fired = True
-                        _shutdown(guard.fileno)
+                        _shutdown(guard.socket)
 
 
-def _shutdown(fileno: int) -> None:
+def _shutdown(duplicate: socket.socket) -> None:
     try:
-        # shutdown() acts on the socket itself, so a duplicate descriptor reaches the one libpq
-        # waits on; closing the duplicate leaves libpq's descriptor for it to close.
-        with socket.socket(fileno=os.dup(fileno)) as duplicate:
-            duplicate.shutdown(socket.SHUT_RDWR)
+        duplicate.shutdown(socket.SHUT_RDWR)  # acts on the socket, so libpq's wait ends at once
     except OSError as error:
-        log.debug("watchdog: could not shut down socket %s: %s", fileno, error)
+        log.debug("watchdog: could not shut down a socket: %s", error)
 
 
 WATCHDOG = Watchdog()
