@@ -84,7 +84,7 @@ def _inside_amss(frame: gpd.GeoDataFrame, context: Context, report: Report) -> g
     area = shapely.area(metric)
     share = np.divide(shapely.area(shapely.intersection(metric, outline)), area, where=area > 0,
                       out=np.zeros(len(metric)))  # fmt: skip
-    outside = share < context.min_share_inside
+    outside = share < context.min_share_inside - 1e-9  # a share exactly at the limit, give or take rounding
     reasons = pd.Series(
         [f"only {s:.0%} of its area lies inside the AMSS (at least {context.min_share_inside:.0%} needed)"
          for s in share[outside]],

@@ -17,7 +17,8 @@ from etl.report import Report
 from layers import Layer
 from observatory.errors import LoadError
 
-INT64_LIMIT = 2**63 - 1
+INT64_END = 2**63
+"""The first whole number past int64 (a float column holds 2**63 - 1 as 2**63 already)."""
 PLAUSIBLE_DATES = (pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31"))
 
 
@@ -142,12 +143,13 @@ def _parse(text: pd.Series, kind: str, spec: FieldSpec) -> tuple[pd.Series, pd.S
 
 def _number(text: pd.Series, *, integer: bool, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
     cleaned = text
-    if not spec.bare_number:  # "$ 1,250.50", "12 %", "USD 300": keep the number's own characters
-        keep = re.escape("0123456789eE+-" + spec.decimal_char + spec.group_char)
-        cleaned = cleaned.str.replace(f"[^{keep}]", "", regex=True)
-    if spec.group_char:
-        cleaned = cleaned.str.replace(spec.group_char, "", regex=False)
-    if spec.decimal_char != ".":
+    if not spec.bare_number:  # "$ 1,250.50", "12 %", "USD 300": what surrounds the number goes
+        leading = re.escape("+-" + spec.decimal_char)
+        cleaned = cleaned.str.replace(rf"^[^\d{leading}]+|(?<=\d)\D+$", "", regex=True)
+    if spec.group_char:  # only between groups of three digits: "1.250,50" is not 1.2505
+        cleaned = cleaned.mask(_misgrouped(cleaned, spec)).str.replace(spec.group_char, "", regex=False)
+    if spec.decimal_char != ".":  # a "." that is not the group character is no decimal point here
+        cleaned = cleaned.mask(cleaned.str.contains(".", regex=False).fillna(False))
         cleaned = cleaned.str.replace(spec.decimal_char, ".", regex=False)
     values = pd.to_numeric(cleaned, errors="coerce")
     problem = pd.Series(None, index=text.index, dtype=object)
@@ -155,9 +157,18 @@ def _number(text: pd.Series, *, integer: bool, spec: FieldSpec) -> tuple[pd.Seri
     problem[values.notna() & ~np.isfinite(values.astype(float))] = "is not a finite number"
     if integer:
         finite = values.where(np.isfinite(values.astype(float)))
-        problem[finite.notna() & (finite.abs() > INT64_LIMIT)] = "is out of range for a whole number"
-        problem[finite.notna() & (finite.abs() <= INT64_LIMIT) & (finite % 1 != 0)] = "is not a whole number"
-    return values.where(problem.isna()), problem
+        outside = finite.notna() & ((finite >= INT64_END) | (finite < -INT64_END))
+        problem[outside] = "is out of range for a whole number"
+        problem[finite.notna() & ~outside & (finite % 1 != 0)] = "is not a whole number"
+    values = values.where(problem.isna())  # whole numbers as integers: ids read "2007", not "2007.0"
+    return values.astype("Int64") if integer else values, problem
+
+
+def _misgrouped(text: pd.Series, spec: FieldSpec) -> pd.Series:
+    """Numbers with a group character anywhere but between groups of three digits."""
+    group, decimal = re.escape(spec.group_char), re.escape(spec.decimal_char)
+    grouped = rf"[+-]?\d{{1,3}}(?:{group}\d{{3}})+(?:{decimal}\d*)?(?:[eE][+-]?\d+)?"
+    return (text.str.contains(group) & ~text.str.fullmatch(grouped)).fillna(False).astype(bool)
 
 
 def _date(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
@@ -167,15 +178,25 @@ def _date(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
         within = numbers.abs() < 1e14 if form == "epoch_ms" else numbers.abs() < 1e11
         values = pd.to_datetime(numbers.where(within), unit=form.removeprefix("epoch_"), errors="coerce")
         expected = f"is not a date ({'milliseconds' if form == 'epoch_ms' else 'seconds'} since 1970)"
-    elif form == "iso":
-        values = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        expected = "is not a date (YYYY-MM-DD)"
     else:
-        values = pd.to_datetime(text, errors="coerce", format=form)
-        expected = f"is not a date ({form})"
-    values = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+        values = _local_datetimes(text, "ISO8601" if form == "iso" else form)
+        expected = "is not a date (YYYY-MM-DD)" if form == "iso" else f"is not a date ({form})"
     problem = pd.Series(None, index=text.index, dtype=object)
     problem[values.isna()] = expected
     implausible = values.notna() & ((values < PLAUSIBLE_DATES[0]) | (values > PLAUSIBLE_DATES[1]))
     problem[implausible] = "is outside 1900–2100"
     return values.where(problem.isna()).dt.normalize(), problem
+
+
+def _local_datetimes(text: pd.Series, form: str) -> pd.Series:
+    """Date-times at their local wall time: a UTC offset is dropped, even one that differs by row."""
+    try:
+        values = pd.to_datetime(text, errors="coerce", format=form)
+    except ValueError:  # offsets that differ from row to row ("Z", "-06:00") cannot share a column
+        values = pd.to_datetime(text.map(lambda one: _local_datetime(one, form), na_action="ignore"))
+    return values.dt.tz_localize(None) if values.dt.tz is not None else values
+
+
+def _local_datetime(text: str, form: str) -> pd.Timestamp:
+    stamp = pd.to_datetime(text, errors="coerce", format=form)
+    return stamp.tz_localize(None) if stamp is not pd.NaT and stamp.tzinfo is not None else stamp

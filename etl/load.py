@@ -126,7 +126,7 @@ def load_source(
             for number, raw in enumerate(chunks):
                 if number == 0:
                     check_columns(manifest, [str(c) for c in raw.columns if c != "geometry"])
-                rows_read = int(raw.index.max()) if len(raw) else rows_read
+                rows_read = int(report.originals.index.max()) if len(report.originals) else rows_read
                 extent.add(raw)
                 rows = _checked(raw, manifest, layer, context, report, dedupe)
                 writer.append(layer, rows)

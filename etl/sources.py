@@ -7,6 +7,7 @@ that nothing is converted before the manifest says how.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 
@@ -21,8 +22,11 @@ from etl.report import Report
 from observatory.errors import LoadError
 
 CHUNK_ROWS = 100_000
-COORDINATE_NAMES = [("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("x", "y"), ("este", "norte")]
-LONLAT_NAMES = {"lon", "longitude", "lng"}
+COORDINATE_NAMES = [
+    ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("longitud", "latitud"), ("x", "y"),
+    ("este", "norte"),
+]  # fmt: skip
+LONLAT_NAMES = {"lon", "longitude", "lng", "longitud"}
 _MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
 
 
@@ -87,9 +91,11 @@ def _vector(source: SourceSpec, kind: str) -> gpd.GeoDataFrame:
         if kind == "geoparquet":
             frame = gpd.read_parquet(source.path)
         else:
-            frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding=source.encoding)
+            frame = pyogrio.read_dataframe(
+                source.path, layer=_layer(source, kind), encoding=_gdal_encoding(source)
+            )
             if kind == "shapefile" and source.encoding is None and _utf8_read_as_latin1(frame):
-                frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding="utf-8")
+                frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding="UTF-8")
     except Exception as error:  # pyogrio and pyarrow raise many types for unreadable files
         raise LoadError(f"{source.path}: cannot be read as {kind} ({_first_line(error)})") from None
     if frame.crs is None:
@@ -98,6 +104,27 @@ def _vector(source: SourceSpec, kind: str) -> gpd.GeoDataFrame:
         frame = frame.set_crs(source.crs)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
+
+
+def _gdal_encoding(source: SourceSpec) -> str | None:
+    """The encoding under a name GDAL knows (Python's ``latin-1`` is GDAL's ``ISO-8859-1``)."""
+    if source.encoding is None:
+        return None
+    try:
+        name = codecs.lookup(source.encoding).name
+    except LookupError:
+        raise LoadError(f"{source.path}: unknown encoding {source.encoding!r}") from None
+    return re.sub(r"^iso8859-(\d+)$", r"ISO-8859-\1", name).upper()
+
+
+def _layer(source: SourceSpec, kind: str) -> str | None:
+    """The layer to read: the one named, or the only one; a choice among several is the user's."""
+    if source.layer is not None or kind in ("geojson", "shapefile", "flatgeobuf", "topojson"):
+        return source.layer
+    names = [str(name) for name in pyogrio.list_layers(source.path)[:, 0]]
+    if len(names) > 1:
+        raise LoadError(f"{source.path}: the file has layers {', '.join(names)}; name one in source.layer")
+    return None
 
 
 def _utf8_read_as_latin1(frame: pd.DataFrame) -> bool:

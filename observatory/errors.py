@@ -8,6 +8,8 @@ class ObservatoryError(Exception):
 
     status = 500
     title = "Internal error"
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only, replaced (not mutated) by subclasses
+    """Extra response headers (e.g. ``Retry-After``)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -39,7 +41,9 @@ class MissingInput(ObservatoryError):
 
 
 class StoreUnavailable(ObservatoryError):
-    """The configured database cannot be reached or prepared."""
+    """The configured database cannot be reached, or did not answer in time; worth retrying."""
 
     status = 503
     title = "Store unavailable"
+    retry_after = 5
+    headers = {"Retry-After": str(retry_after)}  # noqa: RUF012

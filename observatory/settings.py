@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     """``postgresql://…`` selects PostGIS; unset selects the embedded GeoPackage store."""
     db_schema: str = "observatory"
     """PostgreSQL schema holding the observatory's tables."""
+    db_connect_timeout: float = 5.0
+    """Seconds to wait for a PostgreSQL connection (or a free pooled one) before answering 503."""
+    db_statement_timeout: float = 15.0
+    """Seconds a read may run; the client gives up 2 s later even if the server is frozen."""
+    db_startup_wait: float = 10.0
+    """Seconds the server waits for the database at start-up before serving 503s while it keeps
+    retrying in the background."""
     data_dir: Path = Path("var")
     """Folder of the embedded store, the rejects reports and other run output."""
     legal_limit_business_days: int = 30

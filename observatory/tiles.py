@@ -22,9 +22,14 @@ _TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=T
 def lonlat_bounds(tile: morecantile.Tile, *, buffer: int = BUFFER) -> Bbox:
     """The tile's bounds in lon/lat, grown by ``buffer`` tile pixels so clipped edges do not show."""
     left, bottom, right, top = _buffered_xy_bounds(tile, buffer)
+    # The buffer of a tile on the matrix's edge reaches past ±180°, where the inverse projection
+    # wraps to the other side (west > east, an empty box): clamp to the world instead.
+    limit = TMS.xy_bbox
+    left, right = max(left, limit.left), min(right, limit.right)
+    bottom, top = max(bottom, limit.bottom), min(top, limit.top)
     west, south = _TO_MERCATOR.transform(left, bottom, direction="INVERSE")
     east, north = _TO_MERCATOR.transform(right, top, direction="INVERSE")
-    return (west, max(south, -85.0511287798), east, min(north, 85.0511287798))
+    return (west, south, east, north)
 
 
 def _buffered_xy_bounds(tile: morecantile.Tile, buffer: int) -> Bbox:

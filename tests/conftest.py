@@ -79,8 +79,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(store: Store, settings: Settings) -> Iterator[str]:
-    """A live uvicorn server on 127.0.0.1 over ``store``; yields its base URL."""
+def serving(store: Store | None, settings: Settings) -> Iterator[str]:
+    """A live uvicorn server on 127.0.0.1 over ``store`` (None: the app opens the settings' store
+    itself, as in production); yields its base URL."""
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning"

@@ -41,7 +41,15 @@ def test_landing_conformance_and_openapi(server: str) -> None:
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conformance
     spec = get(f"{server}/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    assert "/collections/{collection_id}/items" in spec["paths"]
+    # Written out per layer, with each layer's property filters typed and bounded.
+    items = spec["paths"]["/collections/indicators/items"]["get"]
+    parameters = {p["name"]: p for p in items["parameters"]}
+    assert parameters["limit"]["schema"]["minimum"] == 1 and parameters["limit"]["schema"]["maximum"] == 10000
+    assert parameters["period"]["schema"] == {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+    assert "datetime" not in parameters  # indicators have no temporal property
+    assert sorted(items["responses"]) == ["200", "304", "400", "404", "503"]
+    assert "Retry-After" in items["responses"]["503"]["headers"]
+    assert "422" not in str(spec["paths"])
     ids = {c["id"] for c in get(f"{server}/collections").json()["collections"]}
     assert {"municipalities", "zoning", "permits", "indicators"} <= ids
 
@@ -237,9 +245,9 @@ def test_large_bodies_are_gzipped_and_cors_is_open(server: str) -> None:
             "no temporal property",
         ),
         ("/collections/permits/items/NOPE", {}, 404, "no feature 'NOPE'"),
-        ("/collections/permits/tiles/WebMercatorQuad/3/8/1", {}, 400, "outside"),
-        ("/collections/permits/tiles/WebMercatorQuad/25/0/0", {}, 400, "outside"),
-        ("/collections/permits/tiles/WebMercatorQuad/2/-1/0", {}, 400, "outside"),
+        ("/collections/permits/tiles/WebMercatorQuad/3/8/1", {}, 404, "outside"),
+        ("/collections/permits/tiles/WebMercatorQuad/25/0/0", {}, 400, "z: Input should be less than"),
+        ("/collections/permits/tiles/WebMercatorQuad/2/-1/0", {}, 400, "y: Input should be greater"),
         ("/collections/permits/tiles/WorldCRS84Quad/2/1/1", {}, 404, "no tile matrix set"),
         ("/collections/indicators/items", {"period": "last"}, 400, "not a valid integer"),
         ("/indicators/nothing", {}, 404, "no indicator"),

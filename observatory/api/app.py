@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -18,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from observatory import __version__
-from observatory.api import features, tiles
+from observatory.api import features, openapi, tiles
+from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.responses import ProblemResponse
-from observatory.errors import NotFound, ObservatoryError
+from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
 from observatory.map import render_map
 from observatory.settings import Settings, get_settings
@@ -30,19 +33,77 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger(__name__)
 
 
+class StoreOpener:
+    """Opens the store in a background thread, retrying while the database is unreachable.
+
+    The app serves meanwhile: endpoints that need no database answer, the others get a 503 with
+    ``Retry-After`` until the store is open. Errors other than an unreachable database (a bad URL,
+    missing privileges) are configuration mistakes and stop the start-up.
+    """
+
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+        self.done = threading.Event()
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="store-opener", daemon=True)
+
+    def _run(self) -> None:
+        delay = 0.25
+        while not self.stopping.is_set():
+            try:
+                store = open_store(self.settings)
+            except StoreUnavailable as error:
+                log.warning("store unavailable, retrying in %.2g s: %s", delay, error.message)
+                self.stopping.wait(delay)
+                delay = min(2 * delay, 5.0)
+                continue
+            except BaseException as error:
+                self.error = error
+                self.done.set()
+                return
+            self.app.state.store = store
+            log.info("store open (%s)", store.kind)
+            features.prime_extents(self.app, store)
+            self.done.set()
+            return
+
+    async def start(self) -> None:
+        """Start, and wait up to ``db_startup_wait`` seconds for the store."""
+        self.thread.start()
+        await asyncio.to_thread(self.done.wait, self.settings.db_startup_wait)
+        if self.error is not None:
+            raise self.error
+        if not self.done.is_set():
+            log.warning("serving without a store for now; still retrying in the background")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=self.settings.db_connect_timeout + 5)
+
+
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
-    """The observatory's app; the store is opened at start-up and closed at shutdown."""
+    """The observatory's app; the store is opened at start-up (retried while the database is
+    unreachable) and closed at shutdown. A store passed in is used as is and left open."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = store or open_store(settings)
+        app.state.store = store
         app.state.extents = {}
+        opener = None
+        if store is None:
+            opener = StoreOpener(app, settings)
+            await opener.start()
+        else:
+            await asyncio.to_thread(features.prime_extents, app, store)
         try:
             yield
         finally:
-            if store is None:
-                app.state.store.close()
+            if opener is not None:
+                opener.stop()
+                if app.state.store is not None:
+                    app.state.store.close()
 
     app = FastAPI(
         title="Observatorio Metropolitano del AMSS",
@@ -56,26 +117,36 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     # Read endpoints are public and meant for other observatories' browsers and tools.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=4)  # level 9 costs 10x for 4%
     app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"],
-        expose_headers=["ETag", "Last-Modified"],
+        CORSMiddleware, allow_origins=["*"], allow_methods=list(ALLOWED), allow_headers=["*"],
+        expose_headers=["ETag", "Last-Modified", "Retry-After"],
     )  # fmt: skip
+    app.add_middleware(MethodsMiddleware)  # outermost: HEAD, OPTIONS, one Vary header
     app.include_router(features.router)
     app.include_router(tiles.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app)
     _add_error_handlers(app)
+    openapi.install(app)
     return app
 
 
 def _add_pages(app: FastAPI) -> None:
-    @app.get("/", summary="Landing page: the map for browsers, JSON links otherwise", response_model=None)
-    def root(request: Request, f: str | None = None) -> Response | dict[str, Any]:
-        if f != "json" and "text/html" in request.headers.get("accept", ""):
+    @app.get(
+        "/",
+        summary="Landing page: the map for browsers, JSON links otherwise",
+        response_model=None,
+        responses={303: {"description": "browsers (Accept: text/html) are sent to /map"}},
+    )
+    async def root(
+        request: Request,
+        f: Annotated[Literal["json", "html"] | None, Query(description="json, or html (the map)")] = None,
+    ) -> Response | dict[str, Any]:
+        if f == "html" or (f is None and "text/html" in request.headers.get("accept", "")):
             return RedirectResponse("/map", status_code=303)
         return features.landing_json(request)
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="Observatorio AMSS — API",
@@ -84,16 +155,29 @@ def _add_pages(app: FastAPI) -> None:
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
         )
 
-    @app.get("/map", response_class=HTMLResponse, summary="Interactive choropleth map")
-    def map_page(request: Request, indicator: str | None = None, period: int | None = None) -> HTMLResponse:
+    @app.get(
+        "/map",
+        response_class=HTMLResponse,
+        summary="Interactive choropleth map",
+        openapi_extra=openapi.documented(store=True, not_found=True),
+    )
+    def map_page(
+        request: Request,
+        indicator: Annotated[str | None, Query(description="indicator id; see /indicators")] = None,
+        period: Annotated[int | None, Query(ge=1, le=9999, description="year")] = None,
+    ) -> HTMLResponse:
         return HTMLResponse(render_map(features.store_of(request), indicator_id=indicator, period=period))
 
     @app.get("/indicators", summary="Technical sheets of every indicator")
-    def indicators() -> dict[str, Any]:
+    async def indicators() -> dict[str, Any]:
         return {"indicators": [item.sheet() for item in REGISTRY.values()]}
 
-    @app.get("/indicators/{indicator_id}", summary="One indicator's technical sheet")
-    def indicator(indicator_id: str) -> dict[str, Any]:
+    @app.get(
+        "/indicators/{indicator_id}",
+        summary="One indicator's technical sheet",
+        openapi_extra=openapi.documented(not_found=True),
+    )
+    async def indicator(indicator_id: str) -> dict[str, Any]:
         if indicator_id not in REGISTRY:
             raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
         return REGISTRY[indicator_id].sheet()
@@ -102,7 +186,7 @@ def _add_pages(app: FastAPI) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ObservatoryError)
     async def domain_error(request: Request, error: ObservatoryError) -> Response:
-        return ProblemResponse(error.status, error.title, error.message)
+        return ProblemResponse(error.status, error.title, error.message, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -115,7 +199,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else "request failed"
-        return ProblemResponse(error.status_code, detail, f"{request.method} {request.url.path}: {detail}")
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every route answers the same methods
+            headers["Allow"] = ", ".join(ALLOWED)
+        return ProblemResponse(
+            error.status_code, detail, f"{request.method} {request.url.path}: {detail}", headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

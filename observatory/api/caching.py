@@ -3,6 +3,11 @@
 Responses carry ``Cache-Control: no-cache``: caches may keep them but must revalidate, and a
 revalidation costs one tiny store query and a 304 until a load or a recomputation replaces the
 layer, which changes its version and with it every ETag.
+
+A strong ETag names one representation, so it covers everything the bytes depend on: the layer
+version, the path and query, the content coding the client accepts (gzip or not), and, for bodies
+with links, the base URL they are built from (``Host`` and, behind a trusted proxy,
+``X-Forwarded-Proto``). ``Vary`` names the same request headers for shared caches.
 """
 
 from __future__ import annotations
@@ -17,22 +22,54 @@ from fastapi import Request, Response
 from layers import Layer
 from observatory.store import Store
 
+LINKED_VARY = "Accept-Encoding, Host, X-Forwarded-Proto"
+"""Request headers a body with absolute links depends on."""
+PLAIN_VARY = "Accept-Encoding"
+"""Request headers a body without links (a tile) depends on."""
 
-def conditional(request: Request, store: Store, layer: Layer, build: Callable[[], Response]) -> Response:
-    """``build()``'s response with validators, or an empty 304 when the client's copy is current."""
+
+def accepts_gzip(request: Request) -> bool:
+    """The test the gzip middleware makes, so the ETag follows the coding actually sent."""
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
+def conditional(
+    request: Request,
+    store: Store,
+    layer: Layer,
+    build: Callable[[], Response],
+    *,
+    links: bool = True,
+) -> Response:
+    """``build()``'s response with validators, or an empty 304 when the client's copy is current.
+
+    ``links``: whether the body holds absolute links (built from the request's base URL).
+    ``build`` may raise (e.g. NotFound): ``If-None-Match: *`` is a 304 only for a resource that
+    exists, so it is built first.
+    """
     version = store.layer_version(layer)
     if version is None:
         return build()
-    resource = f"{version.tag}|{request.url.path}?{request.url.query}"
-    etag = '"' + hashlib.sha256(resource.encode()).hexdigest()[:32] + '"'
+    parts = [
+        version.tag,
+        request.url.path,
+        request.url.query,
+        "gzip" if accepts_gzip(request) else "identity",
+    ]
+    if links:
+        parts.append(str(request.base_url))
+    etag = '"' + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + '"'
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(version.changed_at.astimezone(UTC), usegmt=True),
         "Cache-Control": "no-cache",
+        "Vary": LINKED_VARY if links else PLAIN_VARY,
     }
     offered = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in offered or "*" in offered:
+    if etag in offered:
         return Response(status_code=304, headers=headers)
     response = build()
+    if "*" in offered:  # the resource exists (build() did not raise): any current copy will do
+        return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Annotated, Any
 
@@ -10,9 +11,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from layers import Layer, UnknownLayerError, catalogue, get_layer
 from observatory.api.caching import conditional
-from observatory.api.params import feature_query
+from observatory.api.openapi import documented
+from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query
 from observatory.api.responses import GeoJSONResponse, feature
-from observatory.errors import NotFound
+from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.store import FeatureQuery, Store
 from observatory.tiles import TMS
 
@@ -29,23 +31,46 @@ WORLD_BOUNDS = [-180.0, -85.0511287798, 180.0, 85.0511287798]
 """TileJSON's default bounds, for a layer that has no rows yet."""
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
+    """The app's store; 503 while it could not be opened yet (the server keeps retrying)."""
+    store: Store | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise StoreUnavailable("the database is not reachable yet; retry later")
     return store
 
 
 def layer_extent(request: Request, layer: Layer) -> list[float] | None:
-    """The layer's lon/lat extent from its rows, kept per layer version (a load changes it)."""
+    """The layer's lon/lat extent from its rows, computed once per layer version (a load changes
+    it) and remembered for the collections list, which answers without the database."""
     store = store_of(request)
     version = store.layer_version(layer)
-    key = (layer.name, version.tag if version else "")
-    extents: dict[tuple[str, str], list[float] | None] = request.app.state.extents
-    if key not in extents:
+    tag = version.tag if version else ""
+    extents: dict[str, tuple[str, list[float] | None]] = request.app.state.extents
+    if extents.get(layer.name, ("", None))[0] != tag or layer.name not in extents:
         bounds = store.extent(layer)
-        extents[key] = _outward(bounds) if bounds else None
-    return extents[key]
+        extents[layer.name] = (tag, _outward(bounds) if bounds else None)
+    return extents[layer.name][1]
+
+
+def known_extent(request: Request, layer: Layer) -> list[float] | None:
+    """The extent last computed for the layer, without asking the database (None if never)."""
+    extents: dict[str, tuple[str, list[float] | None]] = request.app.state.extents
+    return extents.get(layer.name, ("", None))[1]
+
+
+def prime_extents(app: Any, store: Store) -> None:
+    """Compute every layer's extent at start-up, so the collections list has them at once."""
+    for layer in catalogue().values():
+        try:
+            version = store.layer_version(layer)
+            bounds = store.extent(layer)
+        except ObservatoryError as error:
+            log.warning("extent of %s unknown for now: %s", layer.name, error.message)
+            continue
+        app.state.extents[layer.name] = (version.tag if version else "", _outward(bounds) if bounds else None)
 
 
 def _outward(bounds: tuple[float, float, float, float]) -> list[float]:
@@ -84,14 +109,19 @@ def landing_json(request: Request) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# Endpoints that need no database are ``async``: they run on the event loop, so they keep
+# answering even when every worker thread waits on a slow or unreachable database.
+
+
 @router.get("/conformance", summary="OGC conformance classes")
-def conformance() -> dict[str, list[str]]:
+async def conformance() -> dict[str, list[str]]:
     return {"conformsTo": CONFORMANCE}
 
 
-def _collection(request: Request, layer: Layer) -> dict[str, Any]:
+def _collection(request: Request, layer: Layer, *, live: bool = True) -> dict[str, Any]:
+    """A collection's metadata; ``live=False`` answers without the database (the list)."""
     base = f"/collections/{layer.name}"
-    bbox = layer_extent(request, layer)
+    bbox = layer_extent(request, layer) if live else known_extent(request, layer)
     extent = (
         {"spatial": {"bbox": [bbox], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}} if bbox else {}
     )
@@ -113,15 +143,17 @@ def _collection(request: Request, layer: Layer) -> dict[str, Any]:
 
 
 @router.get("/collections", summary="The catalogue's layers")
-def collections(request: Request) -> dict[str, Any]:
+async def collections(request: Request) -> dict[str, Any]:
     return {
-        "collections": [_collection(request, layer) for layer in catalogue().values()],
+        "collections": [_collection(request, layer, live=False) for layer in catalogue().values()],
         "links": [{"rel": "self", "type": "application/json", "href": _url(request, "/collections")}],
     }
 
 
-@router.get("/collections/{collection_id}", summary="One layer's metadata")
-def collection(request: Request, collection_id: str) -> dict[str, Any]:
+@router.get(
+    "/collections/{collection_id}", summary="One layer's metadata", openapi_extra=documented(not_found=True)
+)
+async def collection(request: Request, collection_id: str) -> dict[str, Any]:
     return _collection(request, layer_of(collection_id))
 
 
@@ -130,12 +162,13 @@ def collection(request: Request, collection_id: str) -> dict[str, Any]:
     response_class=GeoJSONResponse,
     response_model=None,
     summary="Features of a layer (GeoJSON); other query keys filter on properties by equality",
+    openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
 def items(
     request: Request,
     collection_id: str,
-    limit: Annotated[int, Query(description="page size, 1–10000")] = 10,
-    offset: Annotated[int, Query(description="features to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="features to skip")] = 0,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84)")] = None,
     datetime: Annotated[str | None, Query(description="RFC 3339 date or interval a/b, ../b, a/..")] = None,
 ) -> Response:
@@ -175,12 +208,15 @@ def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
     "/collections/{collection_id}/items/{feature_id}",
     response_class=GeoJSONResponse,
     summary="One feature by its stable id",
+    openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
 def item(request: Request, collection_id: str, feature_id: str) -> Response:
     layer = layer_of(collection_id)
     try:
+        if "\x00" in feature_id:  # no store can hold or compare it: no such feature
+            raise ValueError(feature_id)
         value = layer.parse_value(layer.id, feature_id)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise NotFound(f"no feature {feature_id!r} in {collection_id!r}") from None
     store = store_of(request)
 
@@ -204,7 +240,7 @@ def item(request: Request, collection_id: str, feature_id: str) -> Response:
 
 
 @router.get("/tileMatrixSets", summary="Tiling schemes")
-def tile_matrix_sets(request: Request) -> dict[str, Any]:
+async def tile_matrix_sets(request: Request) -> dict[str, Any]:
     return {
         "tileMatrixSets": [
             {"id": TMS.id, "title": "Google Maps Compatible for the World",
@@ -213,8 +249,12 @@ def tile_matrix_sets(request: Request) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.get("/tileMatrixSets/{tms_id}", summary="One tiling scheme's definition")
-def tile_matrix_set(tms_id: str) -> dict[str, Any]:
+@router.get(
+    "/tileMatrixSets/{tms_id}",
+    summary="One tiling scheme's definition",
+    openapi_extra=documented(not_found=True),
+)
+async def tile_matrix_set(tms_id: str) -> dict[str, Any]:
     if tms_id != TMS.id:
         raise NotFound(f"no tile matrix set {tms_id!r}; only {TMS.id}")
     definition: dict[str, Any] = TMS.model_dump(exclude_none=True, mode="json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +14,14 @@ from observatory.store import FeatureQuery
 from observatory.store.base import Bbox
 
 MAX_LIMIT = 10_000
+MAX_OFFSET = 2**53 - 1
+"""The largest offset accepted: exact in JSON numbers, and far below both stores' 64-bit limits."""
+INT64 = (-(2**63), 2**63 - 1)
+"""Integer properties are 64-bit in both stores; a larger filter value can match nothing."""
 RESERVED = {"bbox", "limit", "offset", "datetime", "f"}
+"""Query keys of the items endpoint that are not property filters."""
+TILE_RESERVED = {"datetime"}
+"""Query keys of the tile endpoints that are not property filters."""
 
 
 def parse_bbox(text: str | None) -> Bbox | None:
@@ -56,31 +64,52 @@ def _parse_instant(part: str, text: str) -> date | None:
         raise InvalidParameter(f"datetime {text!r}: {part!r} is not an RFC 3339 date") from None
 
 
-def parse_filters(layer: Layer, params: QueryParams) -> dict[str, Any]:
+def parse_filters(layer: Layer, params: QueryParams, *, reserved: set[str] = RESERVED) -> dict[str, Any]:
     """Equality filters from query-string keys that are properties of the layer; others are 400."""
     filters: dict[str, Any] = {}
     for key, text in params.multi_items():
-        if key in RESERVED:
+        if key in reserved:
             continue
         if key not in layer.properties:
             known = ", ".join(layer.properties)
             raise InvalidParameter(f"unknown parameter {key!r} for {layer.name!r}; properties: {known}")
-        try:
-            filters[key] = layer.parse_value(key, text)
-        except ValueError:
-            raise InvalidParameter(f"{key}={text!r}: not a valid {layer.properties[key]} value") from None
+        filters[key] = parse_filter_value(layer, key, text)
     return filters
+
+
+def parse_filter_value(layer: Layer, key: str, text: str) -> Any:
+    """One property value from the query string, typed, and within what the stores can compare."""
+    kind = layer.properties[key]
+    if "\x00" in text:
+        raise InvalidParameter(f"{key}={text!r}: a NUL character is not allowed")
+    try:
+        value = layer.parse_value(key, text)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(f"{key}={text!r}: not a valid {kind} value") from None
+    if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+        raise InvalidParameter(f"{key}={text!r}: integer out of range (64-bit)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidParameter(f"{key}={text!r}: not a finite number")
+    return value
 
 
 def feature_query(layer: Layer, params: QueryParams, *, limit: int, offset: int) -> FeatureQuery:
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidParameter(f"limit {limit}: must be between 1 and {MAX_LIMIT}")
-    if offset < 0:
-        raise InvalidParameter(f"offset {offset}: must not be negative")
+        raise InvalidParameter(f"limit={limit}: must be between 1 and {MAX_LIMIT}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidParameter(f"offset={offset}: must be between 0 and {MAX_OFFSET}")
     return FeatureQuery(
         bbox=parse_bbox(params.get("bbox")),
         limit=limit,
         offset=offset,
         filters=parse_filters(layer, params),
+        interval=parse_interval(layer, params.get("datetime")),
+    )
+
+
+def tile_query(layer: Layer, params: QueryParams) -> FeatureQuery:
+    """Property filters and ``datetime`` of a tile request; any other key is a 400."""
+    return FeatureQuery(
+        filters=parse_filters(layer, params, reserved=TILE_RESERVED),
         interval=parse_interval(layer, params.get("datetime")),
     )

@@ -45,5 +45,8 @@ class ProblemResponse(JSONResponse):
 
     media_type = "application/problem+json"
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__({"type": "about:blank", "title": title, "status": status, "detail": detail}, status)
+    def __init__(
+        self, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        super().__init__(body, status, headers=headers)

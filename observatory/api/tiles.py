@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import morecantile
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from observatory.api.caching import conditional
 from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store_of
-from observatory.api.params import parse_filters
-from observatory.errors import InvalidParameter, NotFound
-from observatory.store import FeatureQuery
+from observatory.api.openapi import documented
+from observatory.api.params import tile_query
+from observatory.errors import NotFound
 from observatory.tiles import TMS
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -29,8 +29,16 @@ def _template(request: Request, collection_id: str) -> str:
     return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}{query}"
 
 
-@router.get("/collections/{collection_id}/tiles", summary="Tilesets of a layer")
-def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
+MAX_ZOOM = 24
+MAX_INDEX = 2**MAX_ZOOM - 1
+
+
+@router.get(
+    "/collections/{collection_id}/tiles",
+    summary="Tilesets of a layer",
+    openapi_extra=documented(not_found=True),
+)
+async def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
     layer_of(collection_id)
     base = str(request.base_url).rstrip("/")
     return {
@@ -52,11 +60,15 @@ def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json", summary="TileJSON 3.0.0")
-def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
+@router.get(
+    "/collections/{collection_id}/tiles/{tms_id}/tilejson.json",
+    summary="TileJSON 3.0.0; query keys (property filters, datetime) go into the tile template",
+    openapi_extra=documented(not_found=True),
+)
+async def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
     layer = layer_of(collection_id)
     _check_tms(tms_id)
-    parse_filters(layer, request.query_params)
+    tile_query(layer, request.query_params)
     return {
         "tilejson": "3.0.0",
         "name": layer.name,
@@ -77,14 +89,22 @@ def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any
     "/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}",
     summary="One vector tile (OGC order: tileMatrix/tileRow/tileCol); query keys filter properties",
     response_class=Response,
-    responses={200: {"content": {MVT: {}}}},
+    responses={200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
-def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: int) -> Response:
+def tile(
+    request: Request,
+    collection_id: str,
+    tms_id: str,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="tile matrix (zoom)")],
+    y: Annotated[int, Path(ge=0, le=MAX_INDEX, description="tile row, below 2^z")],
+    x: Annotated[int, Path(ge=0, le=MAX_INDEX, description="tile column, below 2^z")],
+) -> Response:
     layer = layer_of(collection_id)
     _check_tms(tms_id)
-    if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-        raise InvalidParameter(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix")
-    query = FeatureQuery(filters=parse_filters(layer, request.query_params))
+    if not (x < 2**z and y < 2**z):  # OGC API Tiles: a tile outside the matrix limits is a 404
+        raise NotFound(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix: row and column below 2^{z}")
+    query = tile_query(layer, request.query_params)
     store = store_of(request)
 
     def encode() -> Response:
@@ -93,4 +113,4 @@ def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: i
             content = store.tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
         return Response(content, media_type=MVT)
 
-    return conditional(request, store, layer, encode)
+    return conditional(request, store, layer, encode, links=False)

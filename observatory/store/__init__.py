@@ -17,7 +17,12 @@ def open_store(settings: Settings | None = None) -> Store:
             raise ValueError("OBSERVATORY_DATABASE_URL must be a postgresql:// URL")
         from observatory.store.postgis import PostGISStore
 
-        return PostGISStore(url, schema=settings.db_schema)
+        return PostGISStore(
+            url,
+            schema=settings.db_schema,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
     from observatory.store.geopackage import GeoPackageStore
 
     return GeoPackageStore(settings.geopackage_path)

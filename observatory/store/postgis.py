@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import morecantile
@@ -23,10 +25,12 @@ import pyarrow.csv as pa_csv
 import shapely
 import sqlalchemy
 from psycopg import Copy, sql
+from psycopg.conninfo import make_conninfo
 from psycopg.copy import QueuedLibpqWriter
 
 from layers import Layer
 from observatory.errors import StoreUnavailable
+from observatory.store._deadline import WATCHDOG
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     Bbox,
@@ -38,7 +42,10 @@ from observatory.store.base import (
     empty_frame,
     replace_layer,
 )
-from observatory.tiles import BUFFER, EXTENT
+from observatory.tiles import BUFFER, EXTENT, lonlat_bounds
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _PG_TYPES = {
     "string": sql.SQL("text"),
@@ -46,6 +53,11 @@ _PG_TYPES = {
     "number": sql.SQL("double precision"),
     "date": sql.SQL("date"),
 }
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _libpq_url(url: str) -> str:
@@ -60,29 +72,88 @@ def _sqlalchemy_url(url: str) -> str:
 class PostGISStore:
     kind = "postgis"
 
-    def __init__(self, url: str, *, schema: str = "observatory") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "observatory",
+        connect_timeout: float = 5.0,
+        statement_timeout: float = 15.0,
+    ) -> None:
         self.schema = schema
+        self.statement_timeout = statement_timeout
+        # libpq counts connect_timeout in whole seconds and treats anything under 2 as 2.
+        connect_seconds = max(2, math.ceil(connect_timeout))
         self.engine = sqlalchemy.create_engine(
             _sqlalchemy_url(url),
-            pool_pre_ping=True,
-            connect_args={"options": f"-c search_path={schema},public"},
+            # No pre-ping: on a frozen server the ping itself would block. Reads run under a
+            # deadline instead, and a connection the server dropped is discarded and retried once.
+            pool_pre_ping=False,
+            pool_timeout=connect_timeout,
+            connect_args={"options": f"-c search_path={schema},public", "connect_timeout": connect_seconds},
         )
+        self._where_text = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
         try:
-            migrate(_libpq_url(url), schema)
+            migrate(make_conninfo(_libpq_url(url), connect_timeout=connect_seconds), schema)
         except psycopg.OperationalError as error:
-            where = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise StoreUnavailable(f"cannot reach PostGIS at {where}: {reason}") from None
+            raise StoreUnavailable(f"cannot reach PostGIS at {self._where_text}: {_reason(error)}") from None
+
+    def _unavailable(self, error: BaseException, what: str) -> StoreUnavailable:
+        """The error a client sees (no host, no driver text); the details go to the log."""
+        log.warning("PostGIS at %s: %s: %s", self._where_text, what, _reason(error))
+        return StoreUnavailable(f"the database {what}; retry later")
 
     @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
-        connection = self.engine.raw_connection()
+    def _cursor(self, *, retry: list[bool] | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction with a statement timeout, under a client-side deadline.
+
+        Connection failures become :class:`StoreUnavailable` (503). When ``retry`` is given and
+        the server dropped a pooled connection (a restart), ``retry[0]`` is set and the pool is
+        emptied, so the caller may try once more on a fresh connection.
+        """
         try:
-            with connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-                yield cursor
-            connection.commit()
-        finally:
-            connection.close()
+            connection = self.engine.raw_connection()
+        except sqlalchemy.exc.TimeoutError as error:
+            raise self._unavailable(error, "is busy (no free connection)") from None
+        except (sqlalchemy.exc.DBAPIError, psycopg.OperationalError) as error:  # the pool's connect
+            raise self._unavailable(error, "is unreachable") from None
+        driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
+        deadline = self.statement_timeout + 2  # time for the server to cancel on its own first
+        try:
+            with WATCHDOG.guard(driver.pgconn.socket, deadline) as guard:
+                try:
+                    with driver.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT set_config('statement_timeout', %s, true)",
+                            [f"{round(self.statement_timeout * 1000)}ms"],
+                        )
+                        yield cursor
+                    connection.commit()
+                except psycopg.OperationalError as error:
+                    connection.invalidate()
+                    if isinstance(error, psycopg.errors.QueryCanceled) or guard.fired:
+                        raise self._unavailable(error, "did not answer in time") from None
+                    if retry is not None and not retry[0]:
+                        retry[0] = True
+                        self.engine.dispose()  # its other idle connections died with this one
+                    raise self._unavailable(error, "dropped the connection") from None
+                finally:
+                    connection.close()
+        except psycopg.OperationalError as error:  # closing a connection the server dropped
+            raise self._unavailable(error, "dropped the connection") from None
+
+    def _read(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """``work(cursor)``, tried a second time on a fresh connection if the server dropped the
+        pooled one (reads are idempotent)."""
+        retry = [False]
+        try:
+            with self._cursor(retry=retry) as cursor:
+                return work(cursor)
+        except StoreUnavailable:
+            if not retry[0]:
+                raise
+        with self._cursor() as cursor:
+            return work(cursor)
 
     def _table(self, layer: Layer) -> sql.Composable:
         return sql.Identifier(self.schema, layer.table)
@@ -118,9 +189,20 @@ class PostGISStore:
             table=self._table(layer),
             id=sql.Identifier(layer.id),
         )
-        with self.engine.connect() as connection:
-            raw = connection.connection.driver_connection
-            frame = gpd.read_postgis(query.as_string(raw), connection, geom_col="geom")
+        try:
+            with self.engine.connect() as connection:
+                raw: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+                # A whole layer may take a while (indicators read every permit): a wide deadline,
+                # there only so that a frozen server does not hold the caller forever.
+                with WATCHDOG.guard(raw.pgconn.socket, max(60.0, 4 * self.statement_timeout)):
+                    try:
+                        frame = gpd.read_postgis(query.as_string(raw), connection, geom_col="geom")
+                    finally:
+                        connection.rollback()
+        except sqlalchemy.exc.TimeoutError as error:
+            raise self._unavailable(error, "is busy (no free connection)") from None
+        except (sqlalchemy.exc.OperationalError, psycopg.OperationalError) as error:
+            raise self._unavailable(error, "is unreachable or dropped the connection") from None
         if frame.empty:
             return empty_frame(layer)
         return conform(layer, frame.set_crs("EPSG:4326", allow_override=True))
@@ -161,9 +243,12 @@ class PostGISStore:
             where=where,
             id=sql.Identifier(layer.id),
         )
-        with self._cursor() as cursor:
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> list[Any]:
             cursor.execute(statement, {**params, "limit": query.limit, "offset": query.offset})
-            rows = cursor.fetchall()
+            return cursor.fetchall()
+
+        rows = self._read(fetch)
         names = list(layer.properties)
         return [
             Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
@@ -175,8 +260,7 @@ class PostGISStore:
             """
             WITH bounds AS (
                 SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
-                       ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s,
-                                    margin => %(margin)s), 4326) AS search
+                       ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AS search
             ), features AS (
                 SELECT {columns},
                        ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.tile,
@@ -193,26 +277,35 @@ class PostGISStore:
             table=self._table(layer),
             where=where,
         )
+        # The search box is the buffered tile in lon/lat, clamped to ±180° (a transformed
+        # ST_TileEnvelope margin wraps around on the matrix's edges and finds nothing).
+        west, south, east, north = lonlat_bounds(tile)
         params.update(
-            z=tile.z, x=tile.x, y=tile.y, margin=BUFFER / EXTENT, extent=EXTENT, buffer=BUFFER,
-            cap=layer.max_features_per_tile, name=layer.name,
+            z=tile.z, x=tile.x, y=tile.y, west=west, south=south, east=east, north=north,
+            extent=EXTENT, buffer=BUFFER, cap=layer.max_features_per_tile, name=layer.name,
         )  # fmt: skip
-        with self._cursor() as cursor:
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> Any:
             # Scans start at the table's first page and run in one process: when the cap cuts a
             # dense tile, every request keeps the same features, so equal ETags mean equal bytes.
             cursor.execute("SET LOCAL synchronize_seqscans = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cursor.execute(statement, params)
-            row = cursor.fetchone()
+            return cursor.fetchone()
+
+        row = self._read(fetch)
         return bytes(row[0]) if row and row[0] else b""
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
         statement = sql.SQL("SELECT tag, changed_at FROM {} WHERE layer = %s").format(
             sql.Identifier(self.schema, "layer_versions")
         )
-        with self._cursor() as cursor:
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> Any:
             cursor.execute(statement, [layer.name])
-            row = cursor.fetchone()
+            return cursor.fetchone()
+
+        row = self._read(fetch)
         return LayerVersion(row[0], row[1]) if row else None
 
     def extent(self, layer: Layer) -> Bbox | None:
