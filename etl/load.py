@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,14 +123,17 @@ def load_source(
         rows_read = rows_loaded = 0
         extent = _Extent()
         dedupe = Deduplicator(layer.id)
-        with contextlib.closing(read_chunks(manifest, report)) as chunks:  # type: ignore[type-var]
+        with (
+            contextlib.closing(read_chunks(manifest, report)) as chunks,  # type: ignore[type-var]
+            _Pipeline(writer, layer) as pipeline,
+        ):
             for number, raw in enumerate(chunks):
                 if number == 0:
                     check_columns(manifest, [str(c) for c in raw.columns if c != "geometry"])
                 rows_read = int(report.originals.index.max()) if len(report.originals) else rows_read
                 extent.add(raw)
                 rows = _checked(raw, manifest, layer, context, report, dedupe)
-                writer.append(layer, rows)
+                pipeline.append(rows)
                 rows_loaded += len(rows)
                 if keep:
                     kept.append(rows)
@@ -271,6 +275,31 @@ def _unchanged(last: dict[str, LoadRun], layer: Layer, sha256: str, manifest_sha
     if run is None or run.source_sha256 != sha256 or run.manifest_sha256 != manifest_sha256:
         return False
     return all(dep not in last or last[dep].finished_at <= run.started_at for dep in needs(layer))
+
+
+class _Pipeline:
+    """Writes checked chunks on a thread of its own, in order, while the next chunk is read and
+    checked (parsing, projections and geometry tests release the GIL), two chunks at most ahead."""
+
+    def __init__(self, writer: Writer, layer: Layer) -> None:
+        self.writer, self.layer = writer, layer
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-writer")
+        self.pending: list[Future[None]] = []
+
+    def append(self, rows: gpd.GeoDataFrame) -> None:
+        self.pending.append(self.pool.submit(self.writer.append, self.layer, rows))
+        while len(self.pending) > 2:
+            self.pending.pop(0).result()
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        try:
+            for future in self.pending:
+                future.result()  # a write's error surfaces here, and fails the session
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _DryRun:
