@@ -55,6 +55,36 @@ class LoadResult:
     """Rejected rows per kind of reason."""
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What every load starts from: when, its run id, the source's hash and the runs so far."""
+
+    started: datetime
+    run_id: str
+    sha256: str
+    last: dict[str, LoadRun]
+
+    def unchanged(self, layer: str, manifest_sha256: str, needs: set[str]) -> bool:
+        """The layer's last load used this very file and manifest, and no layer it reads changed since."""
+        run = self.last.get(layer)
+        if run is None or run.source_sha256 != self.sha256 or run.manifest_sha256 != manifest_sha256:
+            return False
+        return all(dep not in self.last or self.last[dep].finished_at <= run.started_at for dep in needs)
+
+
+def attempt(store: Store, layer: str, source: Path) -> Attempt:
+    """Start a load of ``source`` into ``layer``: a missing file is a LoadError naming it."""
+    if not source.is_file():
+        raise LoadError(f"{source}: file not found")
+    started = datetime.now(UTC)
+    last = {run.layer: run for run in store.load_runs()}
+    return Attempt(started, new_run_id(layer, started), file_sha256(source), last)
+
+
+def new_run_id(layer: str, started: datetime) -> str:
+    return f"{layer}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -99,13 +129,9 @@ def load_source(
     settings = settings or get_settings()
     layer = get_layer(manifest.layer)
     source = manifest.source.path
-    if not source.is_file():
-        raise LoadError(f"{source}: file not found")
-    started = datetime.now(UTC)
-    run_id = f"{layer.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    sha256 = file_sha256(source)
-    last = {run.layer: run for run in store.load_runs()}
-    if not dry_run and _unchanged(last, layer, sha256, manifest.sha256):
+    start = attempt(store, layer.name, source)
+    started, run_id, sha256, last = start.started, start.run_id, start.sha256, start.last
+    if not dry_run and start.unchanged(layer.name, manifest.sha256, needs(layer)):
         return LoadResult(last[layer.name], unchanged=True)
 
     context = Context(store)
@@ -161,7 +187,7 @@ def load_source(
             if not context.layer(other.name).empty
         ]
         changed = {layer.name, *(r[0].layer for r in rederived)}
-        withdrawn = _withdraw_indicators(store, writer, changed)
+        withdrawn = withdraw_indicators(store, writer, changed)
         _advance(
             progress,
             task,
@@ -238,7 +264,7 @@ def _rederive(
     rows = derive(stored, layer, context, report)
     writer.begin(layer)
     writer.append(layer, rows)
-    run_id = f"{layer.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    run_id = new_run_id(layer.name, started)
     run = LoadRun(
         run_id=run_id, layer=layer.name,
         source_file=previous.source_file if previous else "",
@@ -254,7 +280,7 @@ def _rederive(
     return run, report
 
 
-def _withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> list[str]:
+def withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> list[str]:
     """Remove indicator values computed from a changed layer; they no longer describe the data."""
     layer = get_layer("indicators")
     values = store.read_layer(layer)
@@ -267,14 +293,6 @@ def _withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> lis
     writer.append(layer, values[~stale])
     writer.finish(layer, None)
     return sorted(set(values.loc[stale, "indicator_id"]))
-
-
-def _unchanged(last: dict[str, LoadRun], layer: Layer, sha256: str, manifest_sha256: str) -> bool:
-    """The layer's last load used this very file and manifest, and no layer it reads changed since."""
-    run = last.get(layer.name)
-    if run is None or run.source_sha256 != sha256 or run.manifest_sha256 != manifest_sha256:
-        return False
-    return all(dep not in last or last[dep].finished_at <= run.started_at for dep in needs(layer))
 
 
 class _Pipeline:

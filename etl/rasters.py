@@ -9,7 +9,6 @@ continental source costs what the AMSS costs. The file is not a table: the store
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +22,7 @@ from rasterio.windows import Window, from_bounds
 from rich.progress import Progress
 
 from etl.derive import Context
-from etl.load import LoadResult, _withdraw_indicators, file_sha256
+from etl.load import LoadResult, attempt, withdraw_indicators
 from etl.manifest import Manifest
 from layers import RasterLayer, get_raster_layer
 from observatory import __version__
@@ -64,14 +63,11 @@ def load_raster(
     settings = settings or get_settings()
     layer = get_raster_layer(manifest.layer)
     source = manifest.source.path
-    if not source.is_file():
-        raise LoadError(f"{source}: file not found")
-    started = datetime.now(UTC)
-    run_id = f"{layer.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    sha256 = file_sha256(source)
+    start = attempt(store, layer.name, source)
+    started, run_id, sha256, last = start.started, start.run_id, start.sha256, start.last
     target = raster_file(layer.name, settings)
-    last = {run.layer: run for run in store.load_runs()}
-    if not dry_run and target.is_file() and _unchanged(last, layer.name, sha256, manifest.sha256):
+    # The window is the AMSS: reloaded municipalities make the same raster load again.
+    if not dry_run and target.is_file() and start.unchanged(layer.name, manifest.sha256, {"municipalities"}):
         return LoadResult(last[layer.name], unchanged=True)
     municipalities = Context(store).layer("municipalities")
     if municipalities.empty:
@@ -96,22 +92,13 @@ def load_raster(
             return LoadResult(run, unchanged=False, dry_run=True)
         with store.writing() as writer:
             writer.record(run)
-            withdrawn = _withdraw_indicators(store, writer, {layer.name})
+            withdrawn = withdraw_indicators(store, writer, {layer.name})
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
     if progress is not None and task is not None:
         progress.update(task, description=f"load {layer.name}: {cut.valid:,} of {width * height:,} pixels")
     return LoadResult(run, unchanged=False, withdrawn_indicators=withdrawn)
-
-
-def _unchanged(last: dict[str, LoadRun], name: str, sha256: str, manifest_sha256: str) -> bool:
-    """The layer's last load used this very file and manifest, and the AMSS has not changed since."""
-    run = last.get(name)
-    if run is None or run.source_sha256 != sha256 or run.manifest_sha256 != manifest_sha256:
-        return False
-    boundaries = last.get("municipalities")
-    return boundaries is None or boundaries.finished_at <= run.started_at
 
 
 def _read_cut(manifest: Manifest, layer: RasterLayer, municipalities: gpd.GeoDataFrame) -> _Cut:

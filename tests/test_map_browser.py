@@ -42,6 +42,7 @@ def test_choropleth_renders_offline_with_legend_and_popup(browser: Browser, serv
     legend = page.locator("#legend")
     assert "Permisos de construcción otorgados" in legend.inner_text()
     assert "2017" in legend.inner_text()
+    assert "geoBoundaries" in page.locator(".leaflet-control-attribution").inner_text()
 
     for label in page.locator(".leaflet-control-layers-overlays label").all()[1:]:
         label.click()
