@@ -16,7 +16,7 @@ from observatory.settings import COUNTRY_BOUNDS, METRIC_CRS, STORAGE_CRS
 def check_geometries(frame: gpd.GeoDataFrame, layer: Layer, report: Report) -> gpd.GeoDataFrame:
     """Valid 2-D geometries of the layer's type in the storage CRS; the rest rejected or repaired."""
     geometries = frame.geometry.values
-    if shapely.has_z(geometries).any():  # KML and GPS files carry heights we do not store
+    if (shapely.has_z(geometries) | shapely.has_m(geometries)).any():  # KML, GPS: heights, measures
         geometries = shapely.force_2d(geometries)
         frame = frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
     missing = shapely.is_missing(geometries) | shapely.is_empty(geometries)

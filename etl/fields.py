@@ -20,6 +20,7 @@ from observatory.errors import LoadError
 INT64_END = 2**63
 """The first whole number past int64 (a float column holds 2**63 - 1 as 2**63 already)."""
 PLAUSIBLE_DATES = (pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31"))
+QUOTED_LENGTH = 40
 
 
 def check_columns(manifest: Manifest, columns: list[str]) -> None:
@@ -118,14 +119,20 @@ def parse_values(frame: pd.DataFrame, manifest: Manifest, layer: Layer, report: 
         if column in layer.required:
             reasons[unexplained & ~present] = f"missing value for {column}"
         wrong = unexplained & present & problem.notna()
-        reasons[wrong] = column + " " + text[wrong].map(repr) + " " + problem[wrong]
+        reasons[wrong] = column + " " + text[wrong].map(_quoted) + " " + problem[wrong]
         parsed[column] = values
     failed = reasons.notna()
     report.reject(frame[failed], reasons[failed])
     parsed = parsed[~failed]
-    if layer.id_from:
-        parsed[layer.id] = parsed[layer.id_from].astype(str).agg(":".join, axis=1)
+    if layer.id_from:  # (an empty chunk would make agg return a frame, not a column)
+        parts = parsed[layer.id_from].astype(str)
+        parsed[layer.id] = parts.agg(":".join, axis=1) if len(parts) else pd.Series(dtype=object)
     return parsed
+
+
+def _quoted(text: str) -> str:
+    """The text as a reason quotes it; a long one cut (a whole file may sit in one field)."""
+    return repr(text if len(text) <= QUOTED_LENGTH else text[:QUOTED_LENGTH] + "…")
 
 
 def _parse(text: pd.Series, kind: str, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
@@ -177,6 +184,8 @@ def _date(text: pd.Series, spec: FieldSpec) -> tuple[pd.Series, pd.Series]:
         numbers = pd.to_numeric(text, errors="coerce")
         within = numbers.abs() < 1e14 if form == "epoch_ms" else numbers.abs() < 1e11
         values = pd.to_datetime(numbers.where(within), unit=form.removeprefix("epoch_"), errors="coerce")
+        if spec.timezone is not None:  # the instant, as a date where the records were kept
+            values = values.dt.tz_localize("UTC").dt.tz_convert(spec.timezone).dt.tz_localize(None)
         expected = f"is not a date ({'milliseconds' if form == 'epoch_ms' else 'seconds'} since 1970)"
     else:
         values = _local_datetimes(text, "ISO8601" if form == "iso" else form)

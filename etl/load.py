@@ -22,9 +22,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyproj
+import shapely
 from rich.progress import Progress, TaskID
 
 from etl.checks import Deduplicator, check_geometries
+from etl.constraints import check_constraints
 from etl.derive import Context, derive, needs, provides_geometry, require_inputs
 from etl.fields import check_columns, map_fields, parse_values
 from etl.manifest import Manifest, default_manifest
@@ -101,11 +103,14 @@ def load_layer(
     settings: Settings | None = None,
     table_crs: str | None = None,
     dry_run: bool = False,
+    allow_shrink: bool = False,
     progress: Progress | None = None,
 ) -> LoadResult:
     """Load a file whose columns carry the catalogue's names (no manifest needed)."""
     manifest = default_manifest(layer_name, source, crs=table_crs)
-    return load_source(store, manifest, settings=settings, dry_run=dry_run, progress=progress)
+    return load_source(
+        store, manifest, settings=settings, dry_run=dry_run, allow_shrink=allow_shrink, progress=progress
+    )
 
 
 def load_source(
@@ -114,13 +119,16 @@ def load_source(
     *,
     settings: Settings | None = None,
     dry_run: bool = False,
+    allow_shrink: bool = False,
     progress: Progress | None = None,
 ) -> LoadResult:
     """Load ``manifest``'s file as the whole content of its layer.
 
     Re-running with the same file and manifest changes nothing. A file that cannot be loaded
     raises :class:`LoadError` and leaves the store as it was; every rejected or repaired row is
-    listed with its reason in the report named by the run record.
+    listed with its reason in the report named by the run record. A file that would leave the
+    layer with fewer rows than ``settings.max_shrink`` allows (a file cut short, an export of one
+    month) is refused unless ``allow_shrink``.
     """
     if manifest.source_format == "geotiff":
         from etl.rasters import load_raster  # imported here: etl.rasters builds on this module
@@ -168,6 +176,11 @@ def load_source(
             if not dry_run:
                 report.write(report_file)
             raise LoadError(_refusal(manifest, report, extent, context, report_file))
+        shrink = _shrink(last.get(layer.name), rows_loaded, settings.max_shrink)
+        if shrink and not allow_shrink:
+            if not dry_run:
+                report.write(report_file)
+            raise LoadError(f"{source}: {shrink}; {_rejects(report, report_file, dry_run)}")
         run = LoadRun(
             run_id=run_id, layer=layer.name, source_file=str(source), source_sha256=sha256,
             manifest_file=str(manifest.file or ""), manifest_sha256=manifest.sha256,
@@ -238,6 +251,7 @@ def _rows(
     """One chunk through every check, in the layer's properties and the storage CRS."""
     frame = map_fields(raw, manifest, layer, report)
     frame = parse_values(frame, manifest, layer, report)
+    frame = check_constraints(frame, layer, report)
     if "geometry" in frame.columns:
         frame = check_geometries(
             gpd.GeoDataFrame(frame, geometry="geometry", crs=raw["geometry"].crs), layer, report
@@ -352,7 +366,8 @@ class _Extent:
         if "geometry" in raw.columns and len(raw):
             series = gpd.GeoSeries(raw["geometry"])
             self.crs = series.crs
-            if series.notna().any():
+            values = series.values
+            if (~(shapely.is_missing(values) | shapely.is_empty(values))).any():
                 self.bounds.append(tuple(series.total_bounds))
 
     def describe(self) -> str:
@@ -388,7 +403,29 @@ def _refusal(manifest: Manifest, report: Report, extent: _Extent, context: Conte
             f"{path}: no feature lies in the AMSS; {extent.describe()}{amss}; is that the right CRS? {listed}"
         )
     top = "; ".join(f"{reason} ({count} rows)" for reason, count in reasons.most_common(3))
-    return f"{path}: no row could be loaded: {top}; {listed}"
+    where = f"; {extent.describe()}" if located and extent.describe() else ""
+    return f"{path}: no row could be loaded: {top}{where}; {listed}"
+
+
+def _shrink(previous: LoadRun | None, rows: int, max_shrink: float) -> str:
+    """Why a load of ``rows`` rows would shrink the layer more than allowed ("" when it would not)."""
+    if previous is None or previous.rows_loaded == 0 or rows >= previous.rows_loaded * (1 - max_shrink):
+        return ""
+    share = 1 - rows / previous.rows_loaded
+    return (
+        f"loading it would shrink {previous.layer} from {previous.rows_loaded:,} to {rows:,} rows "
+        f"(-{share:.1%}), more than the {max_shrink:.0%} allowed (OBSERVATORY_MAX_SHRINK); if the file "
+        "is complete, load it again with --allow-shrink"
+    )
+
+
+def _rejects(report: Report, report_file: Path, dry_run: bool) -> str:
+    """What the refused load's rejects were, and where they are listed."""
+    if not report.rejected_rows:
+        return "no row was rejected"
+    top = "; ".join(f"{reason} ({count} rows)" for reason, count in report.reasons().most_common(3))
+    where = "" if dry_run else f", every row listed with its reason in {report_file}"
+    return f"{report.rejected_rows:,} rows rejected: {top}{where}"
 
 
 def _advance(progress: Progress | None, task: TaskID | None, description: str) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import tomllib
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -55,11 +56,25 @@ class FieldSpec(_Strict):
     """Raw value -> our value; a raw value not listed is a reject, never a guess."""
     format: str | None = None
     """Dates: ``iso`` (default), ``epoch_ms``, ``epoch_s`` or a strptime pattern such as ``%d/%m/%Y``."""
+    timezone: str | None = None
+    """Epoch dates are instants: the IANA zone whose calendar dates them (``America/El_Salvador``);
+    UTC when not given, as ArcGIS and most exports write date-only values."""
     decimal_char: str = "."
     group_char: str = ""
     """Thousands separator to remove (``,`` in ``1,250.50``; ``.`` in ``1.250,50``)."""
     bare_number: bool = True
     """False when numbers come with currency signs, percent signs or units around them."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                example = "an IANA name such as America/El_Salvador"
+                raise ValueError(f"unknown time zone {value!r} ({example})") from None
+        return value
 
     @field_validator("format")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pandas as pd
 
 REJECTED, REPAIRED = "rejected", "repaired"
+TEXT_LENGTH = 1_000
+"""Characters of a source value the report keeps."""
 
 
 class Report:
@@ -49,7 +52,7 @@ class Report:
 
     def reasons(self) -> Counter[str]:
         """How many rows each kind of reason rejected (the quoted value stripped off)."""
-        return Counter(entry[2].split(" '")[0] for entry in self.entries if entry[1] == REJECTED)
+        return Counter(_kind(entry[2]) for entry in self.entries if entry[1] == REJECTED)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,4 +77,11 @@ def _plain(value: Any) -> Any:
             if len(wkt) <= 200
             else f"{value.geom_type} with bounds {tuple(round(b, 6) for b in value.bounds)}"
         )
+    if isinstance(value, str) and len(value) > TEXT_LENGTH:  # a whole file in one field
+        return f"{value[:TEXT_LENGTH]}… ({len(value):,} characters)"
     return value.item() if hasattr(value, "item") else value
+
+
+def _kind(reason: str) -> str:
+    """A reason with its row's own values blanked, so that like reasons count together."""
+    return re.sub(r"rows? \d+", "row …", re.sub(r"'[^']*'", "'…'", reason))

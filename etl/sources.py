@@ -8,8 +8,12 @@ that nothing is converted before the manifest says how.
 from __future__ import annotations
 
 import codecs
+import csv
+import logging
 import re
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -18,9 +22,11 @@ import pyogrio
 import shapely
 
 from etl.manifest import Manifest, SourceSpec
+from etl.ragged import is_rectangular, ragged_chunks
 from etl.report import Report
 from observatory.errors import LoadError
 
+log = logging.getLogger(__name__)
 CHUNK_ROWS = 100_000
 COORDINATE_NAMES = [
     ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("longitud", "latitud"), ("x", "y"),
@@ -39,20 +45,37 @@ def read_chunks(
     if not source.path.is_file():
         raise LoadError(f"{source.path}: file not found")
     kind = manifest.source_format
+    ragged = pd.Series(dtype=object)
     if kind == "csv":
         chunks = _csv_chunks(source, chunk_rows)
     elif kind == "excel":
-        chunks = iter([_excel(source)])
+        chunks = iter([(_excel(source), ragged)])
     else:
-        chunks = iter([_vector(source, kind)])
-    for chunk in chunks:
+        chunks = iter([(_vector(source, kind), ragged)])
+    for chunk, reasons in chunks:
         report.reading(chunk)
+        if len(reasons):  # rows with too few or too many fields: their values cannot be trusted
+            report.reject(chunk.loc[reasons.index], reasons)
+            chunk = chunk.drop(index=reasons.index)
         yield chunk if kind not in ("csv", "excel") else _with_coordinates(chunk, source, report)
 
 
-def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """Chunks and the reasons of their ragged rows (see etl.ragged): pandas reads a file whose rows
+    all match the header, the ``csv`` module any other."""
     encoding = source.encoding or "utf-8-sig"
     delimiter = "\t" if source.path.suffix.lower() == ".tsv" else source.delimiter
+    if not is_rectangular(source, encoding=encoding, delimiter=delimiter):
+        try:
+            yield from ragged_chunks(source, chunk_rows, encoding=encoding, delimiter=delimiter)
+        except UnicodeDecodeError:
+            raise LoadError(
+                f"{source.path}: not valid {encoding} text; set source.encoding (e.g. latin-1 or cp1252)"
+            ) from None
+        except (csv.Error, LookupError) as error:
+            raise LoadError(f"{source.path}: cannot be read as CSV ({_first_line(error)})") from None
+        return
+    none = pd.Series(dtype=object)
     try:
         with pd.read_csv(
             source.path, dtype=str, keep_default_na=False, na_values=source.missing_values,
@@ -62,7 +85,7 @@ def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
             for chunk in reader:
                 chunk.index = pd.RangeIndex(first, first + len(chunk))
                 first += len(chunk)
-                yield chunk
+                yield chunk, none
     except UnicodeDecodeError:
         raise LoadError(
             f"{source.path}: not valid {encoding} text; set source.encoding (e.g. latin-1 or cp1252)"
@@ -87,13 +110,22 @@ def _excel(source: SourceSpec) -> pd.DataFrame:
 
 
 def _vector(source: SourceSpec, kind: str) -> gpd.GeoDataFrame:
+    if kind == "shapefile" and source.path.suffix.lower() == ".shp":
+        missing = [s for s in (".shx", ".dbf") if not _sibling(source.path, s).is_file()]
+        if missing:
+            raise LoadError(f"{source.path}: the {' and '.join(missing)} beside it is missing (a Shapefile "
+                            "is at least .shp, .shx and .dbf)")  # fmt: skip
     try:
         if kind == "geoparquet":
             frame = gpd.read_parquet(source.path)
         else:
-            frame = pyogrio.read_dataframe(
-                source.path, layer=_layer(source, kind), encoding=_gdal_encoding(source)
-            )
+            with warnings.catch_warnings(record=True) as noted:  # GDAL's notes are not failures
+                warnings.simplefilter("always", RuntimeWarning)
+                frame = pyogrio.read_dataframe(
+                    source.path, layer=_layer(source, kind), encoding=_gdal_encoding(source)
+                )
+            for note in noted:  # e.g. a 4th coordinate (a measure) dropped: rows are 2-D anyway
+                log.warning("%s: %s", source.path, note.message)
             if kind == "shapefile" and source.encoding is None and _utf8_read_as_latin1(frame):
                 frame = pyogrio.read_dataframe(source.path, layer=source.layer, encoding="UTF-8")
     except Exception as error:  # pyogrio and pyarrow raise many types for unreadable files
@@ -104,6 +136,12 @@ def _vector(source: SourceSpec, kind: str) -> gpd.GeoDataFrame:
         frame = frame.set_crs(source.crs)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    """A Shapefile's companion file, in either case (``.DBF`` beside ``.SHP``)."""
+    lower, upper = path.with_suffix(suffix), path.with_suffix(suffix.upper())
+    return upper if upper.is_file() and not lower.is_file() else lower
 
 
 def _gdal_encoding(source: SourceSpec) -> str | None:

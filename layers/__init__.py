@@ -13,10 +13,33 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PropertyType = Literal["string", "integer", "number", "date"]
 GeometryType = Literal["Point", "MultiPolygon", "MultiLineString"]
+DEFAULT_MAX_LENGTH = 1_000
+"""Characters a text value may have unless its constraints say otherwise: a longer one is a
+mistake (a whole file in one field), and would be served in every page and tile."""
+
+
+class Constraint(BaseModel):
+    """Bounds a loaded value must meet, in the words of Frictionless Table Schema's constraints
+    (``minimum``, ``maximum``, ``exclusiveMinimum``, ``maxLength``) plus two of our own for dates
+    and pairs of columns. Values outside are rejected, row by row, with the bound they break."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minimum: float | date | None = None
+    maximum: float | date | None = None
+    exclusive_minimum: float | None = None
+    """Numbers: the value must be greater than this (areas: > 0)."""
+    max_length: int | None = Field(default=None, gt=0)
+    """Text: at most this many characters (default ``DEFAULT_MAX_LENGTH``)."""
+    years_ahead: int | None = Field(default=None, ge=0)
+    """Dates: at most this many years after the day of the load."""
+    minimum_field: str | None = None
+    """Another property of the row this value may not be below (a permit is resolved on or
+    after the day it was submitted)."""
 
 
 class Style(BaseModel):
@@ -43,6 +66,8 @@ class Layer(BaseModel):
     max_zoom: int = Field(ge=0, le=24)
     max_features_per_tile: int = Field(gt=0)
     properties: dict[str, PropertyType]
+    constraints: dict[str, Constraint] = Field(default_factory=dict)
+    """Per property: the values a load accepts (see Constraint)."""
     style: Style
 
     @model_validator(mode="after")
@@ -53,7 +78,26 @@ class Layer(BaseModel):
         for column in self.properties:
             if not column.replace("_", "").isalnum() or not column[0].isalpha():
                 raise ValueError(f"layer {self.name}: bad property name {column!r}")
+        for column, constraint in self.constraints.items():
+            kind = self.properties.get(column)
+            if kind is None:
+                raise ValueError(f"layer {self.name}: constraint on {column!r}, which is not a property")
+            bounds = (constraint.minimum, constraint.maximum)
+            if any(isinstance(b, date) for b in bounds) and kind != "date":
+                raise ValueError(f"layer {self.name}: {column} is a {kind}, its bounds cannot be dates")
+            if any(b is not None and not isinstance(b, date) for b in bounds) and kind == "date":
+                raise ValueError(f"layer {self.name}: {column} is a date, its bounds must be dates")
+            other = constraint.minimum_field
+            if other is not None and self.properties.get(other) != kind:
+                raise ValueError(f"layer {self.name}: {column} cannot be compared with {other!r}")
         return self
+
+    def constraint(self, column: str) -> Constraint:
+        """The column's constraints, text capped at DEFAULT_MAX_LENGTH characters by default."""
+        declared = self.constraints.get(column, Constraint())
+        if self.properties[column] == "string" and declared.max_length is None:
+            return declared.model_copy(update={"max_length": DEFAULT_MAX_LENGTH})
+        return declared
 
     @property
     def table(self) -> str:

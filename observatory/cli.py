@@ -62,6 +62,9 @@ def load(
     crs: Annotated[str | None, typer.Option(help="with a layer name: CRS of the file's coordinates")] = None,
     dry_run: Annotated[bool, typer.Option(help="check every row and report, write nothing")] = False,
     recompute: Annotated[bool, typer.Option(help="recompute the indicators a load made stale")] = True,
+    allow_shrink: Annotated[
+        bool, typer.Option(help="accept a file that removes more of a layer than OBSERVATORY_MAX_SHRINK")
+    ] = False,
 ) -> None:
     """Load source files into the store (atomic, idempotent; a report lists rejected and repaired rows)."""
     from etl import default_manifest, load_source, read_manifest
@@ -81,7 +84,11 @@ def load(
     try:
         with _progress() as progress:
             for manifest in manifests:
-                results.append(load_source(store, manifest, dry_run=dry_run, progress=progress))
+                results.append(
+                    load_source(
+                        store, manifest, dry_run=dry_run, allow_shrink=allow_shrink, progress=progress
+                    )
+                )
         _print_loads(results)
         withdrawn = sorted({i for result in results for i in result.withdrawn_indicators})
         if withdrawn and recompute and not dry_run:
@@ -167,7 +174,15 @@ def demo(
     started = time.perf_counter()
     if not any(sample_dir.glob("*.csv")):
         sample(out=sample_dir, seed=DEFAULT_SEED, permits=None)
-    load(target=None, source=None, sample_dir=sample_dir, crs=None, dry_run=False, recompute=False)
+    load(
+        target=None,
+        source=None,
+        sample_dir=sample_dir,
+        crs=None,
+        dry_run=False,
+        recompute=False,
+        allow_shrink=False,
+    )
     compute(indicator=None)
     console.print(f"ready in {time.perf_counter() - started:.1f} s")
     serve(host=host, port=port)
@@ -177,5 +192,8 @@ def main() -> None:
     try:
         app()
     except ObservatoryError as error:
-        console.print(f"[red]error:[/red] {error.message}")
+        # On stderr, one line however narrow the terminal, and never read as rich markup.
+        errors = Console(stderr=True, soft_wrap=True)
+        errors.print("[red]error:[/red] ", end="")
+        errors.print(error.message, markup=False, highlight=False)
         raise SystemExit(2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORAGE_CRS = "EPSG:4326"
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     retrying in the background."""
     data_dir: Path = Path("var")
     """Folder of the embedded store, the rejects reports and other run output."""
+    max_shrink: float = Field(default=0.5, ge=0, le=1)
+    """Largest share of a layer's rows a load may remove: a file cut short, or an export of one
+    month, is refused unless the load is run with ``--allow-shrink``."""
     legal_limit_business_days: int = 30
     """Legal time limit for resolving a permit, in business days (Ley Especial de Agilización de
     Trámites para el Fomento de Proyectos de Construcción)."""

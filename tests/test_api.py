@@ -161,7 +161,8 @@ def test_extents_and_tile_bounds_come_from_the_data(
     lons, lats = to_lonlat.transform([p[7] for p in PERMITS], [p[8] for p in PERMITS])
     bbox = get(f"{server}/collections/permits").json()["extent"]["spatial"]["bbox"][0]
     assert_encloses(bbox, [min(lons), min(lats), max(lons), max(lats)])
-    fixtures.load(loaded, "permits", write_permits(tmp_path, PERMITS[:1], name="uno.csv"), settings=settings)
+    shrinking = settings.model_copy(update={"max_shrink": 1.0})  # 5 permits to 1, deliberately
+    fixtures.load(loaded, "permits", write_permits(tmp_path, PERMITS[:1], name="uno.csv"), settings=shrinking)
     (x, y) = to_lonlat.transform(PERMITS[0][7], PERMITS[0][8])
     bbox = get(f"{server}/collections/permits").json()["extent"]["spatial"]["bbox"][0]
     assert_encloses(bbox, [x, y, x, y])

@@ -48,7 +48,7 @@ def test_sample_load_compute_then_reload_is_unchanged(tmp_path: Path) -> None:
 def test_errors_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
     result = run("load", "permits", str(tmp_path / "missing.csv"), data_dir=tmp_path / "var")
     assert result.returncode == 2
-    assert "missing.csv: file not found" in result.stdout
+    assert result.stderr.count("\n") == 1 and "missing.csv: file not found" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -82,3 +82,22 @@ def test_a_csv_in_another_crs_loads_with_crs_option(tmp_path: Path) -> None:
     result = run("load", str(tmp_path / "lonlat.toml"), data_dir=store_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 100
+
+
+def test_a_load_that_shrinks_a_layer_needs_allow_shrink(tmp_path: Path) -> None:
+    sources, store_dir = tmp_path / "sample", tmp_path / "var"
+    run("sample", "--out", str(sources), "--permits", "100", data_dir=store_dir)
+    run("load", str(sources / "municipios.toml"), data_dir=store_dir)
+    assert run("load", str(sources / "permisos.toml"), "--no-recompute", data_dir=store_dir).returncode == 0
+    permits = sources / "permisos_opamss.csv"
+    permits.write_text("".join(permits.read_text(encoding="utf-8").splitlines(True)[:41]), encoding="utf-8")
+
+    refused = run("load", str(sources / "permisos.toml"), "--no-recompute", data_dir=store_dir)
+    assert refused.returncode == 2
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert "would shrink permits from 100 to 40 rows (-60.0%)" in output and "--allow-shrink" in output
+    assert "Traceback" not in output
+    manifest = str(sources / "permisos.toml")
+    allowed = run("load", manifest, "--no-recompute", "--allow-shrink", data_dir=store_dir)
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 40

@@ -434,7 +434,7 @@ def test_a_field_that_is_not_a_property_is_refused(tmp_path: Path) -> None:
 def test_date_formats(amss: Store, settings: Settings, tmp_path: Path) -> None:
     write_permits(
         tmp_path,
-        fecha_ingreso=["03/02/2017", "3/2/2017", "2017-02-03", "31/02/2017", "28/02/2017"],
+        fecha_ingreso=["03/01/2017", "3/1/2017", "2017-01-03", "31/02/2017", "28/01/2017"],
         # 1484006400000 ms is 2017-01-10 00:00 UTC, 1484092799999 its last millisecond.
         fecha_resolucion=["1484006400000", "1484092799999", "1484006400000", "1484006400000", "ayer"],
     )
@@ -446,13 +446,13 @@ def test_date_formats(amss: Store, settings: Settings, tmp_path: Path) -> None:
     result = load(amss, settings, tmp_path, toml)
 
     assert rejected(result) == {
-        3: "submitted '2017-02-03' is not a date (%d/%m/%Y)",
+        3: "submitted '2017-01-03' is not a date (%d/%m/%Y)",
         4: "submitted '31/02/2017' is not a date (%d/%m/%Y)",
         5: "resolved 'ayer' is not a date (milliseconds since 1970)",
     }
     permits = stored(amss, "permits")
-    # 3 February (day first), not 2 March; 10 January, not rounded to the 11th.
-    assert permits["submitted"].dt.date.to_dict() == {"P1": dt.date(2017, 2, 3), "P2": dt.date(2017, 2, 3)}
+    # 3 January (day first), not 1 March; 10 January, not rounded to the 11th.
+    assert permits["submitted"].dt.date.to_dict() == {"P1": dt.date(2017, 1, 3), "P2": dt.date(2017, 1, 3)}
     assert permits["resolved"].dt.date.to_dict() == {"P1": dt.date(2017, 1, 10), "P2": dt.date(2017, 1, 10)}
 
 
@@ -471,8 +471,9 @@ def test_iso_dates_with_and_without_utc_offsets(amss: Store, settings: Settings,
 
 
 def test_implausible_dates_are_rejected(amss: Store, settings: Settings, tmp_path: Path) -> None:
+    # Any date outside 1900–2100 is no date at all; permits narrow it to 1990 on (layers/permits.toml).
     write_permits(
-        tmp_path, fecha_ingreso=["1899-12-31", "1900-01-01", "2100-12-31", "2101-01-01", "2150-06-01"]
+        tmp_path, fecha_ingreso=["1899-12-31", "1990-01-01", "2017-01-01", "2101-01-01", "1989-12-31"]
     )
 
     result = load(amss, settings, tmp_path, permits_manifest())
@@ -480,16 +481,17 @@ def test_implausible_dates_are_rejected(amss: Store, settings: Settings, tmp_pat
     assert rejected(result) == {
         1: "submitted '1899-12-31' is outside 1900–2100",
         4: "submitted '2101-01-01' is outside 1900–2100",
-        5: "submitted '2150-06-01' is outside 1900–2100",
+        5: "submitted '1989-12-31' is before 1990-01-01",
     }
     submitted = stored(amss, "permits")["submitted"].dt.date.to_dict()
-    assert submitted == {"P2": dt.date(1900, 1, 1), "P3": dt.date(2100, 12, 31)}
+    assert submitted == {"P2": dt.date(1990, 1, 1), "P3": dt.date(2017, 1, 1)}
 
 
 NUMBER_CASES = {
     # Nothing declared: a thousands comma is neither dropped nor taken for a decimal point.
-    "plain": ("", ["1250.50", "1,250.50", "$ 100", "", "-3"], [1250.5, None, -3.0],
-              {2: "'1,250.50' is not a number", 3: "'$ 100' is not a number"}),
+    # Floor areas must be above 0 (layers/permits.toml): a negative one parses, and is then rejected.
+    "plain": ("", ["1250.50", "1,250.50", "$ 100", "", "-3"], [1250.5, None],
+              {2: "'1,250.50' is not a number", 3: "'$ 100' is not a number", 5: "'-3' is not above 0"}),
     # Group characters only between groups of three digits: the other convention is a reject, not 1.2505.
     "group_comma": ('group_char = ","', ["1,250.50", "1,234,567", "12", "3.5", "1.250,50"],
                     [1250.5, 1234567.0, 12.0, 3.5], {5: "'1.250,50' is not a number"}),
@@ -498,13 +500,13 @@ NUMBER_CASES = {
                       [1250.5, 3.5, 1234567.0, 12.0], {5: "'1,250.50' is not a number"}),
     # A decimal-comma column without a group character has no "." at all: "1.500" is not 1.5.
     "decimal_comma_alone": ('decimal_char = ","', ["3,5", "1.500", "-0,25", "7", ""],
-                            [3.5, -0.25, 7.0, None], {2: "'1.500' is not a number"}),
+                            [3.5, 7.0, None], {2: "'1.500' is not a number", 3: "'-0.25' is not above 0"}),
     "not_bare": ('bare_number = false, group_char = ","',
                  ["$ 1,250.50", "12 %", "USD 300", "-4 m²", "12,5 %"],
-                 [1250.5, 12.0, 300.0, -4.0], {5: "'12,5 %' is not a number"}),
+                 [1250.5, 12.0, 300.0], {4: "'-4' is not above 0", 5: "'12,5 %' is not a number"}),
     # What surrounds the number goes, whatever its letters; a comma inside it stays, and fails.
     "not_bare_alone": ("bare_number = false", ["12.5 %", "12,5 %", "pesos 300", "USD -4", ""],
-                       [12.5, 300.0, -4.0, None], {2: "'12,5 %' is not a number"}),
+                       [12.5, 300.0, None], {2: "'12,5 %' is not a number", 4: "'-4' is not above 0"}),
     "not_finite": ("", ["1e400", "-1e400", "inf", "1e3", "nan"], [1000.0],
                    {1: "'1e400' is not a finite number", 2: "'-1e400' is not a finite number",
                     3: "'inf' is not a finite number", 5: "'nan' is not a number"}),
@@ -738,7 +740,7 @@ def test_dry_run_writes_nothing(amss: Store, settings: Settings, tmp_path: Path)
     # Every row checked and counted as a load would...
     assert result.dry_run and not result.unchanged
     assert (result.run.rows_read, result.run.rows_loaded, result.run.rows_rejected) == (5, 4, 1)
-    assert result.reasons == {"floor_area_m2": 1}
+    assert result.reasons == {"floor_area_m2 '…' is not a number": 1}
     # ...and nothing written: no rows, no run, no report.
     assert stored(amss, "permits").empty
     assert amss.load_runs() == runs

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
+import logging
 import os
 import shutil
 import sqlite3
@@ -38,6 +40,7 @@ from observatory.store.base import (
 )
 from observatory.tiles import encode_tile, lonlat_bounds
 
+log = logging.getLogger(__name__)
 RUNS_TABLE = "load_runs"
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
@@ -55,6 +58,34 @@ def _intersects_bbox(blob: bytes | None, west: float, south: float, east: float,
     return bool(shapely.intersects(geometry_from_gpkg(blob), shapely.box(west, south, east, north)))
 
 
+def _scratch(path: Path, pid: int) -> Path:
+    """The private copy a write session of process ``pid`` works on, beside the store."""
+    return path.with_name(f".{path.stem}.{pid}.tmp.gpkg")
+
+
+def remove_dead_scratch(path: Path) -> list[Path]:
+    """Delete the scratch copies (and their SQLite journals) of write sessions whose process is
+    gone: a load killed with -9 or by a power cut leaves a copy as large as the store behind."""
+    removed = []
+    for scratch in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp.gpkg*"):
+        pid = scratch.name.removeprefix(f".{path.stem}.").split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            scratch.unlink(missing_ok=True)
+            log.warning("removed %s, left by a write session that never finished", scratch)
+            removed.append(scratch)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _quote(identifier: str) -> str:
     """Quote a catalogue identifier (already checked to be alphanumeric with underscores)."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -65,6 +96,7 @@ class GeoPackageStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        remove_dead_scratch(self.path)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -74,7 +106,7 @@ class GeoPackageStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            scratch = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")
+            scratch = _scratch(self.path, os.getpid())
             try:
                 if self.path.exists():
                     shutil.copyfile(self.path, scratch)

@@ -169,7 +169,11 @@ class PostGISStore:
             driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
             with driver.cursor() as cursor:
                 writer = _PostGISWriter(cursor, self.schema)
-                yield writer
+                try:
+                    yield writer
+                except BaseException as error:
+                    writer.abort(error)
+                    raise
                 writer.swap()
             connection.commit()
         except BaseException:
@@ -401,6 +405,15 @@ class _PostGISWriter:
 
     def record(self, run: LoadRun) -> None:
         self.runs.append(run)
+
+    def abort(self, error: BaseException) -> None:
+        """End a COPY still streaming when the session fails (a file refused halfway): the server
+        is told it failed, so the rollback that follows does not wait on it."""
+        try:
+            self.streams.__exit__(type(error), error, error.__traceback__)
+        except Exception:  # the copy was already broken: the rollback cleans up
+            log.debug("ending an unfinished COPY", exc_info=True)
+        self.copies.clear()
 
     def swap(self) -> None:
         """Put every finished layer's staged table in place of the old one (brief exclusive locks)."""
