@@ -64,14 +64,29 @@ class Attempt:
     started: datetime
     run_id: str
     sha256: str
-    last: dict[str, LoadRun]
+    runs: list[LoadRun]
+    """Every run so far, oldest first."""
 
-    def unchanged(self, layer: str, manifest_sha256: str, needs: set[str]) -> bool:
-        """The layer's last load used this very file and manifest, and no layer it reads changed since."""
-        run = self.last.get(layer)
+    @property
+    def last(self) -> dict[str, LoadRun]:
+        """Each layer's latest run."""
+        return {run.layer: run for run in self.runs}
+
+    def unchanged(
+        self, layer: str, manifest_sha256: str, needs: set[str], *, manifest_file: str = ""
+    ) -> bool:
+        """The layer's last load (of this manifest, for a layer fed by several) used this very file and
+        manifest, and no layer it reads changed since."""
+        own = [
+            r
+            for r in self.runs
+            if r.layer == layer and (not manifest_file or r.manifest_file == manifest_file)
+        ]
+        last = self.last
+        run = own[-1] if own else None
         if run is None or run.source_sha256 != self.sha256 or run.manifest_sha256 != manifest_sha256:
             return False
-        return all(dep not in self.last or self.last[dep].finished_at <= run.started_at for dep in needs)
+        return all(dep not in last or last[dep].finished_at <= run.started_at for dep in needs)
 
 
 def attempt(store: Store, layer: str, source: Path) -> Attempt:
@@ -79,8 +94,7 @@ def attempt(store: Store, layer: str, source: Path) -> Attempt:
     if not source.is_file():
         raise LoadError(f"{source}: file not found")
     started = datetime.now(UTC)
-    last = {run.layer: run for run in store.load_runs()}
-    return Attempt(started, new_run_id(layer, started), file_sha256(source), last)
+    return Attempt(started, new_run_id(layer, started), file_sha256(source), store.load_runs())
 
 
 def new_run_id(layer: str, started: datetime) -> str:
@@ -139,7 +153,8 @@ def load_source(
     source = manifest.source.path
     start = attempt(store, layer.name, source)
     started, run_id, sha256, last = start.started, start.run_id, start.sha256, start.last
-    if not dry_run and start.unchanged(layer.name, manifest.sha256, needs(layer)):
+    own_runs = str(manifest.file or "") if layer.partition else ""
+    if not dry_run and start.unchanged(layer.name, manifest.sha256, needs(layer), manifest_file=own_runs):
         return LoadResult(last[layer.name], unchanged=True)
 
     context = Context(store)
@@ -154,6 +169,7 @@ def load_source(
     with _session(store, dry_run) as writer:
         writer.begin(layer)
         kept: list[gpd.GeoDataFrame] = []
+        parts: set[object] = set()
         rows_read = rows_loaded = 0
         extent = _Extent()
         dedupe = Deduplicator(layer.id)
@@ -169,6 +185,8 @@ def load_source(
                 rows = _checked(raw, manifest, layer, context, report, dedupe)
                 pipeline.append(rows)
                 rows_loaded += len(rows)
+                if layer.partition:
+                    parts.update(rows[layer.partition].dropna())
                 if keep:
                     kept.append(rows)
                 _advance(progress, task, f"load {layer.name}: {rows_loaded:,} of {rows_read:,} rows checked")
@@ -176,7 +194,12 @@ def load_source(
             if not dry_run:
                 report.write(report_file)
             raise LoadError(_refusal(manifest, report, extent, context, report_file))
-        shrink = _shrink(last.get(layer.name), rows_loaded, settings.max_shrink)
+        before = last[layer.name].rows_loaded if layer.name in last else 0
+        if layer.partition:  # the file replaces only the rows of the sources it carries
+            others = _other_partitions(context.layer(layer.name), layer, parts, set(dedupe.first_rows))
+            before = len(context.layer(layer.name)) - len(others)
+            writer.append(layer, others)
+        shrink = _shrink(layer.name, before, rows_loaded, settings.max_shrink)
         if shrink and not allow_shrink:
             if not dry_run:
                 report.write(report_file)
@@ -407,13 +430,23 @@ def _refusal(manifest: Manifest, report: Report, extent: _Extent, context: Conte
     return f"{path}: no row could be loaded: {top}{where}; {listed}"
 
 
-def _shrink(previous: LoadRun | None, rows: int, max_shrink: float) -> str:
-    """Why a load of ``rows`` rows would shrink the layer more than allowed ("" when it would not)."""
-    if previous is None or previous.rows_loaded == 0 or rows >= previous.rows_loaded * (1 - max_shrink):
+def _other_partitions(
+    stored: gpd.GeoDataFrame, layer: Layer, parts: set[object], ids: set[str]
+) -> gpd.GeoDataFrame:
+    """The stored rows a load into a partitioned layer keeps: those of the sources it does not carry
+    (a row the new file carries again, by id, is the file's)."""
+    assert layer.partition is not None
+    keep = ~stored[layer.partition].isin(parts) & ~stored[layer.id].astype(str).isin(ids)
+    return stored[keep]
+
+
+def _shrink(layer: str, before: int, rows: int, max_shrink: float) -> str:
+    """Why replacing ``before`` rows by ``rows`` shrinks the layer more than allowed ("" if it does not)."""
+    if before == 0 or rows >= before * (1 - max_shrink):
         return ""
-    share = 1 - rows / previous.rows_loaded
+    share = 1 - rows / before
     return (
-        f"loading it would shrink {previous.layer} from {previous.rows_loaded:,} to {rows:,} rows "
+        f"loading it would shrink {layer} from {before:,} to {rows:,} rows "
         f"(-{share:.1%}), more than the {max_shrink:.0%} allowed (OBSERVATORY_MAX_SHRINK); if the file "
         "is complete, load it again with --allow-shrink"
     )

@@ -59,6 +59,9 @@ class Layer(BaseModel):
     """Properties whose values, joined by ``:``, make the id when sources carry none."""
     required: list[str] = Field(default_factory=list)
     """Properties every row must have a value for."""
+    partition: str | None = None
+    """Property naming the source of each row, for a layer fed by several files (statistics from the
+    census, surveys, police counts): a load replaces only the rows of the sources it carries."""
     derive: list[str] = Field(default_factory=list)
     """Load steps (named in ``etl.derive``) that compute properties or check rows against other layers."""
     datetime: str | None = None
@@ -72,7 +75,7 @@ class Layer(BaseModel):
 
     @model_validator(mode="after")
     def _known_columns(self) -> Layer:
-        for column in (self.id, self.datetime, *self.id_from, *self.required):
+        for column in (self.id, self.datetime, self.partition, *self.id_from, *self.required):
             if column is not None and column not in self.properties:
                 raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
         for column in self.properties:

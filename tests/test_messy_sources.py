@@ -122,3 +122,46 @@ def test_reasons_count_together_whatever_their_values() -> None:
         "code '…' not found in hechos.csv (code)": 2,
         "duplicate permit_id '…' (first at row …)": 1,
     }
+
+
+def statistics_source(folder: Path, name: str, source: str, rows: list[tuple[str, int, str, float]]) -> Path:
+    """A statistics table and its manifest, every row credited to ``source``."""
+    pd.DataFrame(rows, columns=["codigo", "anio", "variable", "valor"]).to_csv(
+        folder / f"{name}.csv", index=False
+    )
+    toml = manifest("statistics", f"{name}.csv", STATISTICS_FIELDS + f'source = {{ value = "{source}" }}\n')
+    path = folder / f"{name}.toml"
+    path.write_text(toml, encoding="utf-8")
+    return path
+
+
+def test_statistics_from_several_sources_live_side_by_side(
+    amss: Store, settings: Settings, tmp_path: Path
+) -> None:
+    census = statistics_source(
+        tmp_path, "censo", "censo", [("0001", 2007, "poblacion", 10_000), ("0002", 2007, "poblacion", 3_000)]
+    )
+    police = statistics_source(
+        tmp_path, "pnc", "pnc", [("0001", 2017, "homicidios", 12), ("0002", 2017, "homicidios", 4)]
+    )
+    load_source(amss, read_manifest(census), settings=settings)
+    load_source(amss, read_manifest(police), settings=settings)
+
+    def values() -> dict[str, float]:
+        rows = amss.read_layer(get_layer("statistics"))
+        return dict(zip(rows["stat_id"], rows["value"], strict=True))
+
+    assert values() == {
+        "poblacion:0001:2007": 10_000, "poblacion:0002:2007": 3_000,
+        "homicidios:0001:2017": 12, "homicidios:0002:2017": 4,
+    }  # fmt: skip
+    # The census again, unchanged, after the police file: nothing to do.
+    assert load_source(amss, read_manifest(census), settings=settings).unchanged
+    # A corrected police file replaces the police rows only; a row it no longer carries goes.
+    police = statistics_source(tmp_path, "pnc", "pnc", [("0001", 2017, "homicidios", 13)])
+    load_source(amss, read_manifest(police), settings=settings, allow_shrink=True)
+    assert values() == {
+        "poblacion:0001:2007": 10_000,
+        "poblacion:0002:2007": 3_000,
+        "homicidios:0001:2017": 13,
+    }
