@@ -106,7 +106,7 @@ def parse_wrk(out: str) -> dict[str, object]:
     result["non_2xx_3xx"] = int(non2xx.group(1)) if non2xx else 0
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     result["socket_errors"] = (
-        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups())))
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()), strict=True))
         if sock
         else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
     )
@@ -131,8 +131,14 @@ def run_wrk(base: str, args: argparse.Namespace, permits: int) -> None:
         script = tmp / f"{name}.lua"
         script.write_text(lua_script(paths))
         cmd = [
-            "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-            "--latency", "-s", str(script), base,
+            "wrk",
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
         ]
         print("$ " + " ".join(cmd), flush=True)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -155,7 +161,9 @@ def run_restart(base: str, args: argparse.Namespace) -> None:
                 restart_at = time.monotonic() - t0
                 restart_proc = subprocess.Popen(
                     args.command.split(),
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
                 )
             if restart_proc is not None and restart_done is None and restart_proc.poll() is not None:
                 restart_done = time.monotonic() - t0
@@ -186,23 +194,38 @@ def run_restart(base: str, args: argparse.Namespace) -> None:
     )
     first_ok_after_up = next((r for r in during if r[0] >= restart_done and r[2] == 200), None)
     in_between = [r for r in during if first_ok_after_up is None or r[0] < first_ok_after_up[0]]
-    print(f"requests before the restart: {len(before)}, statuses {dict(collections.Counter(r[2] for r in before))}")
-    print(f"restart command: began at t={restart_at:.3f} s, returned at t={restart_done:.3f} s "
-          f"({restart_done - restart_at:.3f} s)")
-    print("statuses from the restart until the first 200 after pg_ctlcluster returned: "
-          + str(dict(collections.Counter(r[2] for r in in_between))))
+    print(
+        f"requests before the restart: {len(before)}, "
+        f"statuses {dict(collections.Counter(r[2] for r in before))}"
+    )
+    print(
+        f"restart command: began at t={restart_at:.3f} s, returned at t={restart_done:.3f} s "
+        f"({restart_done - restart_at:.3f} s)"
+    )
+    print(
+        "statuses from the restart until the first 200 after pg_ctlcluster returned: "
+        + str(dict(collections.Counter(r[2] for r in in_between)))
+    )
     print("statuses from the restart to the end: " + str(dict(collections.Counter(r[2] for r in during))))
     if first_bad:
-        print(f"first non-200: t={first_bad[0]:.3f} s ({first_bad[0] - restart_at:+.3f} s after the restart), {first_bad[2]}")
+        print(
+            f"first non-200: t={first_bad[0]:.3f} s "
+            f"({first_bad[0] - restart_at:+.3f} s after the restart), {first_bad[2]}"
+        )
     if last_bad:
         print(f"last non-200: t={last_bad[0]:.3f} s ({last_bad[0] - restart_at:+.3f} s), {last_bad[2]}")
     if first_ok_after_bad:
-        print(f"first 200 after the last non-200: request began {first_ok_after_bad[0] - restart_at:.3f} s after the "
-              f"restart began, answered {first_ok_after_bad[0] + first_ok_after_bad[1] - restart_at:.3f} s after")
+        print(
+            f"first 200 after the last non-200: request began "
+            f"{first_ok_after_bad[0] - restart_at:.3f} s after the restart began, answered "
+            f"{first_ok_after_bad[0] + first_ok_after_bad[1] - restart_at:.3f} s after"
+        )
     if first_ok_after_up:
-        print(f"first 200 begun after pg_ctlcluster returned: answered "
-              f"{first_ok_after_up[0] + first_ok_after_up[1] - restart_at:.3f} s after the restart began, "
-              f"{first_ok_after_up[0] + first_ok_after_up[1] - restart_done:.3f} s after it returned")
+        print(
+            f"first 200 begun after pg_ctlcluster returned: answered "
+            f"{first_ok_after_up[0] + first_ok_after_up[1] - restart_at:.3f} s after the restart began, "
+            f"{first_ok_after_up[0] + first_ok_after_up[1] - restart_done:.3f} s after it returned"
+        )
     bad5xx = [r for r in during if isinstance(r[2], int) and r[2] >= 500 and r[2] != 503]
     print(f"5xx other than 503: {len(bad5xx)}")
     slow = max(records, key=lambda r: r[1])
@@ -222,8 +245,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--permits", type=int, default=1953, help="rows in the permits layer (item offsets)")
     parser.add_argument("--restart", action="store_true", help="really restart PostgreSQL (restart mode)")
-    parser.add_argument("--command", default="pg_ctlcluster 15 main restart",
-                        help="the restart command (e.g. 'sleep 1' to try the client loop without a restart)")
+    parser.add_argument(
+        "--command",
+        default="pg_ctlcluster 15 main restart",
+        help="the restart command (e.g. 'sleep 1' to try the client loop without a restart)",
+    )
     parser.add_argument("--before", type=float, default=5.0, help="seconds of serving before the restart")
     parser.add_argument("--after", type=float, default=5.0, help="seconds to keep fetching after recovery")
     parser.add_argument("--give-up", type=float, default=60.0)
@@ -233,12 +259,15 @@ def main() -> None:
         sys.exit("set OBSERVATORY_DATABASE_URL (and OBSERVATORY_DB_SCHEMA) to the loaded store")
     server = None
     base = args.base
+    server_log = None
     if base is None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        server_log = (Path(tempfile.gettempdir()) / f"bench_faults_serve_{port}.log").open("w")
         server = subprocess.Popen(
             [OBSERVATORY, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=open(Path(tempfile.gettempdir()) / f"bench_faults_serve_{port}.log", "w"),
+            stdout=subprocess.DEVNULL,
+            stderr=server_log,
         )
         for _ in range(200):
             try:
@@ -260,6 +289,8 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(10)
+            server_log.close()
+            print(f"server log: {server_log.name}")
 
 
 if __name__ == "__main__":
