@@ -22,8 +22,8 @@ from rasterio.windows import Window, from_bounds
 from rich.progress import Progress
 
 from etl.derive import Context
-from etl.load import LoadResult, attempt, withdraw_indicators
 from etl.manifest import Manifest
+from etl.runs import LoadResult, attempt, withdraw_indicators
 from layers import RasterLayer, get_raster_layer
 from observatory import __version__
 from observatory.errors import LoadError, MissingInput

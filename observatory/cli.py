@@ -67,8 +67,7 @@ def load(
     ] = False,
 ) -> None:
     """Load source files into the store (atomic, idempotent; a report lists rejected and repaired rows)."""
-    from etl import default_manifest, load_source, read_manifest
-    from etl.load import LoadResult
+    from etl import LoadResult, default_manifest, load_source, read_manifest
     from etl.plan import load_order
 
     if target is None:
