@@ -20,7 +20,6 @@ sample writes the other sources, in the formats they really come in, inside thos
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +29,9 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS, STORAGE_CRS
+from etl.lookups import names_table, normalise_name
+from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS, REFERENCE_DIR, STORAGE_CRS
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
 MANIFESTS_DIR = REFERENCE_DIR.parent / "sample"
 """The sample's source manifests (``*.toml``), kept beside the committed sample files."""
 """Real boundaries, facts and the names table (see its README for sources and licences)."""
@@ -92,12 +91,6 @@ class SampleFiles:
     statistics: Path
 
 
-def normalise_name(name: str) -> str:
-    """Case-folded, accent-free, whitespace-collapsed form of a place name, for matching."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
-
-
 def amss_facts(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
     """The facts table of the 14 municipalities, with ``code`` as 4-digit text."""
     return pd.read_csv(reference_dir / FACTS_FILE, dtype={"code": str})
@@ -110,12 +103,7 @@ def amss_boundaries(reference_dir: Path = REFERENCE_DIR) -> gpd.GeoDataFrame:
     must match exactly one of the 14 codes. Returns columns code, name, population_2007,
     official_area_km2 and geometry, in EPSG:4326, sorted by code.
     """
-    names = pd.read_csv(reference_dir / NAMES_FILE, dtype=str)
-    names["key"] = names["name"].map(normalise_name)
-    conflicts = names.groupby("key")["code"].nunique()
-    if (conflicts > 1).any():
-        raise ValueError(f"names mapping to several codes: {sorted(conflicts[conflicts > 1].index)}")
-    code_of = dict(zip(names["key"], names["code"], strict=True))
+    code_of = names_table(reference_dir / NAMES_FILE)
     national = gpd.read_file(reference_dir / BOUNDARIES_FILE).to_crs(STORAGE_CRS)
     national["code"] = national["shapeName"].map(lambda name: code_of.get(normalise_name(str(name))))
     found = national.dropna(subset=["code"])
