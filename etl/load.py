@@ -34,10 +34,11 @@ from layers import Layer, catalogue, get_layer
 from observatory import __version__
 from observatory.errors import LoadError, ObservatoryError
 from observatory.settings import Settings, get_settings
-from observatory.store import LoadRun, Store
+from observatory.store import FeatureQuery, LoadRun, Store
 from observatory.store.base import Writer
 
 log = logging.getLogger(__name__)
+ONE_ROW = FeatureQuery(limit=1)
 LOCATION_REASONS = ("outside El Salvador", "outside every AMSS municipality", "only ")
 
 
@@ -91,9 +92,12 @@ def load_source(
     context.min_share_inside = manifest.min_share_inside
     require_inputs(layer, context)
     report = Report(source)
-    report_file = settings.data_dir / "reports" / f"{run_id}.csv"
-    dependents = [other for other in catalogue().values() if layer.name in needs(other)]
-    keep = any(not context.layer(other.name).empty for other in dependents)
+    report_file = settings.reports_dir / f"{run_id}.csv"
+    # Loaded layers derived from this one (one row says so: reading a million permits would not).
+    dependents = [
+        other for other in catalogue().values() if layer.name in needs(other) and store.select(other, ONE_ROW)
+    ]
+    keep = bool(dependents)
     task = progress.add_task(f"load {layer.name}: reading", total=1) if progress else None
 
     with _session(store, dry_run) as writer:
@@ -112,7 +116,7 @@ def load_source(
                     check_columns(manifest, [str(c) for c in raw.columns if c != "geometry"])
                 rows_read = int(report.originals.index.max()) if len(report.originals) else rows_read
                 extent.add(raw)
-                rows = _checked(raw, manifest, layer, context, report, dedupe)
+                rows = _rows(raw, manifest, layer, context, report, dedupe)
                 pipeline.append(rows)
                 rows_loaded += len(rows)
                 if layer.partition:
@@ -148,9 +152,7 @@ def load_source(
                 layer.name: gpd.GeoDataFrame(pd.concat(kept), crs=kept[0].crs).rename_geometry("geom")
             }
         rederived = [
-            _rederive(other, context, writer, last.get(other.name), settings)
-            for other in dependents
-            if not context.layer(other.name).empty
+            _rederive(other, context, writer, last.get(other.name), settings) for other in dependents
         ]
         changed = {layer.name, *(r[0].layer for r in rederived)}
         withdrawn = withdraw_indicators(store, writer, changed)
@@ -169,7 +171,7 @@ def load_source(
     )  # fmt: skip
 
 
-def _checked(
+def _rows(
     raw: pd.DataFrame,
     manifest: Manifest,
     layer: Layer,
@@ -177,10 +179,25 @@ def _checked(
     report: Report,
     dedupe: Deduplicator,
 ) -> gpd.GeoDataFrame:
-    """``_rows``, with anything unforeseen turned into a clear refusal naming the file and rows (the
-    traceback goes to the log, not to the user); the write session then leaves the store as it was."""
+    """One chunk through every check, in the layer's properties and the storage CRS. Anything
+    unforeseen becomes a clear refusal naming the file and rows (the traceback goes to the log, not
+    to the user); the write session then leaves the store as it was."""
     try:
-        return _rows(raw, manifest, layer, context, report, dedupe)
+        frame = map_fields(raw, manifest, layer, report)
+        frame = parse_values(frame, manifest, layer, report)
+        frame = check_constraints(frame, layer, report)
+        if "geometry" in frame.columns:
+            frame = check_geometries(
+                gpd.GeoDataFrame(frame, geometry="geometry", crs=raw["geometry"].crs), layer, report
+            )
+        elif not provides_geometry(layer):
+            raise LoadError(
+                f"{manifest.source.path}: no geometry and no coordinate columns found; name them with "
+                f"source.x and source.y (the file has: {', '.join(map(str, raw.columns))})"
+            )
+        frame = dedupe(frame, report)
+        frame = derive(gpd.GeoDataFrame(frame), layer, context, report)
+        return gpd.GeoDataFrame(frame[[*layer.properties, "geometry"]], geometry="geometry", crs=frame.crs)
     except ObservatoryError:
         raise
     except Exception as error:
@@ -191,32 +208,6 @@ def _checked(
             f"{manifest.source.path}: {rows} could not be checked ({type(error).__name__}: {reason}); "
             "nothing was loaded"
         ) from None
-
-
-def _rows(
-    raw: pd.DataFrame,
-    manifest: Manifest,
-    layer: Layer,
-    context: Context,
-    report: Report,
-    dedupe: Deduplicator,
-) -> gpd.GeoDataFrame:
-    """One chunk through every check, in the layer's properties and the storage CRS."""
-    frame = map_fields(raw, manifest, layer, report)
-    frame = parse_values(frame, manifest, layer, report)
-    frame = check_constraints(frame, layer, report)
-    if "geometry" in frame.columns:
-        frame = check_geometries(
-            gpd.GeoDataFrame(frame, geometry="geometry", crs=raw["geometry"].crs), layer, report
-        )
-    elif not provides_geometry(layer):
-        raise LoadError(
-            f"{manifest.source.path}: no geometry and no coordinate columns found; name them with "
-            f"source.x and source.y (the file has: {', '.join(map(str, raw.columns))})"
-        )
-    frame = dedupe(frame, report)
-    frame = derive(gpd.GeoDataFrame(frame), layer, context, report)
-    return gpd.GeoDataFrame(frame[[*layer.properties, "geometry"]], geometry="geometry", crs=frame.crs)
 
 
 def _rederive(
@@ -239,7 +230,7 @@ def _rederive(
         manifest_file=previous.manifest_file if previous else "",
         manifest_sha256=previous.manifest_sha256 if previous else "",
         rows_read=len(stored), rows_loaded=len(rows), rows_repaired=0, rows_rejected=report.rejected_rows,
-        report_file=str(settings.data_dir / "reports" / f"{run_id}.csv"),
+        report_file=str(settings.reports_dir / f"{run_id}.csv"),
         started_at=started.isoformat(timespec="microseconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="microseconds"), code_version=__version__,
     )  # fmt: skip

@@ -52,8 +52,9 @@ class Settings(BaseSettings):
         return self.data_dir / "observatory.gpkg"
 
     @property
-    def rejects_dir(self) -> Path:
-        return self.data_dir / "rejects"
+    def reports_dir(self) -> Path:
+        """Where each load's report of rejected and repaired rows goes."""
+        return self.data_dir / "reports"
 
 
 @cache

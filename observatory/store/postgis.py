@@ -47,13 +47,6 @@ from observatory.tiles import BUFFER, EXTENT, lonlat_bounds
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_PG_TYPES = {
-    "string": sql.SQL("text"),
-    "integer": sql.SQL("bigint"),
-    "number": sql.SQL("double precision"),
-    "date": sql.SQL("date"),
-}
-
 
 def _reason(error: BaseException) -> str:
     text = str(error).strip()
