@@ -20,6 +20,7 @@ from jinja2 import Template
 from layers import get_layer
 from observatory.errors import NotFound
 from observatory.indicators import REGISTRY, Indicator
+from observatory.indicators.compute import MUNICIPALITIES_2007
 from observatory.store import Store
 from observatory.tiles import TMS
 from zoning import LAND_USE_CLASSES
@@ -28,7 +29,7 @@ PALETTE = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"]
 """ColorBrewer YlGnBu, five classes."""
 NO_DATA = "#bdbdbd"
 CENTRE = (13.72, -89.18)
-MAP_GEOGRAPHY = "municipios_2007"
+MAP_GEOGRAPHY = MUNICIPALITIES_2007
 """The map draws the 14 municipalities; values on the 2024 geography are in the API and feeds."""
 ATTRIBUTION = (
     'Límites: <a href="https://www.geoboundaries.org">geoBoundaries</a> (CC BY 4.0) · '

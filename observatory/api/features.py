@@ -15,7 +15,7 @@ from observatory.api.openapi import documented
 from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query
 from observatory.api.responses import GeoJSONResponse, feature
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
-from observatory.store import FeatureQuery, Store
+from observatory.store import FeatureQuery, LayerVersion, Store
 from observatory.tiles import TMS
 
 CONFORMANCE = [
@@ -43,34 +43,39 @@ def store_of(request: Request) -> Store:
 
 
 def layer_extent(request: Request, layer: Layer) -> list[float] | None:
-    """The layer's lon/lat extent from its rows, computed once per layer version (a load changes
+    """The layer's lon/lat extent from its rows, measured once per layer version (a load changes
     it) and remembered for the collections list, which answers without the database."""
     store = store_of(request)
-    version = store.layer_version(layer)
-    tag = version.tag if version else ""
+    tag = _tag(store.layer_version(layer))
     extents: dict[str, tuple[str, list[float] | None]] = request.app.state.extents
-    if extents.get(layer.name, ("", None))[0] != tag or layer.name not in extents:
-        bounds = store.extent(layer)
-        extents[layer.name] = (tag, _outward(bounds) if bounds else None)
+    if layer.name not in extents or extents[layer.name][0] != tag:
+        extents[layer.name] = (tag, _measured_extent(store, layer))
     return extents[layer.name][1]
 
 
 def known_extent(request: Request, layer: Layer) -> list[float] | None:
-    """The extent last computed for the layer, without asking the database (None if never)."""
+    """The extent last measured for the layer, without asking the database (None if never)."""
     extents: dict[str, tuple[str, list[float] | None]] = request.app.state.extents
     return extents.get(layer.name, ("", None))[1]
 
 
 def prime_extents(app: Any, store: Store) -> None:
-    """Compute every layer's extent at start-up, so the collections list has them at once."""
+    """Measure every layer's extent at start-up, so the collections list has them at once."""
     for layer in catalogue().values():
         try:
-            version = store.layer_version(layer)
-            bounds = store.extent(layer)
+            app.state.extents[layer.name] = (_tag(store.layer_version(layer)), _measured_extent(store, layer))
         except ObservatoryError as error:
             log.warning("extent of %s unknown for now: %s", layer.name, error.message)
-            continue
-        app.state.extents[layer.name] = (version.tag if version else "", _outward(bounds) if bounds else None)
+
+
+def _measured_extent(store: Store, layer: Layer) -> list[float] | None:
+    """The extent of the layer's rows (None for an empty layer)."""
+    bounds = store.extent(layer)
+    return _outward(bounds) if bounds else None
+
+
+def _tag(version: LayerVersion | None) -> str:
+    return version.tag if version else ""
 
 
 def _outward(bounds: tuple[float, float, float, float]) -> list[float]:

@@ -21,10 +21,10 @@ from observatory.settings import Settings, get_settings
 from observatory.store import Store
 from observatory.store.base import empty_frame
 
-GEOGRAPHIES = {
-    "municipios_2007": "the 14 municipalities of the AMSS (districts since 2024)",
-    "municipios_2024": "the 6 municipalities of 2024 the 14 became districts of",
-}
+MUNICIPALITIES_2007 = "municipios_2007"
+"""Geography of the 14 municipalities of the AMSS (districts since 2024)."""
+MUNICIPALITIES_2024 = "municipios_2024"
+"""Geography of the 6 municipalities of 2024 the 14 became districts of."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ def compute_indicators(
     runnable = [item for item in selected if item.id not in skipped]
     runs = {run.layer: run.run_id for run in store.load_runs()}
     computed_at = datetime.now(UTC).isoformat(timespec="seconds")
-    geographies = {"municipios_2007": frames}
+    geographies = {MUNICIPALITIES_2007: frames}
     regrouped = _regroup_2024(frames)
     if regrouped is not None:
-        geographies["municipios_2024"] = regrouped
+        geographies[MUNICIPALITIES_2024] = regrouped
     task = progress.add_task("compute indicators", total=len(runnable)) if progress else None
     parts = []
     for item in runnable:
