@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -13,10 +14,11 @@ import pandas as pd
 import shapely
 from rich.progress import Progress
 
-from layers import get_layer
+from layers import get_layer, raster_catalogue
 from observatory import __version__
 from observatory.errors import NotFound
 from observatory.indicators.registry import REGISTRY, Indicator
+from observatory.rasters import raster_file
 from observatory.settings import Settings, get_settings
 from observatory.store import Store
 from observatory.store.base import empty_frame
@@ -53,13 +55,13 @@ def compute_indicators(
     settings = settings or get_settings()
     selected = _select(ids)
     frames = {
-        name: store.read_layer(get_layer(name)) for name in sorted({n for i in selected for n in i.inputs})
+        name: _read_input(store, name, settings) for name in sorted({n for i in selected for n in i.inputs})
     }
     frames.setdefault("municipalities", store.read_layer(get_layer("municipalities")))
     skipped = {
         item.id: "needs " + ", ".join(missing) + ", not loaded"
         for item in selected
-        if (missing := [name for name in item.inputs if frames[name].empty])
+        if (missing := [name for name in item.inputs if _missing(frames[name])])
     }
     runnable = [item for item in selected if item.id not in skipped]
     runs = {run.layer: run.run_id for run in store.load_runs()}
@@ -75,7 +77,9 @@ def compute_indicators(
             arguments: dict[str, Any] = {name: inputs[name] for name in item.inputs}
             arguments.update({option: getattr(settings, option) for option in item.options})
             values = item.compute(**arguments)
-            outlines = inputs["municipalities"].set_index("code")
+            municipalities = inputs["municipalities"]
+            assert isinstance(municipalities, gpd.GeoDataFrame)
+            outlines = municipalities.set_index("code")
             parts.append(
                 gpd.GeoDataFrame(
                     values.assign(
@@ -111,10 +115,27 @@ def compute_indicators(
     return ComputeOutcome(computed, skipped)
 
 
-def _regroup_2024(frames: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame] | None:
+Input: TypeAlias = gpd.GeoDataFrame | Path
+"""A vector layer as a frame, or a raster layer as its GeoTIFF (indicators read it by zones)."""
+
+
+def _read_input(store: Store, name: str, settings: Settings) -> Input:
+    if name in raster_catalogue():
+        return raster_file(name, settings)
+    return store.read_layer(get_layer(name))
+
+
+def _missing(layer_input: Input) -> bool:
+    if isinstance(layer_input, Path):
+        return not layer_input.is_file()
+    return layer_input.empty
+
+
+def _regroup_2024(frames: dict[str, Input]) -> dict[str, Input] | None:
     """The inputs on the 2024 geography: municipalities dissolved into their 2024 municipality,
     codes in other layers mapped through the same crosswalk. None without a crosswalk."""
     municipalities = frames["municipalities"]
+    assert isinstance(municipalities, gpd.GeoDataFrame)
     crosswalk = municipalities.set_index("code")["municipality_2024_code"]
     if crosswalk.isna().any():
         return None
@@ -136,12 +157,12 @@ def _regroup_2024(frames: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataF
         geometry=[shapely.union_all(grouped.get_group(code).geometry.values) for code in names.index],
         crs=municipalities.crs,
     ).rename_geometry("geom")
-    regrouped = {"municipalities": dissolved}
+    regrouped: dict[str, Input] = {"municipalities": dissolved}
     for name, frame in frames.items():
         if name != "municipalities":
             regrouped[name] = (
                 frame.assign(municipality_code=frame["municipality_code"].map(crosswalk))
-                if "municipality_code" in frame.columns
+                if isinstance(frame, gpd.GeoDataFrame) and "municipality_code" in frame.columns
                 else frame
             )
     return regrouped

@@ -1,0 +1,67 @@
+"""Deterministic sample data for the AMSS, laid on the real municipal boundaries.
+
+The municipalities are not generated: they are the 14 AMSS polygons of geoBoundaries (gbOpen ADM2) in
+``data/reference`` (see ``boundaries``). Every other source is written, in the format it really comes
+in, inside those polygons by a module of its own; this one writes them all with one seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from observatory.sample.boundaries import amss_boundaries
+from observatory.sample.permits import REPORT_COUNTS, permits_frame
+from observatory.sample.statistics import statistics_frame
+from observatory.sample.zoning import zoning_frame
+from observatory.settings import METRIC_CRS, REFERENCE_DIR
+
+__all__ = [
+    "DEFAULT_SEED", "REPORT_COUNTS", "SampleFiles", "amss_boundaries", "write_manifests", "write_sample",
+]  # fmt: skip
+
+MANIFESTS_DIR = REFERENCE_DIR.parent / "sample"
+"""The sample's source manifests (``*.toml``), kept beside the committed sample files."""
+
+DEFAULT_SEED = 20171
+"""The seed of the committed sample under data/sample."""
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    zoning: Path
+    permits: Path
+    statistics: Path
+
+
+def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
+    """Write the zoning, permits and statistics source files; the same seed and scale always give
+    the same data. The municipalities source is the reference geoBoundaries file itself."""
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    municipalities = amss_boundaries()
+    outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
+    files = SampleFiles(
+        zoning=out_dir / "esquema_director.gpkg",
+        permits=out_dir / "permisos_opamss.csv",
+        statistics=out_dir / "estadisticas_municipales.csv",
+    )
+    files.zoning.unlink(missing_ok=True)
+    zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
+    permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
+    statistics_frame().to_csv(files.statistics, index=False)
+    write_manifests(out_dir)
+    return files
+
+
+def write_manifests(out_dir: Path) -> None:
+    """Copy the sample's manifests to ``out_dir``, pointing them at the reference data wherever
+    ``out_dir`` lies."""
+    if out_dir.resolve() == MANIFESTS_DIR.resolve():
+        return
+    for manifest in sorted(MANIFESTS_DIR.glob("*.toml")):
+        text = manifest.read_text(encoding="utf-8").replace('"../reference/', f'"{REFERENCE_DIR}/')
+        (out_dir / manifest.name).write_text(text, encoding="utf-8")
