@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import geopandas as gpd
 import mapbox_vector_tile
 import morecantile
@@ -71,3 +74,63 @@ def test_migrated_tables_match_the_catalogue(store: Store, settings: Settings) -
                 [settings.db_schema, layer.table],
             ).fetchall()
             assert any("USING gist (geom)" in r[0] for r in indexes), layer.name
+
+
+def _tables_and_indexes(schema: str) -> tuple[list[str], list[tuple[str, str]]]:
+    with psycopg.connect(database_url()) as connection:
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [schema]
+        ).fetchall()
+        indexes = connection.execute(
+            "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2", [schema]
+        ).fetchall()
+    return [t for (t,) in tables], [(t, i) for t, i in indexes]
+
+
+@pytest.mark.parametrize("settings", ["postgis"], indirect=True)
+def test_a_reload_rebuilds_the_same_indexes_and_key_and_a_failed_one_leaves_no_staged_table(
+    loaded: Store, settings: Settings
+) -> None:
+    """Indexes are built on two connections and the key laid on its index afterwards: a reload
+    must end with exactly the tables, indexes and primary key the migrations made, and a load
+    refused by the key (a duplicate id found while building it) must not leave its staged table."""
+    schema = settings.db_schema
+    layer = get_layer("permits")
+    before = _tables_and_indexes(schema)
+    permits = loaded.read_layer(layer)
+    loaded.replace_layer(layer, permits, run=None)
+    assert _tables_and_indexes(schema) == before
+    with psycopg.connect(database_url()) as connection:
+        (key,) = connection.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype = 'p'",
+            [f'"{schema}"."permits"'],
+        ).fetchone() or (None,)
+    assert key == "PRIMARY KEY (permit_id)"
+
+    clashing = gpd.GeoDataFrame(pd.concat([permits, permits.iloc[[0]]], ignore_index=True), geometry="geom")
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        loaded.replace_layer(layer, clashing, run=None)
+    assert _tables_and_indexes(schema) == before
+
+
+@pytest.mark.parametrize("settings", ["postgis"], indirect=True)
+def test_write_sessions_take_turns(store: Store) -> None:
+    """Staged tables are committed before the swap, so two sessions on one schema would share
+    them: the second session waits until the first has swapped its tables in."""
+    order: list[str] = []
+    first_open = threading.Event()
+
+    def first() -> None:
+        with store.writing():
+            first_open.set()
+            time.sleep(0.5)
+            order.append("first ends")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_open.wait(10)
+    with store.writing():
+        order.append("second begins")
+    thread.join()
+    assert order == ["first ends", "second begins"]

@@ -10,8 +10,10 @@ import contextlib
 import io
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any, TypeVar
@@ -86,6 +88,9 @@ class PostGISStore:
             connect_args={"options": f"-c search_path={schema},public", "connect_timeout": connect_seconds},
         )
         self._where_text = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
+        self._conninfo = make_conninfo(
+            _libpq_url(url), connect_timeout=connect_seconds, options=f"-c search_path={schema},public"
+        )
         try:
             migrate(make_conninfo(_libpq_url(url), connect_timeout=connect_seconds), schema)
         except psycopg.OperationalError as error:
@@ -153,27 +158,29 @@ class PostGISStore:
 
     # -- writing -----------------------------------------------------------------------------
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (not pooled), in autocommit: for a write session."""
+        return psycopg.connect(self._conninfo, autocommit=True)
+
     @contextmanager
     def writing(self) -> Iterator[_PostGISWriter]:
-        """One transaction: layers are staged with COPY into fully built tables, then swapped in by
-        renaming at the end, so readers see the old rows until the commit and never wait long."""
-        connection = self.engine.raw_connection()
-        try:
-            driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
-            with driver.cursor() as cursor:
-                writer = _PostGISWriter(cursor, self.schema)
+        """Layers are staged with COPY into tables of their own (committed, but no reader queries
+        them), their keys and indexes built two at a time on two connections, then all swapped in
+        by renaming in one short transaction: readers see the old rows until that commit and never
+        wait long. One write session at a time per schema (an advisory lock)."""
+        with self._connect() as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", [self.schema])
+            writer = _PostGISWriter(connection, self.schema, self._connect)
+            try:
                 try:
                     yield writer
                 except BaseException as error:
                     writer.abort(error)
                     raise
-                writer.swap()
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()
+                with connection.transaction():
+                    writer.swap()
+            finally:
+                writer.close()
 
     def replace_layer(self, layer: Layer, frame: gpd.GeoDataFrame, *, run: LoadRun | None) -> None:
         replace_layer(self, layer, frame, run=run)
@@ -329,11 +336,21 @@ class PostGISStore:
 
 
 class _PostGISWriter:
-    """Stages each layer in a table of its own inside the session's transaction."""
+    """Stages each layer in a table of its own, then swaps the staged tables in."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any], schema: str) -> None:
-        self.cursor = cursor
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        schema: str,
+        connect: Callable[[], psycopg.Connection[Any]],
+    ) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
         self.schema = schema
+        self.connect = connect
+        self.second: psycopg.Connection[Any] | None = None
+        """The other connection indexes are built on, opened at the first build."""
+        self.staged: list[Layer] = []
         self.finished: list[tuple[Layer, LoadRun | None]] = []
         self.runs: list[LoadRun] = []
         self.copies: dict[str, Copy] = {}
@@ -351,6 +368,7 @@ class _PostGISWriter:
                 self._staging(layer), target
             )
         )
+        self.staged.append(layer)
 
     def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
         """Stream the rows into the staged table; one COPY per layer, sent by a background thread
@@ -369,31 +387,35 @@ class _PostGISWriter:
         self.copies[layer.name].write(_csv(layer, rows))
 
     def finish(self, layer: Layer, run: LoadRun | None) -> None:
-        """Build the staged table's key and indexes as the live table has them (bulk builds are
-        several times faster than maintaining them row by row during COPY)."""
+        """Build the staged table's indexes as the live table has them, two at a time (bulk builds
+        are several times faster than maintaining indexes row by row during COPY, and a spatial
+        index takes as long as the other builds together), then its statistics; the primary key
+        is laid on its unique index."""
         if layer.name in self.copies:
             self.streams.close()
             self.streams = contextlib.ExitStack()
             del self.copies[layer.name]
-        staging = f"_staging_{layer.table}"
-        self.cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype = 'p'",
-            [f'"{self.schema}"."{layer.table}"'],
-        )
-        for name, definition in self.cursor.fetchall():
-            self.cursor.execute(
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    self._staging(layer), sql.Identifier(f"_staging_{name}"), sql.SQL(definition)
-                )
-            )
         self.cursor.execute(
             _sql("staged_indexes"),
-            {"schema": self.schema, "table": layer.table, "staging": staging,
+            {"schema": self.schema, "table": layer.table, "staging": f"_staging_{layer.table}",
              "qualified": f'"{self.schema}"."{layer.table}"'},
         )  # fmt: skip
-        for (definition,) in self.cursor.fetchall():
-            self.cursor.execute(definition)
+        indexes = self.cursor.fetchall()
+        if self.second is None:
+            self.second = self.connect()
+        spatial_first = sorted(indexes, key=lambda row: not row[2])
+        builds = [sql.SQL(definition) for definition, _, _ in spatial_first]
+        _run_two_at_a_time(builds, [self.connection, self.second])
+        self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staging(layer)))
+        for _, constraint, _ in indexes:
+            if constraint is not None:
+                self.cursor.execute(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}").format(
+                        self._staging(layer),
+                        sql.Identifier(f"_staging_{constraint}"),
+                        sql.Identifier(f"_staging_{constraint}"),
+                    )
+                )
         self.finished.append((layer, run))
 
     def record(self, run: LoadRun) -> None:
@@ -401,19 +423,27 @@ class _PostGISWriter:
 
     def abort(self, error: BaseException) -> None:
         """End a COPY still streaming when the session fails (a file refused halfway): the server
-        is told it failed, so the rollback that follows does not wait on it."""
+        is told it failed, and the staged tables are dropped."""
         try:
             self.streams.__exit__(type(error), error, error.__traceback__)
-        except Exception:  # the copy was already broken: the rollback cleans up
+        except Exception:  # the copy was already broken
             log.debug("ending an unfinished COPY", exc_info=True)
         self.copies.clear()
+        for layer in self.staged:
+            try:
+                self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(layer)))
+            except psycopg.Error:  # the connection is gone: the next session's begin drops it
+                log.debug("dropping a staged table", exc_info=True)
+
+    def close(self) -> None:
+        if self.second is not None:
+            self.second.close()
 
     def swap(self) -> None:
         """Put every finished layer's staged table in place of the old one (brief exclusive locks)."""
         for layer, run in self.finished:
             target = sql.Identifier(self.schema, layer.table)
             retired = f"_retired_{layer.table}"
-            self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staging(layer)))
             self.cursor.execute(
                 sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(retired))
             )
@@ -452,6 +482,29 @@ class _PostGISWriter:
                 ),
                 run.as_dict(),
             )
+
+
+def _run_two_at_a_time(statements: list[sql.SQL], connections: list[psycopg.Connection[Any]]) -> None:
+    """Run the statements in order, each on whichever connection is free first; the first error
+    is raised once every connection is idle."""
+    queue = list(reversed(statements))
+    lock = threading.Lock()
+
+    def work(connection: psycopg.Connection[Any]) -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                statement = queue.pop()
+            try:
+                connection.execute(statement)
+            except BaseException:
+                queue.clear()  # the session fails: the other connection starts nothing new
+                raise
+
+    with ThreadPoolExecutor(len(connections)) as pool:
+        for done in [pool.submit(work, connection) for connection in connections]:
+            done.result()
 
 
 def _csv(layer: Layer, rows: gpd.GeoDataFrame) -> bytes:
