@@ -90,6 +90,17 @@ def ragged_chunks(
             yield frame, reasons
 
 
+def header_columns(source: SourceSpec, *, encoding: str, delimiter: str) -> list[str]:
+    """The names of the columns, from the header row."""
+    with open(source.path, encoding=encoding, newline="") as handle:
+        for _ in range(source.header_row - 1):
+            handle.readline()
+        header = next((record for record in csv.reader(handle, delimiter=delimiter) if record), None)
+    if header is None:
+        raise LoadError(f"{source.path}: the file is empty (no header row)")
+    return _unique(header)
+
+
 def _unique(header: list[str]) -> list[str]:
     """Column names as pandas makes them: blanks named, repeats numbered (``a``, ``a.1``)."""
     seen: dict[str, int] = {}

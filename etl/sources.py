@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import logging
 import re
 import warnings
@@ -18,11 +19,13 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyogrio
 import shapely
 
 from etl.manifest import Manifest, SourceSpec
-from etl.ragged import is_rectangular, ragged_chunks
+from etl.ragged import header_columns, is_rectangular, ragged_chunks
 from etl.report import Report
 from observatory.errors import LoadError
 
@@ -75,23 +78,53 @@ def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[tuple[pd.DataFr
         except (csv.Error, LookupError) as error:
             raise LoadError(f"{source.path}: cannot be read as CSV ({_first_line(error)})") from None
         return
-    none = pd.Series(dtype=object)
     try:
-        with pd.read_csv(
-            source.path, dtype=str, keep_default_na=False, na_values=source.missing_values,
-            encoding=encoding, sep=delimiter, skiprows=source.header_row - 1, chunksize=chunk_rows,
-        ) as reader:  # fmt: skip
-            first = 1
-            for chunk in reader:
-                chunk.index = pd.RangeIndex(first, first + len(chunk))
-                first += len(chunk)
-                yield chunk, none
+        yield from _arrow_chunks(source, chunk_rows, encoding=encoding, delimiter=delimiter)
     except UnicodeDecodeError:
         raise LoadError(
             f"{source.path}: not valid {encoding} text; set source.encoding (e.g. latin-1 or cp1252)"
         ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+    except (pa.ArrowInvalid, csv.Error, LookupError) as error:
+        if "UTF8" in str(error):
+            raise LoadError(
+                f"{source.path}: not valid UTF-8 text; set source.encoding (e.g. latin-1 or cp1252)"
+            ) from None
         raise LoadError(f"{source.path}: cannot be read as CSV ({_first_line(error)})") from None
+
+
+def _arrow_chunks(
+    source: SourceSpec, chunk_rows: int, *, encoding: str, delimiter: str
+) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """A rectangular CSV read by Arrow's streaming reader, every column as text, in chunks of
+    ``chunk_rows`` rows (several times faster than pandas' parser, and no copy into Python
+    strings)."""
+    columns = header_columns(source, encoding=encoding, delimiter=delimiter)
+    reader = pa_csv.open_csv(
+        source.path,
+        read_options=pa_csv.ReadOptions(
+            skip_rows=source.header_row, column_names=columns,
+            encoding=encoding.replace("utf-8-sig", "utf8"), block_size=16 << 20,
+        ),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()), null_values=source.missing_values,
+            strings_can_be_null=True, quoted_strings_can_be_null=True,
+        ),
+    )  # fmt: skip
+    none = pd.Series(dtype=object)
+    first = 1
+    pending: list[pa.RecordBatch] = []
+    for batch in itertools.chain(reader, [None]):
+        if batch is not None:
+            pending.append(batch)
+        table = pa.Table.from_batches(pending, schema=reader.schema)
+        while table.num_rows >= chunk_rows or (batch is None and table.num_rows):
+            chunk = table.slice(0, chunk_rows).to_pandas()
+            chunk.index = pd.RangeIndex(first, first + len(chunk))
+            first += len(chunk)
+            table = table.slice(chunk_rows)
+            yield chunk, none
+        pending = table.to_batches()
 
 
 def _excel(source: SourceSpec) -> pd.DataFrame:
