@@ -68,11 +68,11 @@ def schools_frame(
     ``municipalities`` is :func:`~observatory.sample.boundaries.amss_boundaries`."""
     population = municipalities["population_2007"].to_numpy(dtype=float)
     count = round(population.sum() / INHABITANTS_PER_SCHOOL * scale)
-    points, codes = _facility_points(municipalities, count, population, rng)
+    xy, codes = _facility_points(municipalities, count, population, rng)
     sector = rng.choice(list(SCHOOL_SECTORS), len(codes), p=list(SCHOOL_SECTORS.values()))
     prefix = np.where(sector == "PÚBLICO", "CENTRO ESCOLAR", "COLEGIO")
     names = municipalities.set_index("code")["name"]
-    lon, lat = _lonlat(points)
+    lon, lat = _lonlat(xy)
     return pd.DataFrame(
         {
             "CODIGO": [f"{10_001 + i}" for i in range(len(codes))],
@@ -94,7 +94,7 @@ def health_frame(
     population = municipalities["population_2007"].to_numpy(dtype=float)
     served = np.where(municipalities["code"] == WITHOUT_HEALTH, 0.0, population)
     count = round(population.sum() / INHABITANTS_PER_HEALTH_FACILITY * scale)
-    points, codes = _facility_points(municipalities, count, served, rng)
+    xy, codes = _facility_points(municipalities, count, served, rng)
     kinds = rng.choice(list(HEALTH_TYPES), len(codes), p=list(HEALTH_TYPES.values()))
     names = municipalities.set_index("code")["name"]
     return gpd.GeoDataFrame(
@@ -106,7 +106,7 @@ def health_frame(
             "TIPO_ESTABLECIMIENTO": kinds,
             "MUNICIPIO": names[codes].to_numpy(),
         },
-        geometry=gpd.GeoSeries(points, crs=METRIC_CRS).to_crs(STORAGE_CRS).values,
+        geometry=gpd.GeoSeries(shapely.points(xy), crs=METRIC_CRS).to_crs(STORAGE_CRS).values,
         crs=STORAGE_CRS,
     )
 
@@ -129,8 +129,9 @@ def public_spaces_frame(
     kinds: list[str] = []
     names: list[str] = []
     shapes: list[shapely.Geometry] = []
+    centre = centre_metric()
     for code, count in zip(codes, counts, strict=True):
-        centres = random_points_in(inset[code], int(count), rng, toward=centre_metric()) if count else []
+        centres = random_points_in(inset[code], count, rng, toward=centre) if count else np.empty((0, 2))
         drawn = ["PLAZA"] if code == SCARCE_PUBLIC_SPACE else _categories(len(centres), rng)
         for number, (kind, (x, y)) in enumerate(zip(drawn, centres, strict=True), start=1):
             low, high = SPACE_KINDS[kind][1]
@@ -191,20 +192,20 @@ def write_public_spaces(frame: gpd.GeoDataFrame, path: Path) -> None:
 def _facility_points(
     municipalities: gpd.GeoDataFrame, count: int, weights: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` metric points shared among municipalities by ``weights`` (multinomial), thinning
-    out away from the centre; returns the points and their municipality codes."""
+    """``count`` metric x/y shared among municipalities by ``weights`` (multinomial), thinning out
+    away from the centre; returns them and their municipality codes."""
     counts = rng.multinomial(count, weights / weights.sum())
     inset = shapely.buffer(municipalities.to_crs(METRIC_CRS).geometry.values, -INSET_M)
     centre = centre_metric()
     xy = np.concatenate([random_points_in(area, n, rng, toward=centre) for area, n in
                          zip(inset, counts, strict=True) if n])  # fmt: skip
     codes = np.repeat(municipalities["code"].to_numpy(), counts)
-    return shapely.points(xy), codes
+    return xy, codes
 
 
-def _lonlat(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lonlat(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     to_lonlat = Transformer.from_crs(METRIC_CRS, STORAGE_CRS, always_xy=True)
-    lon, lat = to_lonlat.transform(shapely.get_x(points), shapely.get_y(points))
+    lon, lat = to_lonlat.transform(xy[:, 0], xy[:, 1])
     return np.asarray(lon), np.asarray(lat)
 
 
