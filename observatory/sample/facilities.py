@@ -27,8 +27,10 @@ from pyproj import Transformer
 from shapely import affinity
 
 from observatory.sample.geometry import centre_metric, random_points_in
-from observatory.settings import METRIC_CRS, PERMITS_SOURCE_CRS, STORAGE_CRS
+from observatory.settings import METRIC_CRS, STORAGE_CRS
 
+CADASTRE_CRS = "EPSG:5460"
+"""The public-space cadastre's El Salvador Lambert grid (Ocotepeque 1935)."""
 STREAM = 604
 """This generator's own random stream: ``default_rng([seed, STREAM])``."""
 INSET_M = 30.0
@@ -156,7 +158,7 @@ def public_spaces_frame(
         crs=METRIC_CRS,
     )
     polygonal = frame.geom_type.isin(["Polygon", "MultiPolygon"]) & (frame.area > 0)
-    return frame[polygonal].to_crs(PERMITS_SOURCE_CRS).reset_index(drop=True)
+    return frame[polygonal].to_crs(CADASTRE_CRS).reset_index(drop=True)
 
 
 def write_facilities(
