@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 
 from observatory.sample.boundaries import amss_boundaries
+from observatory.sample.facilities import write_facilities
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.zoning import zoning_frame
@@ -35,6 +36,9 @@ class SampleFiles:
     zoning: Path
     permits: Path
     statistics: Path
+    schools: Path
+    health: Path
+    public_spaces: Path
 
 
 def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
@@ -44,10 +48,14 @@ def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: floa
     out_dir.mkdir(parents=True, exist_ok=True)
     municipalities = amss_boundaries()
     outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
+    schools, health, public_spaces = write_facilities(out_dir, municipalities, seed=seed)
     files = SampleFiles(
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
         statistics=out_dir / "estadisticas_municipales.csv",
+        schools=schools,
+        health=health,
+        public_spaces=public_spaces,
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
