@@ -15,6 +15,7 @@ import shapely
 
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
+from observatory.sample.population import PIXEL_DEG, write_population_raster
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.zoning import zoning_frame
 from observatory.settings import METRIC_CRS, REFERENCE_DIR
@@ -28,6 +29,8 @@ MANIFESTS_DIR = REFERENCE_DIR.parent / "sample"
 
 DEFAULT_SEED = 20171
 """The seed of the committed sample under data/sample."""
+POPULATION_STREAM = 7001
+"""The population generator's own random stream (with the seed), whatever the others draw."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,18 @@ class SampleFiles:
     zoning: Path
     permits: Path
     statistics: Path
+    population: Path
 
 
-def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
-    """Write the zoning, permits and statistics source files; the same seed and scale always give
-    the same data. The municipalities source is the reference geoBoundaries file itself."""
+def write_sample(
+    out_dir: Path,
+    *,
+    seed: int = DEFAULT_SEED,
+    permits_scale: float = 1.0,
+    population_pixel_deg: float = PIXEL_DEG,
+) -> SampleFiles:
+    """Write the zoning, permits, statistics and population source files; the same seed and sizes
+    always give the same data. The municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     municipalities = amss_boundaries()
@@ -48,11 +58,16 @@ def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: floa
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
         statistics=out_dir / "estadisticas_municipales.csv",
+        population=out_dir / "poblacion_worldpop.tif",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
+    write_population_raster(
+        files.population, municipalities, np.random.default_rng([seed, POPULATION_STREAM]),
+        pixel_deg=population_pixel_deg,
+    )  # fmt: skip
     write_manifests(out_dir)
     return files
 
