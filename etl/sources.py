@@ -23,8 +23,8 @@ import shapely
 
 from etl.derive import Context
 from etl.manifest import Manifest, SourceSpec
-from etl.raster_cells import pixel_cells
 from etl.ragged import is_rectangular, ragged_chunks
+from etl.raster_cells import pixel_cells
 from etl.report import Report
 from observatory.errors import LoadError
 

@@ -66,7 +66,9 @@ def population_density(*, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
         "population growth rate (built-up area per capita)",
     ),
 )
-def population_density_urbanised(*, zoning: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
+def population_density_urbanised(
+    *, zoning: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame
+) -> pd.DataFrame:
     """Inhabitants per hectare of built-up land, as the zoning plan draws it.
 
     Notes
@@ -78,7 +80,10 @@ def population_density_urbanised(*, zoning: gpd.GeoDataFrame, municipalities: gp
     """
     urbanised = zoning.loc[zoning["land_use_class"].isin(URBANISED_CLASSES), ["geom"]].to_crs(METRIC_CRS)
     pieces = gpd.overlay(
-        urbanised, municipalities[["code", "geom"]].to_crs(METRIC_CRS), how="intersection", keep_geom_type=True
+        urbanised,
+        municipalities[["code", "geom"]].to_crs(METRIC_CRS),
+        how="intersection",
+        keep_geom_type=True,
     )
     area_ha = pieces.dissolve(by="code").area / 1e4
     population = municipalities.set_index("code")["population_2007"].astype(float)
