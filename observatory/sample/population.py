@@ -23,8 +23,8 @@ from observatory.sample.geometry import HISTORIC_CENTRE
 from observatory.settings import STORAGE_CRS
 
 PIXEL_DEG = 0.00225
-"""Pixel side in degrees (about 243 m × 249 m here): some 9,000 populated cells. WorldPop's own
-3 arc-seconds (0.000833°) gives about 70,000; 0.00075° about 100,000."""
+"""Pixel side in degrees (about 243 m × 249 m here): some 9,100 populated cells. WorldPop's own
+3 arc-seconds (0.000833°) gives about 62,000; 0.00065° about 98,000 (the benchmark's 100,000)."""
 NODATA = -99999.0
 """WorldPop's nodata value."""
 KM_PER_DEG_LAT = 110.6
