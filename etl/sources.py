@@ -54,7 +54,7 @@ def read_chunks(
     elif kind == "excel":
         chunks = iter([(_excel(source), ragged)])
     elif kind == "geotiff":
-        municipalities = context.layer("municipalities") if context else gpd.GeoDataFrame()
+        municipalities = context.layer("municipalities") if context is not None else gpd.GeoDataFrame()
         chunks = ((cells, ragged) for cells in pixel_cells(manifest, municipalities, chunk_rows=chunk_rows))
     else:
         chunks = iter([(_vector(source, kind), ragged)])

@@ -15,7 +15,7 @@ import shapely
 
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
-from observatory.sample.population import PIXEL_DEG, write_population_raster
+from observatory.sample.population import write_population_raster
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.zoning import zoning_frame
 from observatory.settings import METRIC_CRS, REFERENCE_DIR
@@ -41,15 +41,9 @@ class SampleFiles:
     population: Path
 
 
-def write_sample(
-    out_dir: Path,
-    *,
-    seed: int = DEFAULT_SEED,
-    permits_scale: float = 1.0,
-    population_pixel_deg: float = PIXEL_DEG,
-) -> SampleFiles:
-    """Write the zoning, permits, statistics and population source files; the same seed and sizes
-    always give the same data. The municipalities source is the reference geoBoundaries file itself."""
+def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
+    """Write the zoning, permits, statistics and population source files; the same seed and scale always
+    give the same data. The municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     municipalities = amss_boundaries()
@@ -64,10 +58,8 @@ def write_sample(
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
-    write_population_raster(
-        files.population, municipalities, np.random.default_rng([seed, POPULATION_STREAM]),
-        pixel_deg=population_pixel_deg,
-    )  # fmt: skip
+    population_rng = np.random.default_rng([seed, POPULATION_STREAM])
+    write_population_raster(files.population, municipalities, population_rng)
     write_manifests(out_dir)
     return files
 
