@@ -170,7 +170,7 @@ def test_census_segments_from_polygons(amss: Store, settings: Settings, tmp_path
         crs=UTM,
     ).to_file(path)
     path.with_suffix(".toml").write_text(
-        f'layer = "population"\nmin_share_inside = 0.1\n[source]\npath = "{path.name}"\n'
+        f'layer = "population"\n[source]\npath = "{path.name}"\n'
         '[fields]\ncell_id = "SEGMENTO"\npopulation = "POB"\nperiod = { value = 2007 }\n',
         encoding="utf-8",
     )
