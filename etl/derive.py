@@ -95,19 +95,21 @@ def _inside_amss(frame: gpd.GeoDataFrame, context: Context, report: Report) -> g
 
 
 def _municipality(frame: gpd.GeoDataFrame, context: Context, report: Report) -> gpd.GeoDataFrame:
-    """Each point takes the code of the municipality it falls in (the lowest code on a shared edge)."""
-    municipalities = context.layer("municipalities")
+    """Each row takes the code of the municipality holding its representative point: a point is its
+    own, a polygon's is a point inside it (a pixel's centre), so that a cell straddling two
+    municipalities is counted once, where its centre is. On a shared edge, the lowest code."""
+    anchors = gpd.GeoSeries(shapely.point_on_surface(frame.geometry.values), index=frame.index, crs=frame.crs)
     joined = gpd.sjoin(
-        frame.drop(columns=["municipality_code"], errors="ignore"),
-        municipalities[["code", "geom"]].sort_values("code"),
+        gpd.GeoDataFrame(geometry=anchors),
+        context.layer("municipalities")[["code", "geom"]],
         how="left",
         predicate="intersects",
     )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    outside = joined["code"].isna()
-    report.reject(joined[outside], "outside every AMSS municipality")
-    placed = joined[~outside].drop(columns=["index_right"])
-    return placed.rename(columns={"code": "municipality_code"})
+    code = joined.groupby(level=0)["code"].min().reindex(frame.index)
+    outside = code.isna()
+    report.reject(frame[outside], "outside every AMSS municipality")
+    placed = frame[~outside].drop(columns=["municipality_code"], errors="ignore")
+    return placed.assign(municipality_code=code[~outside])
 
 
 def _municipality_outline(frame: gpd.GeoDataFrame, context: Context, report: Report) -> gpd.GeoDataFrame:

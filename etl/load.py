@@ -77,7 +77,7 @@ def load_source(
     layer with fewer rows than ``settings.max_shrink`` allows (a file cut short, an export of one
     month) is refused unless ``allow_shrink``.
     """
-    if manifest.source_format == "geotiff":
+    if manifest.is_raster:
         return load_raster(store, manifest, settings=settings, dry_run=dry_run, progress=progress)
     settings = settings or get_settings()
     layer = get_layer(manifest.layer)
@@ -108,7 +108,7 @@ def load_source(
         extent = _Extent()
         dedupe = Deduplicator(layer.id)
         with (
-            contextlib.closing(read_chunks(manifest, report)) as chunks,  # type: ignore[type-var]
+            contextlib.closing(read_chunks(manifest, report, context=context)) as chunks,  # type: ignore[type-var]
             _Pipeline(writer, layer) as pipeline,
         ):
             for number, raw in enumerate(chunks):

@@ -7,7 +7,8 @@ what a geographic source needs: coordinate columns, the CRS, the encoding, a nam
 other tables and a row filter. Relative paths are read from the manifest's folder.
 
 A GeoTIFF feeds a raster layer (``layers/rasters/``): it maps no fields, and may name its band and
-the value of its missing pixels.
+the value of its missing pixels. It may also feed a polygon layer, each pixel becoming a cell whose
+columns (``cell``, ``row``, ``col``, ``value``: see ``etl.raster_cells``) the fields map.
 """
 
 from __future__ import annotations
@@ -179,7 +180,12 @@ class Manifest(_Strict):
                     f"{self.layer} is a raster layer: it takes no fields, names, joins or filter"
                 )
         elif found == "geotiff":
-            raise ValueError(f"{self.layer} is a vector layer: a GeoTIFF can only feed a raster layer")
+            geometry = get_layer(self.layer).geometry
+            if geometry != "MultiPolygon":
+                raise ValueError(
+                    f"{self.layer} is a {geometry} layer: a GeoTIFF feeds a raster layer, or a polygon "
+                    "layer whose features are its pixels"
+                )
         elif {"nodata", "band"} & self.source.model_fields_set:
             raise ValueError("source.nodata and source.band are for GeoTIFF sources")
         return self

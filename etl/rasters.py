@@ -70,8 +70,6 @@ def load_raster(
     if not dry_run and target.is_file() and start.unchanged(layer.name, manifest.sha256, {"municipalities"}):
         return LoadResult(last[layer.name], unchanged=True)
     municipalities = Context(store).layer("municipalities")
-    if municipalities.empty:
-        raise MissingInput(f"load municipalities before {layer.name}: its window is the AMSS")
     task = progress.add_task(f"load {layer.name}: reading the AMSS window", total=1) if progress else None
 
     cut = _read_cut(manifest, layer, municipalities)
@@ -101,7 +99,25 @@ def load_raster(
     return LoadResult(run, unchanged=False, withdrawn_indicators=withdrawn)
 
 
-def _read_cut(manifest: Manifest, layer: RasterLayer, municipalities: gpd.GeoDataFrame) -> _Cut:
+@dataclass(frozen=True)
+class SourceWindow:
+    """A band's pixels over the AMSS as the source has them, and where they lie in its grid."""
+
+    values: np.ndarray
+    missing: np.ndarray
+    """True where the pixel is the source's nodata (or NaN)."""
+    transform: Affine
+    crs: CRS
+    row_off: int
+    col_off: int
+    """The window's first row and column in the source's grid."""
+
+
+def read_amss_window(manifest: Manifest, municipalities: gpd.GeoDataFrame) -> SourceWindow:
+    """The manifest's band over the municipalities (padded), checked: a readable north-up grid that
+    declares (or is given) its CRS and nodata. Only that window is read."""
+    if municipalities.empty:
+        raise MissingInput(f"load municipalities before {manifest.layer}: its window is the AMSS")
     source = manifest.source
     try:
         dataset = rasterio.open(source.path)
@@ -128,8 +144,13 @@ def _read_cut(manifest: Manifest, layer: RasterLayer, municipalities: gpd.GeoDat
     missing = values == nodata
     if values.dtype.kind == "f":
         missing |= np.isnan(values)
-    stored = _cast(values, missing, layer, manifest)
-    return _Cut(stored, int((~missing).sum()), transform, crs)
+    return SourceWindow(values, missing, transform, crs, int(window.row_off), int(window.col_off))
+
+
+def _read_cut(manifest: Manifest, layer: RasterLayer, municipalities: gpd.GeoDataFrame) -> _Cut:
+    window = read_amss_window(manifest, municipalities)
+    stored = _cast(window.values, window.missing, layer, manifest)
+    return _Cut(stored, int((~window.missing).sum()), window.transform, window.crs)
 
 
 def _crs(dataset: rasterio.DatasetReader, manifest: Manifest) -> CRS:

@@ -24,8 +24,10 @@ import pyarrow.csv as pa_csv
 import pyogrio
 import shapely
 
+from etl.derive import Context
 from etl.manifest import Manifest, SourceSpec
 from etl.ragged import header_columns, is_rectangular, ragged_chunks
+from etl.raster_cells import pixel_cells
 from etl.report import Report
 from observatory.errors import LoadError
 
@@ -40,10 +42,11 @@ _MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
 
 
 def read_chunks(
-    manifest: Manifest, report: Report, *, chunk_rows: int = CHUNK_ROWS
+    manifest: Manifest, report: Report, *, chunk_rows: int = CHUNK_ROWS, context: Context | None = None
 ) -> Iterator[pd.DataFrame]:
     """The source as chunks; unreadable files and tables whose coordinates cannot be placed are
-    LoadErrors naming the file. Rows without usable coordinates are rejected here."""
+    LoadErrors naming the file. Rows without usable coordinates are rejected here. A GeoTIFF's
+    pixels are read over the municipalities of ``context`` only."""
     source = manifest.source
     if not source.path.is_file():
         raise LoadError(f"{source.path}: file not found")
@@ -53,6 +56,9 @@ def read_chunks(
         chunks = _csv_chunks(source, chunk_rows)
     elif kind == "excel":
         chunks = iter([(_excel(source), ragged)])
+    elif kind == "geotiff":
+        municipalities = context.layer("municipalities") if context is not None else gpd.GeoDataFrame()
+        chunks = ((cells, ragged) for cells in pixel_cells(manifest, municipalities, chunk_rows=chunk_rows))
     else:
         chunks = iter([(_vector(source, kind), ragged)])
     for chunk, reasons in chunks:

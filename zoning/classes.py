@@ -54,3 +54,8 @@ def classify(source_code: str) -> tuple[str, str | None]:
     if key not in CROSSWALK:
         raise KeyError(f"unknown land-use code {source_code!r}")
     return CROSSWALK[key]
+
+
+URBANISED_CLASSES = frozenset({"habitacional", "comercio_servicios", "industria", "equipamiento", "mixto"})
+"""Classes of built-up (urbanised) land: homes, commerce and services, industry, public facilities
+and mixed use. Public and green space, ecological protection and rural land are open land."""

@@ -16,6 +16,7 @@ import shapely
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.facilities import write_facilities
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
+from observatory.sample.population import write_population_raster
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.zoning import zoning_frame
 from observatory.settings import METRIC_CRS, REFERENCE_DIR
@@ -29,6 +30,8 @@ MANIFESTS_DIR = REFERENCE_DIR.parent / "sample"
 
 DEFAULT_SEED = 20171
 """The seed of the committed sample under data/sample."""
+POPULATION_STREAM = 7001
+"""The population generator's own random stream (with the seed), whatever the others draw."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,12 @@ class SampleFiles:
     schools: Path
     health: Path
     public_spaces: Path
+    population: Path
 
 
 def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
-    """Write the zoning, permits and statistics source files; the same seed and scale always give
-    the same data. The municipalities source is the reference geoBoundaries file itself."""
+    """Write the zoning, permits, statistics and population source files; the same seed and scale always
+    give the same data. The municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     municipalities = amss_boundaries()
@@ -56,11 +60,14 @@ def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: floa
         schools=schools,
         health=health,
         public_spaces=public_spaces,
+        population=out_dir / "poblacion_worldpop.tif",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
+    population_rng = np.random.default_rng([seed, POPULATION_STREAM])
+    write_population_raster(files.population, municipalities, population_rng)
     write_manifests(out_dir)
     return files
 
