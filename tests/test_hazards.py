@@ -118,7 +118,9 @@ def flood(tmp_path: Path) -> Path:
 @pytest.fixture
 def landslide(tmp_path: Path) -> Path:
     """As the layer stores it: missing pixels are 255, which is ≥ 4 and must not count as high."""
-    return write_grid(tmp_path / "landslide.tif", np.where(LANDSLIDE == 0, 255, LANDSLIDE).astype("uint8"), 255)
+    return write_grid(
+        tmp_path / "landslide.tif", np.where(LANDSLIDE == 0, 255, LANDSLIDE).astype("uint8"), 255
+    )
 
 
 def test_flooded_area_is_strictly_deeper_than_half_a_metre(flood: Path) -> None:
@@ -215,7 +217,9 @@ def test_hazard_rasters_load_and_compute_on_both_geographies(
     cells = population_frame().drop(columns="municipality_code")  # the load places each cell
     cells.to_file(tmp_path / "celdas.gpkg")
     load_layer(store, "population", tmp_path / "celdas.gpkg", settings=settings)
-    flood_run = load_layer(store, "flood_depth_100y", write_grid(tmp_path / "f.tif", FLOOD, ND), settings=settings)
+    flood_run = load_layer(
+        store, "flood_depth_100y", write_grid(tmp_path / "f.tif", FLOOD, ND), settings=settings
+    )
     slide_run = load_layer(
         store, "landslide_susceptibility", write_grid(tmp_path / "l.tif", LANDSLIDE, 0), settings=settings
     )
