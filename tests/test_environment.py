@@ -7,13 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
 from etl import load_layer
 from observatory.indicators import compute_indicators
 from observatory.indicators.environment import green_area_per_inhabitant, green_cover_share
-from observatory.rasters import raster_file
+from observatory.rasters import raster_file, zonal_areas
+from observatory.sample import DEFAULT_SEED, amss_boundaries
+from observatory.sample.land_cover import write_land_cover
 from observatory.settings import Settings
 from observatory.store import Store
 from tests import fixtures
@@ -80,3 +83,27 @@ def test_land_cover_loads_and_computes_on_both_geographies(
         4.5e6 / 13_000
     )
     assert found[("green_area_per_inhabitant", "municipios_2024", "M2", 2021)] == pytest.approx(250)
+
+
+def test_sample_land_cover(tmp_path: Path) -> None:
+    """WorldCover classes in lon/lat: built-up around San Salvador's centre, trees toward the
+    volcano, cropland in the north, water in Lake Ilopango; the size follows the resolution."""
+    municipalities = amss_boundaries()
+    path = write_land_cover(tmp_path, municipalities, DEFAULT_SEED)
+    coarse = write_land_cover(tmp_path / "coarse", municipalities, DEFAULT_SEED, resolution_m=60)
+    with rasterio.open(path) as dataset, rasterio.open(coarse) as half:
+        assert (dataset.crs.to_epsg(), dataset.dtypes[0], dataset.nodata) == (4326, "uint8", 0)
+        assert dataset.res[0] == pytest.approx(30 / 111_320)
+        assert half.width == pytest.approx(dataset.width / 2, abs=1)
+        assert set(np.unique(dataset.read(1))) <= {10, 20, 30, 40, 50, 60, 80, 90}
+        assert dataset.profile["tiled"] and dataset.compression.value == "DEFLATE"
+    assert path.stat().st_size < 1_000_000
+
+    def share(classes: tuple[int, ...]) -> pd.Series:
+        areas = zonal_areas(path, municipalities, id_column="name", where=lambda v: np.isin(v, classes))
+        return (areas["where_area_m2"] / areas["valid_area_m2"]).set_axis(areas["name"])
+
+    built, trees, crops = share((50,)), share((10,)), share((40,))
+    assert built["San Salvador"] > 0.5 and built["Nejapa"] < 0.1
+    assert trees["Santa Tecla"] > 0.2 and trees["Soyapango"] < 0.05
+    assert crops["Nejapa"] > 0.5 and crops["San Salvador"] < 0.05

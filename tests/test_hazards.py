@@ -32,12 +32,16 @@ from observatory.indicators.risk import (
     flood_exposed_area_100y,
     flood_exposed_population_100y,
     flood_exposed_population_share_100y,
+    flooded,
     floor_area_in_hazard_zones,
+    high_landslide,
     landslide_high_population,
     landslide_high_population_share,
     permits_in_hazard_zones,
 )
-from observatory.rasters import raster_file
+from observatory.rasters import raster_file, zonal_areas
+from observatory.sample import DEFAULT_SEED, amss_boundaries
+from observatory.sample.hazards import write_hazards
 from observatory.settings import Settings
 from observatory.store import Store
 from tests import fixtures
@@ -247,3 +251,48 @@ def test_hazard_rasters_load_and_compute_on_both_geographies(
     assert dict(zip(read_back["cell_id"], read_back["municipality_code"], strict=True)) == {
         c[0]: c[2] for c in CELLS
     }
+
+
+@pytest.fixture(scope="module")
+def sample_hazards(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_hazards(tmp_path_factory.mktemp("hazards"), amss_boundaries(), DEFAULT_SEED)
+
+
+def test_sample_flood_touches_only_the_valley_and_the_lake_shore(sample_hazards: tuple[Path, Path]) -> None:
+    flood, _ = sample_hazards
+    with rasterio.open(flood) as dataset:
+        assert (dataset.crs.to_epsg(), dataset.dtypes[0], dataset.nodata) == (32616, "float32", ND)
+        assert dataset.profile["tiled"] and dataset.compression.value == "DEFLATE"
+        depth = dataset.read(1, masked=True)
+    assert depth.min() >= 0 and depth.max() <= 3
+    assert depth.count() < 0.05 * depth.size  # most of the AMSS is outside the floodplain
+    assert flood.stat().st_size < 1_000_000
+    areas = zonal_areas(flood, amss_boundaries(), id_column="name", where=flooded).set_index("name")
+    flooded_km2 = areas["where_area_m2"] / 1e6
+    for name in ("San Salvador", "Ciudad Delgado", "Ilopango"):  # the Acelhuate and the lake shore
+        assert flooded_km2[name] > 0.3, name
+    for name in ("Santa Tecla", "Antiguo Cuscatlán", "Nejapa", "Mejicanos", "Soyapango"):
+        assert flooded_km2[name] == 0, name
+
+
+def test_sample_landslides_are_high_on_the_volcano_side(sample_hazards: tuple[Path, Path]) -> None:
+    _, landslide = sample_hazards
+    with rasterio.open(landslide) as dataset:
+        assert (dataset.dtypes[0], dataset.nodata) == ("uint8", 255)
+        assert set(np.unique(dataset.read(1))) == {1, 2, 3, 4, 5}
+    areas = zonal_areas(landslide, amss_boundaries(), id_column="name", where=high_landslide).set_index(
+        "name"
+    )
+    high = areas["where_area_m2"] / areas["area_m2"]
+    for west in ("Santa Tecla", "Antiguo Cuscatlán", "Mejicanos"):
+        for east in ("Soyapango", "Ilopango", "San Martín", "Tonacatepeque"):
+            assert high[west] > 0.15 and high[east] < 0.01, (west, east)
+    assert high["Nejapa"] > 0.05  # the volcano's northern flank
+
+
+def test_sample_hazards_are_reproducible(sample_hazards: tuple[Path, Path], tmp_path: Path) -> None:
+    again = write_hazards(tmp_path / "again", amss_boundaries(), DEFAULT_SEED)
+    other = write_hazards(tmp_path / "other", amss_boundaries(), 7)
+    for first, second, third in zip(sample_hazards, again, other, strict=True):
+        with rasterio.open(first) as a, rasterio.open(second) as b, rasterio.open(third) as c:
+            assert np.array_equal(a.read(1), b.read(1)) and not np.array_equal(a.read(1), c.read(1))

@@ -49,10 +49,10 @@ def flood_depth(grid: Grid, rng: np.random.Generator) -> np.ndarray:
 
 
 def landslide_susceptibility(grid: Grid, rng: np.random.Generator) -> np.ndarray:
-    """Classes 1 (muy baja) … 5 (muy alta) as uint8: high on the volcano's slopes (2–6 km from the
+    """Classes 1 (muy baja) … 5 (muy alta) as uint8: high on the volcano's slopes (2–8 km from the
     crater), on the Cerro San Jacinto and along the ravines; low on the valley floor."""
     crater_km = metres_to(grid, VOLCANO) / 1000
-    slopes = 3.2 * np.exp(-(((crater_km - 3.5) / 2.2) ** 2))
+    slopes = 3.2 * np.exp(-(((crater_km - 4.5) / 3.0) ** 2))
     hill = 3.0 * np.exp(-((metres_to(grid, SAN_JACINTO) / 1200) ** 2))
     ravines = 3.0 * (metres_to_lines(grid, RAVINES) < 60)
     score = 1.4 + np.maximum.reduce([slopes, hill, ravines]) + 0.5 * smooth_noise(grid, rng, scale_m=600)
@@ -64,6 +64,7 @@ def write_hazards(
 ) -> tuple[Path, Path]:
     """Write the flood-depth and landslide GeoTIFFs; returns their paths."""
     rng = np.random.default_rng([seed, 6_100])
+    out_dir.mkdir(parents=True, exist_ok=True)
     grid = amss_grid(municipalities, resolution_m=resolution_m)
     flood = write_geotiff(out_dir / FLOOD_FILE, flood_depth(grid, rng), grid, nodata=FLOOD_NODATA)
     landslide = write_geotiff(

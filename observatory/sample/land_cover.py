@@ -1,6 +1,6 @@
 """Land cover as ESA WorldCover delivers it (GeoTIFF in lon/lat, its class codes): built-up land
-dense around San Salvador's centre, trees on the volcano, the Cerro San Jacinto and the ravines,
-cropland and grass in the north, Lake Ilopango's water in the east."""
+dense around San Salvador's centre and Santa Tecla's, trees on the volcano, the Cerro San Jacinto
+and the ravines, cropland and grass in the north, Lake Ilopango's water in the east."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from observatory.settings import STORAGE_CRS
 LAND_COVER_FILE = "cobertura_suelo.tif"
 NODATA = 0
 TREES, SHRUBS, GRASS, CROPS, BUILT, WATER = 10, 20, 30, 40, 50, 80
+SANTA_TECLA = (-89.279, 13.673)
+"""Santa Tecla's centre, the second urban nucleus."""
 LAKE_ILOPANGO = (-89.055, 13.675)
 LAKE_RADIUS_M = 4_500.0
 
@@ -28,7 +30,8 @@ def land_cover(grid: Grid, rng: np.random.Generator) -> np.ndarray:
     crater_km = metres_to(grid, VOLCANO) / 1000
     north = np.clip((grid.lat - 13.76) / 0.08, 0, 1)
     scores = {
-        BUILT: 2.4 * np.exp(-centre_km / 6) - 0.8 * north,
+        BUILT: np.maximum(2.4 * np.exp(-centre_km / 6), 1.6 * np.exp(-metres_to(grid, SANTA_TECLA) / 2_500))
+        - 0.8 * north,
         TREES: 1.8 * np.exp(-(((crater_km - 2.5) / 3.0) ** 2))
         + 1.6 * (metres_to_lines(grid, RAVINES) < 90)
         + 1.5 * np.exp(-((metres_to(grid, SAN_JACINTO) / 1000) ** 2)),
@@ -48,5 +51,6 @@ def write_land_cover(
 ) -> Path:
     """Write the land-cover GeoTIFF (``resolution_m`` 10 is the real product's, 30 the sample's)."""
     rng = np.random.default_rng([seed, 6_200])
+    out_dir.mkdir(parents=True, exist_ok=True)
     grid = amss_grid(municipalities, resolution_m=resolution_m, crs=STORAGE_CRS)
     return write_geotiff(out_dir / LAND_COVER_FILE, land_cover(grid, rng), grid, nodata=NODATA)
