@@ -157,7 +157,10 @@ def _exact_extract(
         operations = [f"{name}={name}(default_value={nodata:g})" for name in operations]
     if present.empty:
         return pd.DataFrame(columns=[op.split("=")[0] for op in operations])
-    found = exact_extract(str(raster_path), gpd.GeoDataFrame(geometry=present), operations, output="pandas")
+    found = exact_extract(
+        str(raster_path), gpd.GeoDataFrame(geometry=present), operations, output="pandas",
+        strategy="raster-sequential",  # each block read once, not once per zone it touches
+    )  # fmt: skip
     assert isinstance(found, pd.DataFrame)
     return found.set_axis(present.index)
 
