@@ -163,6 +163,9 @@ class RasterLayer(BaseModel):
     """The stored file's data type: sources are cast to it, refusing values it cannot hold."""
     nodata: float = -9999
     """The value that marks missing pixels in the stored file, whatever the source used."""
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    """The year the grid depicts (a land-cover map's, a hazard study's): the period of indicators
+    that read it alone."""
 
     @model_validator(mode="after")
     def _nodata_fits(self) -> RasterLayer:

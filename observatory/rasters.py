@@ -1,36 +1,45 @@
-"""Raster layers as stored: where each one's GeoTIFF lives, and statistics of its pixels per zone,
-which is how indicators read a raster (mean elevation, population per municipality, ...)."""
+"""Raster layers as stored: where each one's GeoTIFF lives, and what lies under each zone, which is
+how indicators read a raster (mean elevation, area flooded deeper than 0.5 m, green cover, ...).
+
+Zones are measured by exact cell coverage (exactextract): a pixel that a zone covers by 30 % counts
+for 30 % of its value and of its area, so zones that tile the AMSS share an edge pixel without
+counting it twice, and a small zone (a population cell) is not all or nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+from exactextract import exact_extract
+from pyproj import Geod
 from rasterio import Affine
-from rasterio.errors import WindowError
-from rasterio.features import geometry_mask
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 
 from observatory.settings import Settings, get_settings
 
 Statistic = Literal["mean", "sum", "count", "min", "max"]
-REDUCERS: dict[str, Callable[[np.ndarray], Any]] = {
-    "mean": np.mean,
-    "sum": np.sum,
-    "min": np.min,
-    "max": np.max,
-}
+STATISTICS: tuple[Statistic, ...] = ("mean", "sum", "count", "min", "max")
+Condition = Callable[[np.ndarray], np.ndarray]
+"""Pixel values (float64, valid pixels only) -> whether each one counts (a boolean array)."""
+WGS84 = Geod(ellps="WGS84")
 
 
 def raster_file(layer_name: str, settings: Settings | None = None) -> Path:
     """The GeoTIFF of a raster layer, as ``etl.rasters.load_raster`` writes it."""
     return (settings or get_settings()).data_dir / "rasters" / f"{layer_name}.tif"
+
+
+def window_transform(transform: Affine, window: Window) -> Affine:
+    """The transform of a window of a grid; rasterio's own (``DatasetReader.window_transform``,
+    ``rasterio.mask``) multiplies with ``*``, which affine 3 deprecates with a warning."""
+    return transform @ Affine.translation(window.col_off, window.row_off)
 
 
 def zonal_statistics(
@@ -40,7 +49,7 @@ def zonal_statistics(
     id_column: str,
     stats: Sequence[Statistic] = ("mean", "sum", "count"),
 ) -> pd.DataFrame:
-    """Statistics of the raster's valid pixels inside each zone.
+    """Statistics of the raster's valid pixels inside each zone, weighted by cell coverage.
 
     Parameters
     ----------
@@ -60,65 +69,124 @@ def zonal_statistics(
 
     Notes
     -----
-    Each zone is reprojected to the raster's CRS; only the window of whole pixels covering its
-    bounding box is read, and masked with :func:`rasterio.features.geometry_mask`
-    (``all_touched=False``). A pixel belongs to a zone when its centre lies inside it, as GDAL
-    rasterises polygons, so a pixel is never split:
-    along a zone's edge the error is at most half a pixel's worth of values, and zones that tile
-    the AMSS do not count the same pixel twice. Pixels equal to the file's nodata (and NaN) are
-    excluded. ``count`` is the number of valid pixels; a zone with none (outside the raster, or
-    all nodata) has ``count`` 0 and NaN for the other statistics, since no data is not zero.
-    Values are not weighted by pixel area: ``sum`` is a zone's total for a quantity per pixel
-    (people per pixel, as WorldPop counts), and ``mean`` is a plain mean of the pixels, which in
-    a lon/lat raster leans very slightly towards the pixels nearer the pole.
+    With :math:`c_i` the fraction of pixel :math:`i` inside the zone and :math:`v_i` its value,
+    over the valid pixels (not nodata, not NaN): ``count`` :math:`= \\sum c_i` (pixels' worth,
+    fractional), ``sum`` :math:`= \\sum c_i v_i`, ``mean`` :math:`=` sum / count; ``min`` and
+    ``max`` are over the pixels the zone touches at all (exactextract's definitions). A zone
+    with no valid pixel (outside the raster, or all nodata) has ``count`` 0 and NaN for the other
+    statistics, since no data is not zero. Values are not weighted by pixel area: ``sum`` is a
+    zone's total of a quantity per pixel (people per pixel, as WorldPop counts); for areas use
+    :func:`zonal_areas`.
     """
-    unknown = sorted(set(stats) - {"count", *REDUCERS})
+    unknown = sorted(set(stats) - set(STATISTICS))
     if unknown:
         raise ValueError(f"unknown statistic(s) {', '.join(unknown)}")
+    found = _exact_extract(raster_path, zones, sorted({"count", *stats}))
+    result = pd.DataFrame({id_column: zones[id_column].to_numpy()})
+    for name in stats:
+        column = found[name] if name in found else pd.Series(np.nan, index=result.index)
+        result[name] = column.fillna(0.0) if name == "count" else column.where(found["count"] > 0)
+    return result
+
+
+def zonal_areas(
+    raster_path: Path, zones: gpd.GeoDataFrame, *, id_column: str, where: Condition
+) -> pd.DataFrame:
+    """The area of each zone on the raster, on its valid pixels, and on the pixels meeting ``where``.
+
+    Returns
+    -------
+    DataFrame
+        One row per zone, in the zones' order: ``id_column``, ``area_m2`` (the zone's area on the
+        raster, nodata pixels included), ``valid_area_m2`` (on valid pixels) and ``where_area_m2``
+        (on valid pixels whose value meets ``where``). A zone off the raster has 0 for all three.
+
+    Notes
+    -----
+    Area :math:`= \\sum c_i a_i` over the pixels counted, :math:`c_i` being the fraction of pixel
+    :math:`i` inside the zone (exactextract) and :math:`a_i` the pixel's area in m²: in a raster of
+    projected metres, the grid's pixel area (UTM 16N: the map's area, within 0.1 % of the ground's
+    in the AMSS); in a lon/lat raster, the WGS84 ellipsoid area of the pixel's row, since a
+    0.0001° pixel covers fewer m² the farther it lies from the equator.
+    """
+    cells = _exact_extract(raster_path, zones, ["values", "coverage", "center_y"], with_nodata=True)
+    with rasterio.open(raster_path) as dataset:
+        nodata, grid, crs = dataset.nodata, dataset.transform, dataset.crs
+    rows = []
+    for values, coverage, centre_y in zip(cells["values"], cells["coverage"], cells["center_y"], strict=True):
+        values = np.asarray(values, dtype="float64")
+        valid = (values != nodata) & ~np.isnan(values)
+        met = np.zeros_like(valid)
+        met[valid] = where(values[valid])
+        area = np.asarray(coverage, dtype="float64") * _pixel_areas(np.asarray(centre_y), grid, crs)
+        rows.append((area.sum(), area[valid].sum(), area[met].sum()))
+    found = pd.DataFrame(rows, columns=["area_m2", "valid_area_m2", "where_area_m2"], index=cells.index)
+    result = pd.DataFrame({id_column: zones[id_column].to_numpy()})
+    return result.join(found).fillna(0.0)
+
+
+def values_at(raster_path: Path, points: gpd.GeoSeries) -> np.ndarray:
+    """The pixel value under each point (float64), NaN where it is nodata or off the raster."""
+    if points.crs is None:
+        raise ValueError("the points declare no CRS")
+    with rasterio.open(raster_path) as dataset:
+        _check(dataset, raster_path)
+        projected = points.to_crs(dataset.crs.to_wkt())
+        present = ~(projected.isna() | projected.is_empty).to_numpy()
+        xy = shapely.get_coordinates(projected[present].to_numpy())
+        sampled = np.ma.concatenate([np.ma.empty(0), *dataset.sample(xy, indexes=1, masked=True)])
+    values = np.full(len(points), np.nan)
+    values[present] = np.ma.filled(sampled.astype("float64"), np.nan)
+    return values
+
+
+def _exact_extract(
+    raster_path: Path, zones: gpd.GeoDataFrame, operations: list[str], *, with_nodata: bool = False
+) -> pd.DataFrame:
+    """exactextract's results for the zones, indexed like ``zones`` by position; rows of zones with
+    no geometry are missing. ``with_nodata`` keeps nodata pixels in array results, as the nodata
+    value, so that areas can count them."""
     if zones.crs is None:
         raise ValueError("the zones declare no CRS")
-    rows: list[dict[str, Any]] = []
     with rasterio.open(raster_path) as dataset:
-        if dataset.crs is None or dataset.nodata is None:
-            raise ValueError(f"{raster_path}: a raster layer must declare its CRS and its nodata value")
-        geometries = zones.to_crs(dataset.crs.to_wkt()).geometry
-        for zone_id, geometry in zip(zones[id_column], geometries, strict=True):
-            values = _zone_values(dataset, geometry)
-            rows.append({id_column: zone_id, **{name: _statistic(name, values) for name in stats}})
-    return pd.DataFrame(rows, columns=[id_column, *stats])
+        _check(dataset, raster_path)
+        crs, nodata = dataset.crs.to_wkt(), dataset.nodata
+    geometries = zones.geometry.reset_index(drop=True).to_crs(crs)
+    present = geometries[~(geometries.isna() | geometries.is_empty)]
+    if with_nodata:
+        operations = [f"{name}={name}(default_value={nodata:g})" for name in operations]
+    if present.empty:
+        return pd.DataFrame(columns=[op.split("=")[0] for op in operations])
+    found = exact_extract(
+        str(raster_path), gpd.GeoDataFrame(geometry=present), operations, output="pandas",
+        strategy="raster-sequential",  # each block read once, not once per zone it touches
+    )  # fmt: skip
+    assert isinstance(found, pd.DataFrame)
+    return found.set_axis(present.index)
 
 
-def window_transform(transform: Affine, window: Window) -> Affine:
-    """The transform of a window of a grid; rasterio's own (``DatasetReader.window_transform``,
-    ``rasterio.mask``) multiplies with ``*``, which affine 3 deprecates with a warning."""
-    return transform @ Affine.translation(window.col_off, window.row_off)
+def _check(dataset: rasterio.DatasetReader, raster_path: Path) -> None:
+    if dataset.crs is None or dataset.nodata is None:
+        raise ValueError(f"{raster_path}: a raster layer must declare its CRS and its nodata value")
 
 
-def _zone_values(dataset: rasterio.DatasetReader, geometry: shapely.Geometry | None) -> np.ndarray:
-    """The zone's valid pixel values, as float64 (empty when the zone misses the raster)."""
-    if geometry is None or shapely.is_empty(geometry):
-        return np.empty(0)
-    bounds = from_bounds(*shapely.bounds(geometry), transform=dataset.transform)
-    col0, row0 = int(np.floor(bounds.col_off)), int(np.floor(bounds.row_off))
-    col1 = int(np.ceil(bounds.col_off + bounds.width))
-    row1 = int(np.ceil(bounds.row_off + bounds.height))
-    try:
-        window = Window(col0, row0, col1 - col0, row1 - row0).intersection(
-            Window(0, 0, dataset.width, dataset.height)
-        )
-    except WindowError:  # the zone does not overlap the raster
-        return np.empty(0)
-    pixels = dataset.read(1, window=window, masked=True)
-    outside = geometry_mask(
-        [geometry], out_shape=pixels.shape, transform=window_transform(dataset.transform, window)
+def _pixel_areas(centre_y: np.ndarray, grid: Affine, crs: rasterio.crs.CRS) -> np.ndarray:
+    """Each pixel's area in m², from the y of its centre (lon/lat) or the grid (projected metres)."""
+    width, height = abs(grid.a), abs(grid.e)
+    if not crs.is_geographic:
+        unit, factor = crs.linear_units_factor
+        if factor != 1.0:
+            raise ValueError(f"pixel areas need a raster in metres or in lon/lat, not in {unit}")
+        return np.full(len(centre_y), width * height)
+    rows, inverse = np.unique(centre_y, return_inverse=True)
+    areas = np.array(
+        [
+            abs(
+                WGS84.polygon_area_perimeter(
+                    [0, width, width, 0], [y - height / 2] * 2 + [y + height / 2] * 2
+                )[0]
+            )
+            for y in rows
+        ]
     )
-    values = pixels.data[~(np.ma.getmaskarray(pixels) | outside)].astype("float64")
-    return values[~np.isnan(values)]
-
-
-def _statistic(name: Statistic, values: np.ndarray) -> float | int:
-    if name == "count":
-        return len(values)
-    if not len(values):
-        return float("nan")
-    return float(REDUCERS[name](values))
+    return areas[inverse]

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
 import rasterio
+import shapely
 from rasterio import Affine
 
 from etl import LoadResult, load_layer, load_source, read_manifest
 from etl.plan import load_order
 from layers import get_layer
 from observatory.errors import LoadError, MissingInput
-from observatory.rasters import raster_file, zonal_statistics
+from observatory.rasters import STATISTICS, raster_file, values_at, zonal_areas, zonal_statistics
 from observatory.settings import Settings
 from observatory.store import Store
 from tests import fixtures
@@ -104,17 +106,96 @@ def test_zonal_statistics_per_municipality(amss: Store, settings: Settings, tmp_
 
     # West: columns 200..219, 20 rows, less the 10 × 10 block of columns 200..209 that is missing.
     west_sum = 20 * sum(range(200, 220)) - 10 * sum(range(200, 210))
-    assert stats.loc["0001", "count"] == 400 - 100
+    # Whole pixels (the squares follow pixel edges), up to the lon/lat round trip of the zones.
+    assert stats.loc["0001", "count"] == pytest.approx(400 - 100)
     assert stats.loc["0001", "sum"] == pytest.approx(west_sum)
     assert stats.loc["0001", "mean"] == pytest.approx(west_sum / 300)
     # East: columns 220..249, 20 rows, all valid.
-    assert stats.loc["0002", "count"] == 600
+    assert stats.loc["0002", "count"] == pytest.approx(600)
     assert stats.loc["0002", "sum"] == pytest.approx(20 * sum(range(220, 250)))
     assert stats.loc["0002", "mean"] == pytest.approx(234.5)
     # Zones the raster does not cover have no data, not zeros.
     far = zones.iloc[:1].assign(code="far", geom=zones.iloc[:1].translate(xoff=5).values)
     nothing = zonal_statistics(raster_file("elevation", settings), far, id_column="code")
     assert nothing.loc[0, "count"] == 0 and np.isnan(nothing.loc[0, "sum"])
+
+
+def test_exact_coverage_splits_a_pixel_between_two_zones(tmp_path: Path) -> None:
+    """A 3 × 3 raster of 1 m pixels valued 1…9 (row by row), pixel (1, 1) missing; zone L is
+    x 0…1.5 and zone R x 1.5…3, so each covers half of the middle column."""
+    values = np.arange(1, 10, dtype="float32").reshape(3, 3)
+    values[1, 1] = -1
+    path = write_tiff(tmp_path / "nine.tif", values, transform=north_up(0, 3, 1, 1))
+    zones = gpd.GeoDataFrame(
+        {"zone": ["L", "R", "off"]},
+        geometry=[shapely.box(0, 0, 1.5, 3), shapely.box(1.5, 0, 3, 3), shapely.box(10, 10, 11, 11)],
+        crs=fixtures.UTM,
+    )
+
+    stats = zonal_statistics(path, zones, id_column="zone", stats=STATISTICS).set_index("zone")
+
+    # L: column 0 whole (1, 4, 7) and half of column 1 (2, 8; 5 is missing).
+    assert stats.loc["L", "count"] == pytest.approx(3 + 0.5 * 2)
+    assert stats.loc["L", "sum"] == pytest.approx(1 + 4 + 7 + 0.5 * (2 + 8))
+    assert stats.loc["L", "mean"] == pytest.approx(17 / 4)
+    # R: half of column 1 and column 2 whole (3, 6, 9).
+    assert stats.loc["R", "sum"] == pytest.approx(0.5 * (2 + 8) + 3 + 6 + 9)
+    assert (stats.loc["R", "min"], stats.loc["R", "max"]) == (2, 9)
+    # A zone off the raster: no data, not zero.
+    assert stats.loc["off", "count"] == 0 and stats.loc[["off"], ["mean", "sum", "min", "max"]].isna().all(
+        axis=None
+    )
+
+    areas = zonal_areas(path, zones, id_column="zone", where=lambda v: v >= 8).set_index("zone")
+    # L covers 4.5 m² of the raster, 4 of them valid; 8 is met on half of pixel (2, 1).
+    assert areas.loc["L"].tolist() == pytest.approx([4.5, 4.0, 0.5])
+    # R: ½ of 8 and all of 9.
+    assert areas.loc["R"].tolist() == pytest.approx([4.5, 4.0, 1.5])
+    assert areas.loc["off"].tolist() == [0, 0, 0]
+
+
+def test_pixel_areas_of_a_lon_lat_raster_are_ellipsoidal(tmp_path: Path) -> None:
+    """0.001° pixels at lat 13.698…13.7: each row's area from the closed form of an ellipsoidal
+    quadrangle (WGS84), not from a flat 0.001² × a constant."""
+    degree = 0.001
+    path = write_tiff(
+        tmp_path / "lonlat.tif", np.ones((3, 3), dtype="float32"), crs="EPSG:4326",
+        transform=north_up(-89.2, 13.7, degree, degree),
+    )  # fmt: skip
+    zone = gpd.GeoDataFrame(
+        {"zone": ["z"]}, geometry=[shapely.box(-89.2, 13.698, -89.2 + 1.5 * degree, 13.7)], crs="EPSG:4326"
+    )
+    a, f = 6_378_137.0, 1 / 298.257223563
+    e = np.sqrt(f * (2 - f))
+    b = a * (1 - f)
+
+    def q(latitude: float) -> float:
+        s = np.sin(np.radians(latitude))
+        return s / (1 - e**2 * s**2) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+
+    two_rows = b**2 * np.radians(degree) / 2 * (q(13.7) - q(13.698))  # one column, both rows
+    area = zonal_areas(path, zone, id_column="zone", where=lambda v: v == 1).loc[0, "where_area_m2"]
+    assert area == pytest.approx(1.5 * two_rows, rel=1e-6)
+    assert two_rows / 2 == pytest.approx(108.1 * 110.6, rel=0.002)  # about 108 m × 111 m a pixel
+
+
+def test_values_at_points(tmp_path: Path) -> None:
+    values = np.arange(1, 10, dtype="float32").reshape(3, 3)
+    values[1, 1] = -1
+    path = write_tiff(tmp_path / "nine.tif", values, transform=north_up(0, 3, 1, 1))
+    points = gpd.GeoSeries(
+        [
+            shapely.Point(0.5, 2.5),
+            shapely.Point(1.5, 1.5),
+            shapely.Point(2.9, 0.1),
+            shapely.Point(5, 5),
+            None,
+        ],
+        crs=fixtures.UTM,
+    )
+    found = values_at(path, points.to_crs("EPSG:4326"))
+    assert found[[0, 2]].tolist() == [1, 9]
+    assert np.isnan(found[[1, 3, 4]]).all()  # nodata, off the raster, no geometry
 
 
 def test_lon_lat_raster(amss: Store, settings: Settings, tmp_path: Path) -> None:
@@ -136,8 +217,10 @@ def test_lon_lat_raster(amss: Store, settings: Settings, tmp_path: Path) -> None
     assert result.run.rows_read == pixels < 60 * 30  # the AMSS is 46.4 × 18.5 pixels
     zones = amss.read_layer(get_layer("municipalities"))
     stats = zonal_statistics(raster_file("elevation", settings), zones, id_column="code").set_index("code")
-    assert stats.loc["0001", "count"] == pytest.approx(4e6 / 11_968, rel=0.05)
-    assert stats.loc["0002", "count"] == pytest.approx(6e6 / 11_968, rel=0.05)
+    assert stats.loc["0001", "count"] == pytest.approx(4e6 / 11_968, rel=0.01)
+    assert stats.loc["0002", "count"] == pytest.approx(6e6 / 11_968, rel=0.01)
+    areas = zonal_areas(raster_file("elevation", settings), zones, id_column="code", where=lambda v: v > 0)
+    assert areas["where_area_m2"].tolist() == pytest.approx([4e6, 6e6], rel=0.002)  # ground, not UTM
     # The mean column is the column of the square's centre (pixel c spans c…c+1 from lon -89.5).
     lon, _ = pyproj.Transformer.from_crs(fixtures.UTM, "EPSG:4326", always_xy=True).transform(
         X0 + 1_000, Y0 + 1_000

@@ -1,7 +1,17 @@
 """Indicators per municipality and period, one module per theme, all in one registry."""
 
-from observatory.indicators import density, land_use, services, urban_control
+from observatory.indicators import density, environment, land_use, risk, services, urban_control
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
-__all__ = ["REGISTRY", "Indicator", "compute_indicators", "density", "land_use", "services", "urban_control"]
+__all__ = [
+    "REGISTRY",
+    "Indicator",
+    "compute_indicators",
+    "density",
+    "environment",
+    "land_use",
+    "risk",
+    "services",
+    "urban_control",
+]

@@ -15,6 +15,8 @@ import shapely
 
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.facilities import write_facilities
+from observatory.sample.hazards import write_hazards
+from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.population import write_population_raster
 from observatory.sample.statistics import statistics_frame
@@ -43,16 +45,22 @@ class SampleFiles:
     health: Path
     public_spaces: Path
     population: Path
+    flood_depth_100y: Path
+    landslide_susceptibility: Path
+    land_cover: Path
 
 
-def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
-    """Write the zoning, permits, statistics and population source files; the same seed and scale always
-    give the same data. The municipalities source is the reference geoBoundaries file itself."""
+def write_sample(
+    out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0, raster_resolution_m: float = 30.0
+) -> SampleFiles:
+    """Write every sample source file; the same seed and sizes always give the same data. The
+    municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     municipalities = amss_boundaries()
     outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
     schools, health, public_spaces = write_facilities(out_dir, municipalities, seed=seed)
+    flood, landslide = write_hazards(out_dir, municipalities, seed, resolution_m=raster_resolution_m)
     files = SampleFiles(
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
@@ -61,6 +69,9 @@ def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: floa
         health=health,
         public_spaces=public_spaces,
         population=out_dir / "poblacion_worldpop.tif",
+        flood_depth_100y=flood,
+        landslide_susceptibility=landslide,
+        land_cover=write_land_cover(out_dir, municipalities, seed, resolution_m=raster_resolution_m),
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
