@@ -1,7 +1,16 @@
 """Indicators per municipality and period, one module per theme, all in one registry."""
 
-from observatory.indicators import density, land_use, urban_control
+from observatory.indicators import accessibility, density, land_use, mobility, urban_control
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
-__all__ = ["REGISTRY", "Indicator", "compute_indicators", "density", "land_use", "urban_control"]
+__all__ = [
+    "REGISTRY",
+    "Indicator",
+    "accessibility",
+    "compute_indicators",
+    "density",
+    "land_use",
+    "mobility",
+    "urban_control",
+]
