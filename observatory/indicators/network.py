@@ -34,7 +34,8 @@ SNAP_M = 1.0
 @dataclass(frozen=True)
 class StreetNetwork:
     graph: nx.Graph
-    """Nodes numbered 0..n-1, edges with their ``length`` in metres (the shortest of parallel ones)."""
+    """Nodes numbered 0..n-1; edges with their ``length`` in metres (the shortest of parallel ones)
+    and ``part``, the position of their line among the streets' parts in order."""
     xy: np.ndarray
     """Node coordinates in METRIC_CRS, row i for node i."""
     adjacency: csr_array
@@ -53,9 +54,10 @@ class StreetNetwork:
         graph = nx.Graph()
         graph.add_nodes_from(range(len(keys)))
         by_length = np.argsort(-lengths)  # added longest first: the shortest of parallel edges stays
-        graph.add_weighted_edges_from(
-            ((int(start[i]), int(end[i]), float(lengths[i])) for i in by_length if start[i] != end[i]),
-            weight="length",
+        graph.add_edges_from(
+            (int(start[i]), int(end[i]), {"length": float(lengths[i]), "part": int(i)})
+            for i in by_length
+            if start[i] != end[i]
         )
         adjacency = nx.to_scipy_sparse_array(graph, nodelist=range(len(keys)), weight="length", format="csr")
         return cls(graph, xy, adjacency, cKDTree(xy))

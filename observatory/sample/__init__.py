@@ -16,6 +16,8 @@ import shapely
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.statistics import statistics_frame
+from observatory.sample.streets import STREETS_SEED, streets_frame
+from observatory.sample.transit import TRANSIT_SEED, microbus_frame, transit_sample, write_gtfs
 from observatory.sample.zoning import zoning_frame
 from observatory.settings import METRIC_CRS, REFERENCE_DIR
 
@@ -35,9 +37,19 @@ class SampleFiles:
     zoning: Path
     permits: Path
     statistics: Path
+    streets: Path
+    gtfs: Path
+    microbus_routes: Path
 
 
-def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0) -> SampleFiles:
+def write_sample(
+    out_dir: Path,
+    *,
+    seed: int = DEFAULT_SEED,
+    permits_scale: float = 1.0,
+    street_segments: int = 11_000,
+    bus_routes: int = 36,
+) -> SampleFiles:
     """Write the zoning, permits and statistics source files; the same seed and scale always give
     the same data. The municipalities source is the reference geoBoundaries file itself."""
     rng = np.random.default_rng(seed)
@@ -48,11 +60,20 @@ def write_sample(out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: floa
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
         statistics=out_dir / "estadisticas_municipales.csv",
+        streets=out_dir / "calles_osm.gpkg",
+        gtfs=out_dir / "gtfs_amss.zip",
+        microbus_routes=out_dir / "rutas_microbus.geojson",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
     permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
+    streets = streets_frame(outline, np.random.default_rng([seed, STREETS_SEED]), segments=street_segments)
+    files.streets.unlink(missing_ok=True)
+    streets.to_file(files.streets, layer="calles", driver="GPKG", SPATIAL_INDEX="NO")
+    transit = transit_sample(streets, np.random.default_rng([seed, TRANSIT_SEED]), bus_routes=bus_routes)
+    write_gtfs(files.gtfs, transit)
+    files.microbus_routes.write_text(microbus_frame(transit).to_json(drop_id=True), encoding="utf-8")
     write_manifests(out_dir)
     return files
 
