@@ -92,7 +92,7 @@ def _routes(feed: _Feed, report: Report) -> gpd.GeoDataFrame:
     has_shape = trips["shape_id"] != ""
     unknown = has_shape & ~trips["shape_id"].isin(lines.index)
     report.reject(trips[unknown], "trips.txt: shape_id " + trips.loc[unknown, "shape_id"].map(repr) +
-                  " is not in shapes.txt")  # fmt: skip
+                  " is not a usable shape of shapes.txt")  # fmt: skip
     used = trips[has_shape & ~unknown].drop_duplicates(["route_id", "shape_id"])
     traced = used.groupby("route_id")["shape_id"].agg(
         lambda ids: shapely.multilinestrings(lines.loc[ids.to_numpy()].values)
