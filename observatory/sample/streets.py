@@ -46,7 +46,8 @@ def streets_frame(
         [f"Boulevard {n}" for n in rng.integers(1, 40, len(lines))],
         [f"Calle {n}" for n in rng.integers(1, 400, len(lines))],
     )
-    names = np.where(np.isin(highway, ["footway", "service"]), None, names)
+    names = names.astype(object)
+    names[np.isin(highway, ["footway", "service"])] = None
     return gpd.GeoDataFrame(
         {
             "osm_id": np.arange(1, len(lines) + 1) * 7 + 100_000_000,
@@ -73,11 +74,17 @@ def _block_edges(outline: shapely.Geometry, rng: np.random.Generator, segments: 
     return parts[lines & (shapely.length(parts) > MIN_SEGMENT_M)]
 
 
+def largest_component(graph: nx.Graph) -> np.ndarray:
+    """The nodes of the graph's largest connected part (the network islands of the clipping left out)."""
+    sizes = {min(nodes): len(nodes) for nodes in nx.connected_components(graph)}
+    return np.array(sorted(nx.node_connected_component(graph, max(sizes, key=sizes.__getitem__))))
+
+
 def _classes(lines: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """OSM highway classes: arterials along shortest crossings of the city, a few footways and
     service roads, residential streets elsewhere."""
     graph = StreetNetwork.from_streets(gpd.GeoDataFrame(geometry=lines, crs=METRIC_CRS)).graph
-    largest = np.array(sorted(max(nx.connected_components(graph), key=len)))
+    largest = largest_component(graph)
     highway = rng.choice(["residential", "tertiary", "footway", "service"], size=len(lines),
                          p=[0.78, 0.12, 0.05, 0.05])  # fmt: skip
     for kind, count in reversed(ARTERIALS.items()):  # primaries drawn last, over secondaries

@@ -18,6 +18,7 @@ import shapely
 
 from observatory.indicators.network import StreetNetwork
 from observatory.sample.geometry import centre_metric
+from observatory.sample.streets import largest_component
 from observatory.settings import METRIC_CRS, STORAGE_CRS
 
 TRANSIT_SEED = 73_907
@@ -49,7 +50,7 @@ def transit_sample(
 ) -> TransitSample:
     """Routes along ``streets`` and stops along the bus routes."""
     network = StreetNetwork.from_streets(streets)
-    largest = np.array(sorted(max(nx.connected_components(network.graph), key=len)))
+    largest = largest_component(network.graph)
     centre = centre_metric()
     urban = largest[np.hypot(*(network.xy[largest] - (centre.x, centre.y)).T) < TERMINUS_RADIUS_M]
     routes = [_route(network, urban, rng) for _ in range(bus_routes + microbus_routes)]
