@@ -23,7 +23,7 @@ from observatory.settings import METRIC_CRS, STORAGE_CRS
 
 TRANSIT_SEED = 73_907
 """Mixed with the sample's seed: the transit generator's own random stream."""
-TERMINUS_RADIUS_M = 9_000.0
+TERMINUS_RADIUS_M = 12_000.0
 """Routes start and end within this distance of San Salvador's centre."""
 MIN_ROUTE_M = 5_000.0
 """Termini at least this far apart (straight line)."""
