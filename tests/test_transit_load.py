@@ -19,7 +19,6 @@ from tests import fixtures
 from tests.fixtures import X0, Y0
 
 UTM = fixtures.UTM
-TO_LONLAT = gpd.GeoSeries(crs=UTM)
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
