@@ -1,5 +1,6 @@
-"""Row checks every load runs: geometry type, repair (reported with the area it changed), the
-storage CRS, a country-wide sanity box, and duplicate ids across the whole file."""
+"""Row checks every load runs: geometry type (lines gathered into MultiLineStrings), repair
+(reported with the area it changed), the storage CRS, a country-wide sanity box, and duplicate ids
+across the whole file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from etl.lines import as_multilines
 from etl.report import Report
 from layers import Layer
 from observatory.settings import COUNTRY_BOUNDS, METRIC_CRS, STORAGE_CRS
@@ -24,7 +26,9 @@ def check_geometries(frame: gpd.GeoDataFrame, layer: Layer, report: Report) -> g
     frame = frame[~missing]
 
     polygonal = layer.geometry == "MultiPolygon"
-    expected = {"Polygon", "MultiPolygon"} if polygonal else {"Point"}
+    if layer.geometry == "MultiLineString":
+        frame = as_multilines(frame, report)
+    expected = {"Polygon", "MultiPolygon"} if polygonal else {layer.geometry}
     types = frame.geometry.geom_type
     wrong = ~types.isin(list(expected))
     report.reject(frame[wrong], "geometry type " + types[wrong] + f", expected {layer.geometry}")

@@ -77,17 +77,21 @@ def _land_use_class(frame: gpd.GeoDataFrame, context: Context, report: Report) -
 
 
 def _inside_amss(frame: gpd.GeoDataFrame, context: Context, report: Report) -> gpd.GeoDataFrame:
-    """Polygons with at least ``min_share_inside`` of their area inside the AMSS municipalities."""
+    """Features with at least ``min_share_inside`` of their size inside the AMSS municipalities:
+    polygons by area, lines (streets) by length."""
     outline = context.outline()
     metric = frame.to_crs(METRIC_CRS).geometry.values
     shapely.prepare(outline)
-    area = shapely.area(metric)
-    share = np.divide(shapely.area(shapely.intersection(metric, outline)), area, where=area > 0,
-                      out=np.zeros(len(metric)))  # fmt: skip
+    lines = shapely.get_dimensions(metric) == 1
+    size = np.where(lines, shapely.length(metric), shapely.area(metric))
+    inside = shapely.intersection(metric, outline)
+    size_inside = np.where(lines, shapely.length(inside), shapely.area(inside))
+    share = np.divide(size_inside, size, where=size > 0, out=np.zeros(len(metric)))
     outside = share < context.min_share_inside - 1e-9  # a share exactly at the limit, give or take rounding
     reasons = pd.Series(
-        [f"only {s:.0%} of its area lies inside the AMSS (at least {context.min_share_inside:.0%} needed)"
-         for s in share[outside]],
+        [f"only {s:.0%} of its {'length' if line else 'area'} lies inside the AMSS "
+         f"(at least {context.min_share_inside:.0%} needed)"
+         for s, line in zip(share[outside], lines[outside], strict=True)],
         index=frame.index[outside],
     )  # fmt: skip
     report.reject(frame[outside], reasons)

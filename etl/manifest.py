@@ -27,7 +27,7 @@ from observatory.settings import REFERENCE_DIR
 
 Format = Literal[
     "geojson", "topojson", "shapefile", "geopackage", "kml", "flatgeobuf", "geoparquet", "csv", "excel",
-    "geotiff",
+    "geotiff", "gtfs",
 ]  # fmt: skip
 SUFFIX_FORMATS: dict[str, Format] = {
     ".geojson": "geojson", ".json": "geojson", ".topojson": "topojson", ".shp": "shapefile",
@@ -96,7 +96,7 @@ class SourceSpec(_Strict):
     path: Path
     format: Format | None = None
     layer: str | None = None
-    """Layer inside a multi-layer file (GeoPackage, KML)."""
+    """Layer inside a multi-layer file (GeoPackage, KML), or the table of a GTFS feed (stops, routes)."""
     encoding: str | None = None
     """Text encoding when the file does not declare it (a Shapefile without .cpg, a CSV)."""
     crs: str | None = None
@@ -155,7 +155,7 @@ class Manifest(_Strict):
     joins: list[JoinSpec] = Field(default_factory=list)
     filter: FilterSpec | None = None
     min_share_inside: float = Field(default=0.5, gt=0, le=1)
-    """Polygons: the least share of a feature's area that must lie inside the AMSS municipalities."""
+    """The least share of a feature's area (a line's length) that must lie inside the AMSS municipalities."""
     file: Path | None = None
     """Where the manifest was read from (None for one built on the command line)."""
     sha256: str = ""

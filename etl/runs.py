@@ -64,7 +64,7 @@ class Attempt:
 
 def attempt(store: Store, layer: str, source: Path) -> Attempt:
     """Start a load of ``source`` into ``layer``: a missing file is a LoadError naming it."""
-    if not source.is_file():
+    if not source.exists():
         raise LoadError(f"{source}: file not found")
     started = datetime.now(UTC)
     return Attempt(started, new_run_id(layer, started), file_sha256(source), store.load_runs())
@@ -75,10 +75,14 @@ def new_run_id(layer: str, started: datetime) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """The hash of a file, or of a folder's files (a GTFS feed unzipped) by name and content."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for member in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        if member != path:
+            digest.update(str(member.relative_to(path)).encode())
+        with open(member, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

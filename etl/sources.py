@@ -25,6 +25,7 @@ import pyogrio
 import shapely
 
 from etl.derive import Context
+from etl.gtfs import read_gtfs
 from etl.manifest import Manifest, SourceSpec
 from etl.ragged import header_columns, is_rectangular, ragged_chunks
 from etl.raster_cells import pixel_cells
@@ -35,9 +36,9 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 100_000
 COORDINATE_NAMES = [
     ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("longitud", "latitud"), ("x", "y"),
-    ("este", "norte"),
+    ("este", "norte"), ("stop_lon", "stop_lat"),
 ]  # fmt: skip
-LONLAT_NAMES = {"lon", "longitude", "lng", "longitud"}
+LONLAT_NAMES = {"lon", "longitude", "lng", "longitud", "stop_lon"}
 _MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]")
 
 
@@ -48,9 +49,9 @@ def read_chunks(
     LoadErrors naming the file. Rows without usable coordinates are rejected here. A GeoTIFF's
     pixels are read over the municipalities of ``context`` only."""
     source = manifest.source
-    if not source.path.is_file():
-        raise LoadError(f"{source.path}: file not found")
     kind = manifest.source_format
+    if not (source.path.is_file() or (kind == "gtfs" and source.path.is_dir())):
+        raise LoadError(f"{source.path}: file not found")
     ragged = pd.Series(dtype=object)
     if kind == "csv":
         chunks = _csv_chunks(source, chunk_rows)
@@ -59,6 +60,8 @@ def read_chunks(
     elif kind == "geotiff":
         municipalities = context.layer("municipalities") if context is not None else gpd.GeoDataFrame()
         chunks = ((cells, ragged) for cells in pixel_cells(manifest, municipalities, chunk_rows=chunk_rows))
+    elif kind == "gtfs":
+        chunks = iter([(read_gtfs(source, report), ragged)])
     else:
         chunks = iter([(_vector(source, kind), ragged)])
     for chunk, reasons in chunks:
@@ -66,7 +69,7 @@ def read_chunks(
         if len(reasons):  # rows with too few or too many fields: their values cannot be trusted
             report.reject(chunk.loc[reasons.index], reasons)
             chunk = chunk.drop(index=reasons.index)
-        yield chunk if kind not in ("csv", "excel") else _with_coordinates(chunk, source, report)
+        yield chunk if kind not in ("csv", "excel", "gtfs") else _with_coordinates(chunk, source, report)
 
 
 def _csv_chunks(source: SourceSpec, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series]]:

@@ -340,7 +340,7 @@ def test_population_points() -> None:
     ).to_crs("EPSG:4326")
     points = population_points(cells)
     assert points.crs == METRIC_CRS and list(points.index) == [7, 9]
-    assert list(points.columns) == ["cell_id", "population", "municipality_code", "geometry"]
+    assert list(points.columns) == ["cell_id", "population", "period", "municipality_code", "geometry"]
     assert points["population"].tolist() == [12.0, 3.5] and points["population"].dtype == float
     assert (points.geometry[7].x, points.geometry[7].y) == pytest.approx((X0 + 125, Y0 + 125), abs=1e-3)
     assert crescent.contains(points.geometry[9])

@@ -1,16 +1,27 @@
 """Indicators per municipality and period, one module per theme, all in one registry."""
 
-from observatory.indicators import density, environment, land_use, risk, services, urban_control
+from observatory.indicators import (
+    accessibility,
+    density,
+    environment,
+    land_use,
+    mobility,
+    risk,
+    services,
+    urban_control,
+)
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
 __all__ = [
     "REGISTRY",
     "Indicator",
+    "accessibility",
     "compute_indicators",
     "density",
     "environment",
     "land_use",
+    "mobility",
     "risk",
     "services",
     "urban_control",

@@ -15,7 +15,7 @@ def population_points(population: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     Returns
     -------
     GeoDataFrame
-        ``cell_id``, ``population`` (float), ``municipality_code`` and a point geometry in
+        ``cell_id``, ``population`` (float), ``period``, ``municipality_code`` and a point geometry in
         ``METRIC_CRS``, in the cells' order and index.
 
     Notes
@@ -29,6 +29,7 @@ def population_points(population: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         {
             "cell_id": metric["cell_id"],
             "population": metric["population"].astype(float),
+            "period": metric["period"],
             "municipality_code": metric["municipality_code"],
         },
         geometry=shapely.point_on_surface(metric.geometry.values),

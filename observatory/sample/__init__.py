@@ -20,6 +20,8 @@ from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.population import write_population_raster
 from observatory.sample.statistics import statistics_frame
+from observatory.sample.streets import STREETS_SEED, streets_frame
+from observatory.sample.transit import TRANSIT_SEED, microbus_frame, transit_sample, write_gtfs
 from observatory.sample.zoning import zoning_frame
 from observatory.settings import METRIC_CRS, REFERENCE_DIR
 
@@ -48,10 +50,19 @@ class SampleFiles:
     flood_depth_100y: Path
     landslide_susceptibility: Path
     land_cover: Path
+    streets: Path
+    gtfs: Path
+    microbus_routes: Path
 
 
 def write_sample(
-    out_dir: Path, *, seed: int = DEFAULT_SEED, permits_scale: float = 1.0, raster_resolution_m: float = 30.0
+    out_dir: Path,
+    *,
+    seed: int = DEFAULT_SEED,
+    permits_scale: float = 1.0,
+    raster_resolution_m: float = 30.0,
+    street_segments: int = 11_000,
+    bus_routes: int = 36,
 ) -> SampleFiles:
     """Write every sample source file; the same seed and sizes always give the same data. The
     municipalities source is the reference geoBoundaries file itself."""
@@ -72,6 +83,9 @@ def write_sample(
         flood_depth_100y=flood,
         landslide_susceptibility=landslide,
         land_cover=write_land_cover(out_dir, municipalities, seed, resolution_m=raster_resolution_m),
+        streets=out_dir / "calles_osm.gpkg",
+        gtfs=out_dir / "gtfs_amss.zip",
+        microbus_routes=out_dir / "rutas_microbus.geojson",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
@@ -79,6 +93,12 @@ def write_sample(
     statistics_frame().to_csv(files.statistics, index=False)
     population_rng = np.random.default_rng([seed, POPULATION_STREAM])
     write_population_raster(files.population, municipalities, population_rng)
+    streets = streets_frame(outline, np.random.default_rng([seed, STREETS_SEED]), segments=street_segments)
+    files.streets.unlink(missing_ok=True)
+    streets.to_file(files.streets, layer="calles", driver="GPKG", SPATIAL_INDEX="NO")
+    transit = transit_sample(streets, np.random.default_rng([seed, TRANSIT_SEED]), bus_routes=bus_routes)
+    write_gtfs(files.gtfs, transit)
+    files.microbus_routes.write_text(microbus_frame(transit).to_json(drop_id=True), encoding="utf-8")
     write_manifests(out_dir)
     return files
 
