@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib
 import pytest
 
+from observatory.indicators import REGISTRY
 from observatory.settings import Settings
 from observatory.store import Store
 
@@ -27,5 +28,5 @@ def test_notebook_runs(
     for cell in cells:
         if cell["cell_type"] == "code":
             exec(compile("".join(cell["source"]), f"{notebook.name}", "exec"), namespace)
-    assert len(namespace["sheets"]) == 7
+    assert len(namespace["sheets"]) == len(REGISTRY)  # one technical sheet per indicator
     assert namespace["counts"].to_dict() == {2017: 3.0, 2018: 1.0}
