@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     """Legal time limit for resolving a permit, in business days (Ley Especial de Agilización de
     Trámites para el Fomento de Proyectos de Construcción)."""
 
+    small_n: int = Field(default=5, ge=1)
+    """An indicator value resting on fewer records than this is flagged ``small_n``: shown to
+    analysts, marked (or suppressed, for counts of people and events) in public outputs."""
+
     @property
     def geopackage_path(self) -> Path:
         return self.data_dir / "observatory.gpkg"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from layers import get_layer
 from observatory.indicators import REGISTRY, compute_indicators
+from observatory.indicators.registry import METROPOLITAN_CODE, indicator
 from observatory.settings import Settings
 from observatory.store import Store
 from tests import fixtures
@@ -95,10 +97,10 @@ def test_every_indicator_has_a_complete_sheet() -> None:
         assert item.direction in ("higher_is_better", "lower_is_better", "neutral")
 
 
-def test_2024_geography_is_recomputed_from_the_records_never_averaged(
-    store: Store, settings: Settings, sources: dict[str, Path], tmp_path: Path
-) -> None:
-    # Both squares became districts of one 2024 municipality, M1; official areas 8 and 6 km².
+@pytest.fixture
+def crosswalked(store: Store, settings: Settings, sources: dict[str, Path]) -> Store:
+    """The tiny AMSS whose two squares became districts of one 2024 municipality, M1 ("Uno"), with
+    official areas of 8 and 6 km², loaded and computed."""
     (sources["municipalities"].parent / "hechos.csv").write_text(
         "code,area,m2024,n2024\n0001,8,M1,Uno\n0002,6,M1,Uno\n", encoding="utf-8"
     )
@@ -110,7 +112,11 @@ def test_2024_geography_is_recomputed_from_the_records_never_averaged(
     for layer in ("zoning", "permits"):
         fixtures.load(store, layer, sources[layer], settings=settings)
     compute_indicators(store, settings=settings)
-    frame = store.read_layer(get_layer("indicators"))
+    return store
+
+
+def test_2024_geography_is_recomputed_from_the_records_never_averaged(crosswalked: Store) -> None:
+    frame = crosswalked.read_layer(get_layer("indicators"))
     on_2024 = frame[frame["geography"] == "municipios_2024"]
 
     def value(indicator_id: str, code: str, period: int, rows: pd.DataFrame = frame) -> float:
@@ -149,3 +155,76 @@ def test_compute_skips_indicators_whose_inputs_are_missing(
     assert outcome.skipped["land_use_mix"] == "needs zoning, not loaded"
     assert outcome.skipped["permits_count"] == "needs permits, not loaded"
     assert len(outcome.skipped) == len(REGISTRY) - 1
+
+
+@pytest.fixture
+def probe() -> Iterator[str]:
+    """An indicator of the test's own: a count with its n per municipality, and one value over the
+    whole metropolitan area (the number of municipalities)."""
+
+    @indicator(
+        id="_probe", theme="test", title_es="Sonda", title_en="Probe", formula="n", unit="registros",
+        direction="neutral", inputs=("municipalities",), sdg_target="11.2.1", iso37120="10.3",
+    )  # fmt: skip
+    def compute(*, municipalities: pd.DataFrame) -> pd.DataFrame:
+        n = {"0001": 4, "0002": 5, "M1": 9}
+        codes = list(municipalities["code"])
+        return pd.DataFrame(
+            {
+                "municipality_code": [*codes, METROPOLITAN_CODE],
+                "period": 2020,
+                "value": [float(n[c]) for c in codes] + [float(len(codes))],
+                "n": [n[c] for c in codes] + [len(codes)],
+            }
+        )
+
+    yield "_probe"
+    del REGISTRY["_probe"]
+
+
+def test_values_keep_their_n_and_few_records_are_flagged(
+    crosswalked: Store, settings: Settings, probe: str
+) -> None:
+    loaded = crosswalked
+    compute_indicators(loaded, [probe], settings=settings)
+    frame = loaded.read_layer(get_layer("indicators"))
+    rows = frame[frame["indicator_id"] == probe].set_index("value_id")
+    # 4 records are fewer than 5: flagged; 5 are not (the limit is not itself small).
+    assert rows.loc["_probe:0001:2020", "n"] == 4 and rows.loc["_probe:0001:2020", "flag"] == "small_n"
+    assert rows.loc["_probe:0002:2020", "n"] == 5 and pd.isna(rows.loc["_probe:0002:2020", "flag"])
+    assert pd.isna(rows.loc["_probe:M1:2020", "flag"])
+    # The limit is a setting.
+    compute_indicators(loaded, [probe], settings=settings.model_copy(update={"small_n": 10}))
+    frame = loaded.read_layer(get_layer("indicators"))
+    rows = frame[frame["indicator_id"] == probe].set_index("value_id")
+    assert rows.loc["_probe:M1:2020", "flag"] == "small_n"
+    # Indicators that give no n have none, and no flag.
+    permits = frame[frame["indicator_id"] == "permits_count"]
+    assert permits["n"].isna().all() and permits["flag"].isna().all()
+
+
+def test_a_metropolitan_value_per_geography_on_the_union_of_its_municipalities(
+    crosswalked: Store, settings: Settings, probe: str
+) -> None:
+    loaded = crosswalked
+    compute_indicators(loaded, [probe], settings=settings)
+    frame = loaded.read_layer(get_layer("indicators"))
+    metropolitan = frame[(frame["indicator_id"] == probe) & (frame["municipality_code"] == METROPOLITAN_CODE)]
+    by_geography = metropolitan.set_index("geography")
+    # Two municipalities in 2007, one in 2024: each geography keeps its own value and id.
+    assert by_geography.loc["municipios_2007", "value"] == 2
+    assert by_geography.loc["municipios_2024", "value"] == 1
+    assert set(metropolitan["value_id"]) == {
+        "_probe:AMSS:2020:municipios_2007",
+        "_probe:AMSS:2020:municipios_2024",
+    }
+    municipalities = loaded.read_layer(get_layer("municipalities")).to_crs("EPSG:32616")
+    for geometry in metropolitan.to_crs("EPSG:32616").geometry:
+        assert geometry.area == pytest.approx(municipalities.area.sum(), rel=1e-6)
+    assert (metropolitan["municipality_name"] == "Área Metropolitana de San Salvador").all()
+
+
+def test_sheets_name_their_sdg_target_and_iso_37120_code(probe: str) -> None:
+    sheet = REGISTRY[probe].sheet()
+    assert (sheet["sdg_target"], sheet["iso37120"]) == ("11.2.1", "10.3")
+    assert REGISTRY["permits_count"].sheet()["sdg_target"] is None

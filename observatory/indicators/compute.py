@@ -17,7 +17,7 @@ from rich.progress import Progress
 from layers import get_layer, raster_catalogue
 from observatory import __version__
 from observatory.errors import NotFound
-from observatory.indicators.registry import REGISTRY, Indicator
+from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
 from observatory.rasters import raster_file
 from observatory.settings import Settings, get_settings
 from observatory.store import Store
@@ -79,7 +79,7 @@ def compute_indicators(
             values = item.compute(**arguments)
             municipalities = inputs["municipalities"]
             assert isinstance(municipalities, gpd.GeoDataFrame)
-            outlines = municipalities.set_index("code")
+            outlines = _outlines(municipalities)
             parts.append(
                 gpd.GeoDataFrame(
                     values.assign(
@@ -106,6 +106,13 @@ def compute_indicators(
     computed["value_id"] = (
         computed["indicator_id"] + ":" + computed["municipality_code"] + ":" + computed["period"].astype(str)
     )
+    # Both geographies have a metropolitan value of their own (an index across 14 or across 6).
+    metropolitan = computed["municipality_code"] == METROPOLITAN_CODE
+    computed.loc[metropolitan, "value_id"] += ":" + computed.loc[metropolitan, "geography"]
+    if "n" not in computed.columns:
+        computed["n"] = pd.NA
+    small = (computed["n"].astype("Float64") < settings.small_n).fillna(False).astype(bool)
+    computed["flag"] = pd.Series("small_n", index=computed.index, dtype=object).where(small)
     existing = store.read_layer(layer)
     key = ["indicator_id", "period", "geography"]
     replaced = existing.set_index(key).index.isin(computed.set_index(key).index)
@@ -117,6 +124,18 @@ def compute_indicators(
 
 Input: TypeAlias = gpd.GeoDataFrame | Path
 """A vector layer as a frame, or a raster layer as its GeoTIFF (indicators read it by zones)."""
+
+
+def _outlines(municipalities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Name and outline per code, the metropolitan area (the union) included."""
+    outlines = municipalities.set_index("code")[["name", "geom"]]
+    metropolitan = gpd.GeoDataFrame(
+        {"name": ["Área Metropolitana de San Salvador"]},
+        geometry=[shapely.union_all(outlines.geometry.values)],
+        index=pd.Index([METROPOLITAN_CODE], name="code"),
+        crs=outlines.crs,
+    ).rename_geometry("geom")
+    return gpd.GeoDataFrame(pd.concat([outlines, metropolitan]), geometry="geom", crs=outlines.crs)
 
 
 def _read_input(store: Store, name: str, settings: Settings) -> Input:

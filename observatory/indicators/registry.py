@@ -15,7 +15,12 @@ import pandas as pd
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
 ComputeFunction = Callable[..., pd.DataFrame]
 """Takes the input layers as keyword arguments (plus the declared options) and returns a frame
-with the columns ``municipality_code``, ``period`` (year) and ``value``."""
+with the columns ``municipality_code`` (or ``METROPOLITAN_CODE`` for one value over the whole
+geography), ``period`` (year) and ``value``, and optionally ``n``: the records behind the value."""
+
+METROPOLITAN_CODE = "AMSS"
+"""The ``municipality_code`` of a value computed over the whole metropolitan area (an inequality
+index across its municipalities, say), mapped on the union of the municipalities."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,11 @@ class Indicator:
     compute: ComputeFunction
     options: tuple[str, ...] = ()
     """Names of settings passed to ``compute`` as keyword arguments."""
+    sdg_target: str | None = None
+    """The Sustainable Development Goal indicator it matches (``11.2.1``), for partners who publish
+    by SDG target."""
+    iso37120: str | None = None
+    """The ISO 37120 (sustainable cities) indicator it matches (``10.3``)."""
 
     def sheet(self) -> dict[str, Any]:
         """The technical sheet, as published by the API."""
@@ -44,6 +54,8 @@ class Indicator:
             "direction": self.direction,
             "inputs": list(self.inputs),
             "references": list(self.references),
+            "sdg_target": self.sdg_target,
+            "iso37120": self.iso37120,
         }
 
 
@@ -62,6 +74,8 @@ def indicator(
     inputs: tuple[str, ...],
     references: tuple[str, ...] = (),
     options: tuple[str, ...] = (),
+    sdg_target: str | None = None,
+    iso37120: str | None = None,
 ) -> Callable[[ComputeFunction], ComputeFunction]:
     """Register the decorated function as the computation of indicator ``id``."""
 
@@ -71,7 +85,7 @@ def indicator(
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
-            options=options,
+            options=options, sdg_target=sdg_target, iso37120=iso37120,
         )  # fmt: skip
         return function
 
