@@ -102,7 +102,11 @@ def _municipality(frame: gpd.GeoDataFrame, context: Context, report: Report) -> 
     """Each row takes the code of the municipality holding its representative point: a point is its
     own, a polygon's is a point inside it (a pixel's centre), so that a cell straddling two
     municipalities is counted once, where its centre is. On a shared edge, the lowest code."""
-    anchors = gpd.GeoSeries(shapely.point_on_surface(frame.geometry.values), index=frame.index, crs=frame.crs)
+    geometries = frame.geometry.values
+    points = shapely.get_type_id(geometries) == shapely.GeometryType.POINT
+    anchors = gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs)
+    if not points.all():  # a point is its own anchor; point_on_surface would copy a million of them
+        anchors[~points] = shapely.point_on_surface(geometries[~points])
     joined = gpd.sjoin(
         gpd.GeoDataFrame(geometry=anchors),
         context.layer("municipalities")[["code", "geom"]],
