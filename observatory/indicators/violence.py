@@ -97,7 +97,8 @@ def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFra
     title_en="Empirical-Bayes smoothed homicide rate per 100,000 inhabitants",
     formula="estimador bayesiano empírico (Marshall 1991, esda.smoothing.Empirical_Bayes) de víctimas de "
     "homicidio / población del censo 2007 × 100 000, cada año sobre los municipios de la geografía "
-    "calculada" + DENOMINATOR + "; n = hechos (eventos)",
+    "calculada; si la varianza entre municipios estimada es negativa, todos toman la tasa del conjunto "
+    "(Marshall 1991)" + DENOMINATOR + "; n = hechos (eventos)",
     unit="por 100 000 hab",
     direction="lower_is_better",
     inputs=("incidents", "municipalities"),
@@ -111,22 +112,36 @@ def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFra
 )
 def homicide_rate_smoothed(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Homicide rates shrunk towards the year's rate over all municipalities, the more so the
-    smaller the municipality, so that a small one's single homicide does not rank it first.
-
-    Notes
-    -----
-    :math:`\\hat r_m = w_m r_m + (1 - w_m) \\bar r` with :math:`\\bar r = \\sum e / \\sum b`,
-    :math:`w_m = s^2 / (s^2 + \\bar r / b_m)` and :math:`s^2 = \\sum b_m (r_m - \\bar r)^2 / \\sum b
-    - \\bar r / \\bar b` (esda's ``Empirical_Bayes``). A year without any homicide has every rate 0,
-    where the estimator is 0/0: its smoothed rates are 0 too.
-    """
+    smaller the municipality, so that a small one's single homicide does not rank it first
+    (see :func:`smoothed_rates`)."""
     counts = yearly_counts(incidents, municipalities, types=(HOMICIDE,))
     smoothed = pd.Series(0.0, index=counts.index)
     for _, year in counts.groupby("period"):
-        if year["victims"].sum() > 0:
-            rates = Empirical_Bayes(year["victims"].to_numpy(), year["population"].to_numpy()).r
-            smoothed[year.index] = np.asarray(rates).ravel()
-    return _rate(counts.assign(smoothed=smoothed * counts["population"]), "smoothed")
+        rates = smoothed_rates(year["victims"].to_numpy(), year["population"].to_numpy())
+        smoothed[year.index] = rates * year["population"]
+    return _rate(counts.assign(smoothed=smoothed), "smoothed")
+
+
+def smoothed_rates(events: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Empirical-Bayes rates (events per inhabitant) of areas with these events and populations.
+
+    Notes
+    -----
+    esda's ``Empirical_Bayes`` (Marshall 1991): :math:`\\hat r_m = w_m r_m + (1 - w_m) \\bar r` with
+    :math:`\\bar r = \\sum e / \\sum b`, :math:`w_m = s^2 / (s^2 + \\bar r / b_m)` and the moment
+    estimate :math:`s^2 = \\sum b_m (r_m - \\bar r)^2 / \\sum b - \\bar r / \\bar b`. When
+    :math:`s^2 < 0` (the rates vary less than chance alone would make them) Marshall sets it to 0,
+    so every area takes :math:`\\bar r`; esda does not, and its weights then leave [0, 1] (a higher
+    raw rate would get a lower smoothed one), so that case is handled here. No events at all: 0.
+    """
+    events, population = np.asarray(events, dtype=float), np.asarray(population, dtype=float)
+    if events.sum() == 0:
+        return np.zeros(len(events))
+    overall = events.sum() / population.sum()
+    between = np.sum(population * (events / population - overall) ** 2) / population.sum()
+    if between - overall / population.mean() < 0:
+        return np.full(len(events), overall)
+    return np.asarray(Empirical_Bayes(events, population).r).ravel()
 
 
 @indicator(
