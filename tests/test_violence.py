@@ -337,3 +337,28 @@ def test_four_events_are_withheld_in_public_outputs_five_are_not(
         }
         assert "value" not in in_tile[EAST] and in_tile[EAST]["flag"] == "suppressed"
         assert in_tile[WEST]["value"] == pytest.approx(50.0)
+
+
+def test_committed_sample_loads_without_rejects_and_follows_the_real_magnitudes(
+    store: Store, settings: Settings
+) -> None:
+    for name in ("municipios", "incidentes_pnc"):
+        result = load_manifest(store, SAMPLE_DIR / f"{name}.toml", settings)
+    assert result.run.rows_rejected == 0 and result.run.rows_loaded > 10_000
+    police = load_manifest(store, SAMPLE_DIR / "homicidios_pnc.toml", settings)
+    report = pd.read_csv(police.run.report_file)
+    assert police.run.rows_loaded == 14 * 9 and report["reason"].str.startswith("skipped by rule").all()
+    incidents = store.read_layer(get_layer("incidents"))
+    facts = store.read_layer(get_layer("municipalities")).set_index("code")["population_2007"]
+    homicides = incidents[incidents["type"] == "homicidio"]
+    victims = homicides.groupby([homicides["date"].dt.year, "municipality_code"])["fatalities"].sum()
+    amss_rate = victims.groupby(level=0).sum() / facts.sum() * 1e5
+    # El Salvador's rate: about 103 per 100,000 in 2015, 2.4 in 2023 (few victims: a wider margin).
+    assert amss_rate[2015] == pytest.approx(103, rel=0.1) and amss_rate[2023] == pytest.approx(2.4, rel=0.5)
+    rate_2015 = victims[2015] / facts * 1e5
+    assert rate_2015["0617"] > 2 * rate_2015["0501"] and rate_2015["0602"] > rate_2015["0511"]
+    assert set(incidents["type"]) == {"homicidio", "robo", "extorsion", "lesiones", "violencia_sexual"}
+    cells = hotspot_cells(
+        incidents[incidents["date"].dt.year == 2015], store.read_layer(get_layer("municipalities"))
+    )
+    assert 0 < cells["hot"].sum() < len(cells) / 4
