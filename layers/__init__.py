@@ -10,9 +10,10 @@ import tomllib
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PropertyType = Literal["string", "integer", "number", "date"]
@@ -40,6 +41,40 @@ class Constraint(BaseModel):
     minimum_field: str | None = None
     """Another property of the row this value may not be below (a permit is resolved on or
     after the day it was submitted)."""
+
+
+class Withholding(BaseModel):
+    """Rows that public outputs (feature pages, tiles) serve without some of their values: counts
+    of events too small to publish without pointing at someone. The store keeps the real values,
+    and ``read_layer`` (analysts, notebooks) returns them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, list[str]] = Field(min_length=1)
+    """Text property -> its values; a row is withheld when every property has one of its values."""
+    columns: list[str] = Field(min_length=1)
+    """Properties served empty (null) in a withheld row."""
+    mark: dict[str, str] = Field(default_factory=dict)
+    """Property -> the value served instead in a withheld row (``flag = "suppressed"``)."""
+
+    def applies(self, properties: dict[str, Any]) -> bool:
+        return all(properties.get(column) in values for column, values in self.when.items())
+
+    def public(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """The properties as public outputs serve them."""
+        if not self.applies(properties):
+            return properties
+        return {**properties, **dict.fromkeys(self.columns), **self.mark}
+
+    def public_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A frame of the layer's rows as public outputs serve them (``public`` for each row)."""
+        withheld = np.logical_and.reduce([frame[column].isin(values) for column, values in self.when.items()])
+        served = frame.copy()
+        served.loc[withheld, self.columns] = None
+        for column, value in self.mark.items():
+            served[column] = served[column].astype(object)
+            served.loc[withheld, column] = value
+        return served
 
 
 class Style(BaseModel):
@@ -72,12 +107,17 @@ class Layer(BaseModel):
     constraints: dict[str, Constraint] = Field(default_factory=dict)
     """Per property: the values a load accepts (see Constraint)."""
     style: Style
+    withheld: Withholding | None = None
 
     @model_validator(mode="after")
     def _known_columns(self) -> Layer:
         for column in (self.id, self.datetime, self.partition, *self.id_from, *self.required):
             if column is not None and column not in self.properties:
                 raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
+        rule = self.withheld
+        for column in [] if rule is None else [*rule.when, *rule.columns, *rule.mark]:
+            if column not in self.properties:
+                raise ValueError(f"layer {self.name}: withheld names {column!r}, which is not a property")
         for column in self.properties:
             if not column.replace("_", "").isalnum() or not column[0].isalpha():
                 raise ValueError(f"layer {self.name}: bad property name {column!r}")

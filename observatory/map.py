@@ -86,7 +86,10 @@ def colour(value: float | None, breaks: list[float]) -> str:
 
 def render_map(store: Store, *, indicator_id: str | None = None, period: int | None = None) -> str:
     """The whole HTML page for one indicator and period (the latest period by default)."""
-    values = pd.DataFrame(store.read_layer(get_layer("indicators")).drop(columns="geom"))
+    indicators = get_layer("indicators")
+    values = pd.DataFrame(store.read_layer(indicators).drop(columns="geom"))
+    if indicators.withheld is not None:  # a public page: withheld values are not shown
+        values = indicators.withheld.public_frame(values)
     values = values[values["geography"].fillna(MAP_GEOGRAPHY) == MAP_GEOGRAPHY]
     municipalities = store.read_layer(get_layer("municipalities"))
     available = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]

@@ -9,6 +9,7 @@ from observatory.indicators import (
     risk,
     services,
     urban_control,
+    violence,
 )
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
@@ -25,4 +26,5 @@ __all__ = [
     "risk",
     "services",
     "urban_control",
+    "violence",
 ]

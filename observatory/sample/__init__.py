@@ -16,6 +16,7 @@ import shapely
 from observatory.sample.boundaries import amss_boundaries
 from observatory.sample.facilities import write_facilities
 from observatory.sample.hazards import write_hazards
+from observatory.sample.incidents import write_incidents
 from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.population import write_population_raster
@@ -53,6 +54,8 @@ class SampleFiles:
     streets: Path
     gtfs: Path
     microbus_routes: Path
+    incidents: Path
+    police_homicides: Path
 
 
 def write_sample(
@@ -72,6 +75,7 @@ def write_sample(
     outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
     schools, health, public_spaces = write_facilities(out_dir, municipalities, seed=seed)
     flood, landslide = write_hazards(out_dir, municipalities, seed, resolution_m=raster_resolution_m)
+    incidents, police_homicides = write_incidents(out_dir, municipalities, seed)
     files = SampleFiles(
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",
@@ -86,6 +90,8 @@ def write_sample(
         streets=out_dir / "calles_osm.gpkg",
         gtfs=out_dir / "gtfs_amss.zip",
         microbus_routes=out_dir / "rutas_microbus.geojson",
+        incidents=incidents,
+        police_homicides=police_homicides,
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")

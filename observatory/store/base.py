@@ -109,10 +109,12 @@ class Store(Protocol):
         """The whole layer in the catalogue's columns; empty when it was never loaded."""
 
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
-        """One page of features matching the query, in a stable order (the layer's id)."""
+        """One page of features matching the query, in a stable order (the layer's id), as public
+        outputs serve them: the values the layer's ``withheld`` rule names are null there."""
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
-        """A Mapbox Vector Tile of the layer (WebMercatorQuad), one MVT layer named after it."""
+        """A Mapbox Vector Tile of the layer (WebMercatorQuad), one MVT layer named after it; withheld
+        values are left out, as in ``select``."""
 
     def load_runs(self) -> list[LoadRun]:
         """Every recorded load run, oldest first."""

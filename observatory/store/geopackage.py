@@ -168,6 +168,12 @@ class GeoPackageStore:
         for column, value in query.filters.items():
             conditions.append(f"t.{_quote(column)} = ?")
             params.append(_sqlite_value(value))
+        rule = layer.withheld
+        if rule is not None and set(query.filters) & set(rule.columns):
+            # A withheld value must not be found by filtering on it either.
+            when = " AND ".join(f"t.{_quote(c)} IN ({', '.join('?' * len(v))})" for c, v in rule.when.items())
+            conditions.append(f"NOT COALESCE({when}, 0)")
+            params += [value for values in rule.when.values() for value in values]
         if query.interval is not None and layer.datetime is not None:
             start, end = query.interval
             if start is not None:
@@ -189,7 +195,12 @@ class GeoPackageStore:
                 return []
             rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
         names = list(layer.properties)
-        return [Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows]
+        records = [
+            Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows
+        ]
+        if rule is None:
+            return records
+        return [Record(rule.public(record.properties), record.geometry) for record in records]
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         records = self._select(

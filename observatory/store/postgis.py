@@ -224,6 +224,11 @@ class PostGISStore:
         for index, (column, value) in enumerate(query.filters.items()):
             conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"f{index}")))
             params[f"f{index}"] = value
+        rule = layer.withheld
+        if rule is not None and set(query.filters) & set(rule.columns):
+            # A withheld value must not be found by filtering on it either.
+            conditions.append(sql.SQL("NOT COALESCE({}, false)").format(_withheld_condition(layer)))
+            params.update(_withheld_params(layer))
         if query.interval is not None and layer.datetime is not None:
             start, end = query.interval
             if start is not None:
@@ -242,14 +247,16 @@ class PostGISStore:
             "SELECT {columns}, ST_AsBinary(geom) FROM {table} WHERE {where} "
             "ORDER BY {id} LIMIT %(limit)s OFFSET %(offset)s"
         ).format(
-            columns=sql.SQL(", ").join(map(sql.Identifier, layer.properties)),
+            columns=_served_columns(layer),
             table=self._table(layer),
             where=where,
             id=sql.Identifier(layer.id),
         )
 
         def fetch(cursor: psycopg.Cursor[Any]) -> list[Any]:
-            cursor.execute(statement, {**params, "limit": query.limit, "offset": query.offset})
+            cursor.execute(
+                statement, {**params, **_withheld_params(layer), "limit": query.limit, "offset": query.offset}
+            )
             return cursor.fetchall()
 
         rows = self._read(fetch)
@@ -277,7 +284,7 @@ class PostGISStore:
             WHERE geom IS NOT NULL
             """
         ).format(
-            columns=sql.SQL(", ").join(sql.Identifier("t", c) for c in layer.properties),
+            columns=_served_columns(layer),
             table=self._table(layer),
             where=where,
         )
@@ -287,6 +294,7 @@ class PostGISStore:
         params.update(
             z=tile.z, x=tile.x, y=tile.y, west=west, south=south, east=east, north=north,
             extent=EXTENT, buffer=BUFFER, cap=layer.max_features_per_tile, name=layer.name,
+            **_withheld_params(layer),
         )  # fmt: skip
 
         def fetch(cursor: psycopg.Cursor[Any]) -> Any:
@@ -505,6 +513,45 @@ def _run_two_at_a_time(statements: list[sql.SQL], connections: list[psycopg.Conn
     with ThreadPoolExecutor(len(connections)) as pool:
         for done in [pool.submit(work, connection) for connection in connections]:
             done.result()
+
+
+def _withheld_condition(layer: Layer) -> sql.Composable:
+    """True for the rows public outputs withhold values of (see ``layers.Withholding``)."""
+    assert layer.withheld is not None
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = ANY({})").format(sql.Identifier(column), sql.Placeholder(f"withheld_{index}"))
+        for index, column in enumerate(layer.withheld.when)
+    )
+
+
+def _withheld_params(layer: Layer) -> dict[str, Any]:
+    rule = layer.withheld
+    if rule is None:
+        return {}
+    return {
+        **{f"withheld_{index}": values for index, values in enumerate(rule.when.values())},
+        **{f"withheld_mark_{column}": value for column, value in rule.mark.items()},
+    }
+
+
+def _served_columns(layer: Layer) -> sql.Composable:
+    """The layer's columns as public outputs serve them: withheld values null or marked."""
+    rule = layer.withheld
+    if rule is None:
+        return sql.SQL(", ").join(map(sql.Identifier, layer.properties))
+    served: list[sql.Composable] = []
+    for column in layer.properties:
+        name = sql.Identifier(column)
+        if column in rule.columns or column in rule.mark:
+            instead = sql.Placeholder(f"withheld_mark_{column}") if column in rule.mark else sql.SQL("NULL")
+            served.append(
+                sql.SQL("CASE WHEN {when} THEN {instead} ELSE {name} END AS {name}").format(
+                    when=_withheld_condition(layer), instead=instead, name=name
+                )
+            )
+        else:
+            served.append(name)
+    return sql.SQL(", ").join(served)
 
 
 def _csv(layer: Layer, rows: gpd.GeoDataFrame) -> bytes:
