@@ -1,7 +1,8 @@
 """Citizens' complaints of illegal construction as OPAMSS's register exports them: the 64 of the
 accountability report in ``shared/seed``, with the inspector's GPS position in lon/lat and the
-municipality named, not coded. About 40% are about works next to a construction permit granted in
-the year before (works beyond what was authorised); the rest fall where no permit was asked for."""
+municipality named, not coded. About 40% are about works next to a construction permit submitted
+up to 300 days before, within the report's period (works beyond what was authorised); the rest fall
+where no permit was asked for."""
 
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ def complaints_frame(
     px, py = to_metric.transform(chosen["x"].to_numpy(), chosen["y"].to_numpy())
     angle = rng.uniform(0, 2 * np.pi, near)
     offset = rng.uniform(*NEAR_PERMIT_M, near)
-    near_dates = pd.to_datetime(chosen["fecha_ingreso"]).to_numpy() + rng.integers(1, 300, near).astype(
-        "timedelta64[D]"
-    )
+    submitted = pd.to_datetime(chosen["fecha_ingreso"]).to_numpy().astype("datetime64[D]")
+    lag = np.minimum(rng.integers(1, 300, near), (PERIOD_END - submitted).astype(int))
+    near_dates = submitted + lag.astype("timedelta64[D]")
     metric = municipalities.to_crs(METRIC_CRS)
     area = shapely.union_all(metric.geometry.values)
     far_xy = random_points_in(area, far, rng, toward=centre_metric())
