@@ -1,6 +1,6 @@
 """Urban-control indicators: what OPAMSS grants, how fast, where, and what escapes it.
 
-Two procedures are kept apart throughout, since the law gives them different limits: construction
+Two procedures are kept apart throughout, each timed against a legal limit of its own: construction
 permits (``permiso_construccion``) and site-suitability rulings (``calificacion_lugar``). Values go
 by municipality and year of resolution (of the complaint, for complaints); each carries ``n``, the
 records behind it. A municipality without a usable record in a year has no row, except for counts
