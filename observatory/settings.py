@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     legal_limit_business_days: int = 30
     """Legal time limit for resolving a permit, in business days (Ley Especial de Agilización de
     Trámites para el Fomento de Proyectos de Construcción)."""
+    legal_limit_business_days_rulings: int = 30
+    """Legal time limit for a site-suitability ruling (calificación de lugar), in business days. The
+    same law sets it; its figure is to be confirmed against the law's text, hence a setting of its own."""
+    complaint_permit_distance_m: float = Field(default=50.0, gt=0)
+    """A complaint of illegal construction is covered by a construction permit granted within this
+    many metres of it."""
+    complaint_permit_days: int = Field(default=365, ge=0)
+    """...and submitted at most this many days before the complaint."""
 
     small_n: int = Field(default=5, ge=1)
     """An indicator value resting on fewer records than this is flagged ``small_n``: shown to

@@ -64,17 +64,19 @@ def write_zoning(folder: Path, *, extra: tuple[tuple[str, str, shapely.Geometry]
 
 
 def permits_table(rows: list[tuple[Any, ...]] = PERMITS) -> pd.DataFrame:
-    """Permits as OPAMSS exports them: x/y in the El Salvador Lambert grid (EPSG:5460)."""
+    """Permits as OPAMSS exports them: x/y in the El Salvador Lambert grid (EPSG:5460). A row may
+    end with a status (default ``aprobado``)."""
     to_lambert = pyproj.Transformer.from_crs(UTM, "EPSG:5460", always_xy=True)
     records = []
-    for pid, kind, use, area, investment, submitted, resolved, x, y in rows:
+    for pid, kind, use, area, investment, submitted, resolved, x, y, *status in rows:
         if x is None:
             lx = ly = None
         else:
             lx, ly = to_lambert.transform(x, y)
         records.append(
             {"expediente": pid, "tramite": kind, "uso": use, "area_m2": area, "inversion_usd": investment,
-             "fecha_ingreso": submitted, "fecha_resolucion": resolved, "estado": "aprobado", "x": lx, "y": ly}
+             "fecha_ingreso": submitted, "fecha_resolucion": resolved,
+             "estado": status[0] if status else "aprobado", "x": lx, "y": ly}
         )  # fmt: skip
     return pd.DataFrame(records)
 
@@ -92,6 +94,7 @@ FIELDS = {
     "permits": {"permit_id": "expediente", "kind": "tramite", "use_class": "uso", "floor_area_m2": "area_m2",
                 "investment_usd": "inversion_usd", "submitted": "fecha_ingreso",
                 "resolved": "fecha_resolucion", "status": "estado"},
+    "complaints": {"complaint_id": "correlativo", "date": "fecha", "kind": "tipo", "status": "estado"},
 }  # fmt: skip
 """The fixtures' column mappings, as their manifests declare them."""
 

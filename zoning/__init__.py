@@ -1,5 +1,7 @@
-"""Land-use classification of the Esquema Director: classes and the crosswalk from raw plan codes."""
+"""Land-use classification of the Esquema Director: classes, the crosswalk from raw plan codes, and
+which permit uses each class allows."""
 
 from zoning.classes import CROSSWALK, LAND_USE_CLASSES, LandUseClass, classify
+from zoning.compatibility import compatibility_table
 
-__all__ = ["CROSSWALK", "LAND_USE_CLASSES", "LandUseClass", "classify"]
+__all__ = ["CROSSWALK", "LAND_USE_CLASSES", "LandUseClass", "classify", "compatibility_table"]

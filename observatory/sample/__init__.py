@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 
 from observatory.sample.boundaries import amss_boundaries
+from observatory.sample.complaints import COMPLAINTS_STREAM, complaints_frame
 from observatory.sample.facilities import write_facilities
 from observatory.sample.hazards import write_hazards
 from observatory.sample.incidents import write_incidents
@@ -56,6 +57,7 @@ class SampleFiles:
     microbus_routes: Path
     incidents: Path
     police_homicides: Path
+    complaints: Path
 
 
 def write_sample(
@@ -92,10 +94,14 @@ def write_sample(
         microbus_routes=out_dir / "rutas_microbus.geojson",
         incidents=incidents,
         police_homicides=police_homicides,
+        complaints=out_dir / "denuncias_opamss.csv",
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
-    permits_frame(municipalities, rng, scale=permits_scale).to_csv(files.permits, index=False)
+    permits = permits_frame(municipalities, rng, scale=permits_scale)
+    permits.to_csv(files.permits, index=False)
+    complaints = complaints_frame(permits, municipalities, np.random.default_rng([seed, COMPLAINTS_STREAM]))
+    complaints.to_csv(files.complaints, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
     population_rng = np.random.default_rng([seed, POPULATION_STREAM])
     write_population_raster(files.population, municipalities, population_rng)
