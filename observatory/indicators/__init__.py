@@ -8,6 +8,7 @@ from observatory.indicators import (
     mobility,
     risk,
     services,
+    statistical,
     urban_control,
 )
 from observatory.indicators.compute import compute_indicators
@@ -24,5 +25,6 @@ __all__ = [
     "mobility",
     "risk",
     "services",
+    "statistical",
     "urban_control",
 ]

@@ -19,6 +19,7 @@ from observatory.sample.hazards import write_hazards
 from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.population import write_population_raster
+from observatory.sample.statistical_tables import StatisticalTables, write_statistical_tables
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.streets import STREETS_SEED, streets_frame
 from observatory.sample.transit import TRANSIT_SEED, microbus_frame, transit_sample, write_gtfs
@@ -53,6 +54,7 @@ class SampleFiles:
     streets: Path
     gtfs: Path
     microbus_routes: Path
+    statistical_tables: StatisticalTables
 
 
 def write_sample(
@@ -86,6 +88,7 @@ def write_sample(
         streets=out_dir / "calles_osm.gpkg",
         gtfs=out_dir / "gtfs_amss.zip",
         microbus_routes=out_dir / "rutas_microbus.geojson",
+        statistical_tables=write_statistical_tables(out_dir, seed=seed),
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
