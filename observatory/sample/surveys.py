@@ -46,7 +46,9 @@ def survey_frame(
             unemployed = noisy(0.065 + 0.1 * poverty + 0.03 * pandemic, 0.006)
             estimates_of = {
                 "poblacion_4_17": school_age,
-                "asisten_4_17": round(school_age * noisy(0.88 - 0.3 * poverty + 0.003 * trend - 0.04 * pandemic)),
+                "asisten_4_17": round(
+                    school_age * noisy(0.88 - 0.3 * poverty + 0.003 * trend - 0.04 * pandemic)
+                ),
                 "poblacion_10_mas": over_10,
                 "alfabetos_10_mas": round(over_10 * noisy(0.955 - 0.15 * poverty + 0.002 * trend, 0.004)),
                 "poblacion_16_mas": over_16,

@@ -10,7 +10,10 @@ import pandas as pd
 from observatory.indicators.registry import indicator
 from observatory.indicators.statistical.tables import population_cells, tidy, totals
 
-CENSUSES = ("DIGESTYC, V Censo de Población y IV de Vivienda 1992", "DIGESTYC, VI Censo de Población y V de Vivienda 2007")
+CENSUSES = (
+    "DIGESTYC, V Censo de Población y IV de Vivienda 1992",
+    "DIGESTYC, VI Censo de Población y V de Vivienda 2007",
+)
 
 
 @indicator(

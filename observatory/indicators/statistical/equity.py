@@ -14,14 +14,22 @@ from inequality.theil import TheilD
 
 from observatory.indicators.registry import METROPOLITAN_CODE, indicator
 from observatory.indicators.statistical.demography import CENSUSES
-from observatory.indicators.statistical.tables import population_cells, ratio, tidy, totals
+from observatory.indicators.statistical.tables import population_cells, ratio, totals
 
-POVERTY_MAP = "FLACSO, MINEC y PNUD (2010). Mapa de pobreza urbana y exclusión social, El Salvador (censo 2007)"
-INEQUALITY = "Rey, S. J. & Sastré-Gutiérrez, M. L. (2010). Interregional inequality dynamics in Mexico (PySAL inequality)"
-THEIL = "Shorrocks, A. F. (1980). The class of additively decomposable inequality measures. Econometrica 48(3)"
+POVERTY_MAP = (
+    "FLACSO, MINEC y PNUD (2010). Mapa de pobreza urbana y exclusión social, El Salvador (censo 2007)"
+)
+INEQUALITY = (
+    "Rey, S. J. & Sastré-Gutiérrez, M. L. (2010). Interregional inequality dynamics in Mexico "
+    "(PySAL inequality)"
+)
+THEIL = (
+    "Shorrocks, A. F. (1980). The class of additively decomposable inequality measures. Econometrica 48(3)"
+)
 WEIGHTS = (
     "ponderado por población: cada municipio cuenta tantas veces como habitantes tiene (Σ de la población "
-    "por sexo y grupo de edad del censo del mismo año); solo períodos en que todos los municipios tienen valor"
+    "por sexo y grupo de edad del censo del mismo año); solo períodos en que todos los municipios "
+    "tienen valor"
 )
 GROUPS_2024 = "municipality_2024_code"
 
@@ -62,7 +70,9 @@ def _with_population(statistics: pd.DataFrame, numerator: str, denominator: str)
     ).dropna()
 
 
-def _every_municipality(values: pd.DataFrame, municipalities: gpd.GeoDataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
+def _every_municipality(
+    values: pd.DataFrame, municipalities: gpd.GeoDataFrame
+) -> Iterator[tuple[int, pd.DataFrame]]:
     """The periods in which every municipality has a value (an index over some of them would not be
     the metropolitan one), each with its values in the order of ``municipalities``."""
     for period, group in values.groupby(level="period"):
