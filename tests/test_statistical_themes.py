@@ -61,6 +61,7 @@ SURVEY = [
     ("0001", 2020, "poblacion_4_17", 200), ("0001", 2020, "asisten_4_17", 180),
     ("0002", 2020, "poblacion_4_17", 100), ("0002", 2020, "asisten_4_17", 60),
     ("0001", 2020, "poblacion_10_mas", 1000), ("0001", 2020, "alfabetos_10_mas", 950),
+    ("0002", 2020, "alfabetos_10_mas", 90),  # without its denominator
     ("0001", 2020, "poblacion_16_mas", 800), ("0001", 2020, "pea_16_mas", 500),
     ("0001", 2020, "ocupados_16_mas", 450),
     ("0002", 2020, "poblacion_16_mas", 200), ("0002", 2020, "pea_16_mas", 100),
@@ -73,8 +74,8 @@ ECONOMY = [
     ("0001", 2005, "establecimientos", 30), ("0001", 2005, "personal_ocupado", 90),
 ]  # fmt: skip
 # Beyond the fixture's five permits, all in the west square: one without floor area, one without
-# investment, one denied, one more in 2017 (10, 16.7 and 11 USD/m²: a skewed three) and one
-# submitted in 2017 but resolved in 2018.
+# investment, one denied, one more in 2017 (10, 16.7 and 11 USD/m²: a skewed three), one
+# submitted in 2017 but resolved in 2018, and a site-suitability ruling (not a construction permit).
 PERMITS = [
     *fixtures.PERMITS,
     ("P6", "permiso_construccion", "comercio", None, 9000, "2017-03-01", "2017-03-20", X0 + 600, Y0 + 600),
@@ -82,6 +83,7 @@ PERMITS = [
     ("P8", "permiso_construccion", "comercio", 200, 20000, "2017-03-01", "2017-03-20", X0 + 800, Y0 + 800),
     ("P9", "permiso_construccion", "habitacional", 100, 1100, "2017-06-01", "2017-06-20", X0 + 900, Y0 + 900),
     ("P10", "permiso_construccion", "comercio", 100, 5000, "2017-12-20", "2018-01-10", X0 + 400, Y0 + 900),
+    ("P11", "calificacion_lugar", "comercio", 1000, 100, "2018-02-01", "2018-02-15", X0 + 300, Y0 + 300),
 ]  # fmt: skip
 DENIED = "P8"
 
@@ -154,8 +156,10 @@ def test_education_and_labour(computed: pd.DataFrame) -> None:
         {("0001", 2020): 90.0, ("0002", 2020): 60.0}
     )
     assert on_2024(computed, "school_attendance_rate") == pytest.approx({("M1", 2020): 100 * 240 / 300})
-    # 0002 has no literacy figures: no value, not 0.
+    # 0002 reports the literate but not the population aged 10+: no value, not 0 nor infinite; and
+    # none for M1, whose numerator would cover two districts and its denominator one (104 %).
     assert values(computed, "literacy_rate") == pytest.approx({("0001", 2020): 95.0})
+    assert on_2024(computed, "literacy_rate") == {}
     assert values(computed, "employment_rate") == pytest.approx(
         {("0001", 2020): 100 * 450 / 800, ("0002", 2020): 50.0}
     )
@@ -197,7 +201,8 @@ def test_infrastructure_and_quality_of_life(computed: pd.DataFrame) -> None:
 
 def test_land_rent_proxy(computed: pd.DataFrame) -> None:
     # West 2017: P1 (1000 / 100), P2 (5000 / 300), P9 (1100 / 100); P6 and P7 lack a floor area or
-    # an investment, P8 was denied. P10 was submitted in 2017 but resolved in 2018, with P5.
+    # an investment, P8 was denied. P10 was submitted in 2017 but resolved in 2018, with P5; P11 is a
+    # site-suitability ruling.
     # The east square had no permit in 2018: no value, not 0.
     assert values(computed, "investment_per_authorised_m2") == pytest.approx(
         {("0001", 2017): 7100 / 500, ("0002", 2017): 4.0, ("0001", 2018): 5700 / 170}
