@@ -8,6 +8,7 @@ from observatory.indicators import (
     mobility,
     risk,
     services,
+    statistical,
     urban_control,
     violence,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "mobility",
     "risk",
     "services",
+    "statistical",
     "urban_control",
     "violence",
 ]

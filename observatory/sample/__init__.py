@@ -21,6 +21,7 @@ from observatory.sample.incidents import write_incidents
 from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
 from observatory.sample.population import write_population_raster
+from observatory.sample.statistical_tables import StatisticalTables, write_statistical_tables
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.streets import STREETS_SEED, streets_frame
 from observatory.sample.transit import TRANSIT_SEED, microbus_frame, transit_sample, write_gtfs
@@ -58,6 +59,7 @@ class SampleFiles:
     incidents: Path
     police_homicides: Path
     complaints: Path
+    statistical_tables: StatisticalTables
 
 
 def write_sample(
@@ -95,6 +97,7 @@ def write_sample(
         incidents=incidents,
         police_homicides=police_homicides,
         complaints=out_dir / "denuncias_opamss.csv",
+        statistical_tables=write_statistical_tables(out_dir, seed=seed),
     )
     files.zoning.unlink(missing_ok=True)
     zoning_frame(outline, rng).to_file(files.zoning, layer="esquema_director", driver="GPKG")
