@@ -10,6 +10,7 @@ from observatory.indicators import (
     services,
     urban_control,
 )
+from observatory.indicators import composite  # last: its spec names the indicators above
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
@@ -17,6 +18,7 @@ __all__ = [
     "REGISTRY",
     "Indicator",
     "accessibility",
+    "composite",
     "compute_indicators",
     "density",
     "environment",
