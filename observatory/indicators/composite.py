@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from observatory.errors import NotFound
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, ComputeFunction, indicator
 
 SPEC_FILE = Path(__file__).with_name("composite.toml")
@@ -123,22 +124,24 @@ def weighted_mean(scores: pd.DataFrame, weights: pd.Series) -> pd.Series:
 
 
 def component_scores(values: pd.DataFrame, spec: CompositeSpec, period: int) -> pd.DataFrame:
-    """Each component's score per municipality for ``period``, from its latest period up to it.
+    """Each component's score per municipality for ``period``, from its latest value up to it.
 
     ``values`` holds stored indicator values (``indicator_id``, ``municipality_code``, ``period``,
-    ``value``) of one geography. An indicator contributes its most recent period not after
-    ``period`` (the CPI's "latest available data"); a municipality without it is missing.
+    ``value``) of one geography. Each municipality contributes, for each indicator, its most recent
+    value not after ``period`` (the CPI's "latest available data"); without one it is missing.
     """
-    local = values[values["municipality_code"] != METROPOLITAN_CODE]
-    columns = {}
-    for component in spec.components:
-        own = local[(local["indicator_id"] == component.indicator_id) & (local["period"] <= period)]
-        if own.empty:
-            columns[component.indicator_id] = pd.Series(dtype=float)
-            continue
-        latest = own[own["period"] == own["period"].max()].set_index("municipality_code")["value"]
-        columns[component.indicator_id] = normalise(latest.astype(float), component)
-    return pd.DataFrame(columns).sort_index()
+    local = values[(values["municipality_code"] != METROPOLITAN_CODE) & (values["period"] <= period)]
+    latest = local.sort_values("period").drop_duplicates(["indicator_id", "municipality_code"], keep="last")
+    table = latest.pivot(index="municipality_code", columns="indicator_id", values="value")
+    return pd.DataFrame(
+        {
+            c.indicator_id: normalise(table[c.indicator_id].astype(float), c)
+            if c.indicator_id in table
+            else pd.Series(np.nan, index=table.index)
+            for c in spec.components
+        },
+        index=table.index,
+    )
 
 
 def dimension_scores(values: pd.DataFrame, spec: CompositeSpec, period: int) -> pd.DataFrame:
@@ -220,6 +223,25 @@ def sensitivity(
     ).sort_values("rank")
 
 
+def stored_sensitivity(
+    stored: pd.DataFrame, *, geography: str, period: int | None, draws: int, seed: int
+) -> tuple[int, pd.DataFrame]:
+    """:func:`sensitivity` of the overall index from stored values of one geography, for ``period``
+    (by default the latest with an overall value); returns the period and the table."""
+    values = stored[stored["geography"] == geography]
+    periods = sorted(values.loc[values["indicator_id"] == OVERALL, "period"].astype(int).unique())
+    if not periods:
+        raise NotFound(f"no {OVERALL} values on {geography!r}: run `observatory compute` first")
+    if period is None:
+        period = periods[-1]
+    elif period not in periods:
+        raise NotFound(f"no {OVERALL} values for {period} on {geography!r}; periods: {periods}")
+    codes = values.loc[values["indicator_id"] == OVERALL, "municipality_code"].unique()
+    dimensions = dimension_scores(values, SPEC, period)
+    table = sensitivity(dimensions[dimensions.index.isin(codes)], dimension_weights(SPEC), draws=draws, seed=seed)
+    return period, table
+
+
 def _describe(spec: CompositeSpec, keys: list[str]) -> str:
     parts = []
     for key in keys:
@@ -244,7 +266,7 @@ def _register(spec: CompositeSpec) -> None:
             title_es=f"Índice compuesto: {dimension.title_es}",
             title_en=f"Composite index: {dimension.title_en}",
             formula=scoring + "media ponderada de " + _describe(spec, [key]) + missing,
-            unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES,),
+            unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
             references=(*REFERENCES, *sorted({c.source for c in spec.members(key)})),
         )(_dimension_function(spec, key))  # fmt: skip
     weights = ", ".join(f"{key} {d.weight:g}" for key, d in spec.dimensions.items())
@@ -253,7 +275,7 @@ def _register(spec: CompositeSpec) -> None:
         title_en="Composite urban prosperity index",
         formula=scoring + f"media ponderada de las dimensiones (pesos: {weights}); dimensión = media "
         "ponderada de sus indicadores: " + _describe(spec, list(spec.dimensions)) + missing,
-        unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES,), references=REFERENCES,
+        unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"), references=REFERENCES,
     )(_overall_function(spec))  # fmt: skip
 
 

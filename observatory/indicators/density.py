@@ -49,6 +49,7 @@ def population_density(*, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
 
 @indicator(
     id="population_density_urbanised",
+    sdg_target="11.3.1",
     theme="density",
     title_es="Densidad de población por hectárea urbanizada",
     title_en="Population density per urbanised hectare",

@@ -111,6 +111,7 @@ def declared_investment(*, permits: gpd.GeoDataFrame, municipalities: gpd.GeoDat
 
 @indicator(
     id="median_processing_days",
+    sdg_target="16.6",
     theme="urban_control",
     title_es="Tiempo mediano de resolución",
     title_en="Median processing time",
@@ -130,6 +131,7 @@ def median_processing_days(*, permits: gpd.GeoDataFrame, municipalities: gpd.Geo
 
 @indicator(
     id="resolved_within_legal_limit",
+    sdg_target="16.6",
     theme="urban_control",
     title_es="Trámites resueltos dentro del plazo legal",
     title_en="Files resolved within the legal limit",
