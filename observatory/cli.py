@@ -166,7 +166,9 @@ def _compute(store: Store, ids: list[str] | None, *, period: int | None = None) 
 
 @app.command()
 def sensitivity(
-    out: Annotated[Path, typer.Option(help="CSV file to write the rank table to")] = Path("cpi_sensitivity.csv"),
+    out: Annotated[Path, typer.Option(help="CSV file to write the rank table to")] = Path(
+        "cpi_sensitivity.csv"
+    ),
     geography: Annotated[str, typer.Option(help="municipios_2007 or municipios_2024")] = "municipios_2007",
     period: Annotated[int | None, typer.Option(help="year of the index; the latest by default")] = None,
     draws: Annotated[int, typer.Option(min=1, max=100_000, help="weightings drawn")] = 1000,

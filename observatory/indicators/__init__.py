@@ -2,6 +2,7 @@
 
 from observatory.indicators import (
     accessibility,
+    composite,  # last: its spec names the indicators above
     density,
     environment,
     land_use,
@@ -10,7 +11,6 @@ from observatory.indicators import (
     services,
     urban_control,
 )
-from observatory.indicators import composite  # last: its spec names the indicators above
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 

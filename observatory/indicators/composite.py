@@ -180,7 +180,9 @@ def _per_period(
     for period in sorted(own["period"].dropna().astype(int).unique()):
         value = score(dimension_scores(own, spec, period)).dropna()
         value = value[value.index.isin(codes)]
-        parts.append(pd.DataFrame({"municipality_code": value.index, "period": period, "value": value.values}))
+        parts.append(
+            pd.DataFrame({"municipality_code": value.index, "period": period, "value": value.values})
+        )
     if not parts:
         return pd.DataFrame({"municipality_code": [], "period": [], "value": []})
     return pd.concat(parts, ignore_index=True)
@@ -238,7 +240,9 @@ def stored_sensitivity(
         raise NotFound(f"no {OVERALL} values for {period} on {geography!r}; periods: {periods}")
     codes = values.loc[values["indicator_id"] == OVERALL, "municipality_code"].unique()
     dimensions = dimension_scores(values, SPEC, period)
-    table = sensitivity(dimensions[dimensions.index.isin(codes)], dimension_weights(SPEC), draws=draws, seed=seed)
+    table = sensitivity(
+        dimensions[dimensions.index.isin(codes)], dimension_weights(SPEC), draws=draws, seed=seed
+    )
     return period, table
 
 
