@@ -279,7 +279,8 @@ def _register(spec: CompositeSpec) -> None:
         title_en="Composite urban prosperity index",
         formula=scoring + f"media ponderada de las dimensiones (pesos: {weights}); dimensión = media "
         "ponderada de sus indicadores: " + _describe(spec, list(spec.dimensions)) + missing,
-        unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"), references=REFERENCES,
+        unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
+        references=REFERENCES,
     )(_overall_function(spec))  # fmt: skip
 
 
