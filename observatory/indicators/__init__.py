@@ -2,7 +2,6 @@
 
 from observatory.indicators import (
     accessibility,
-    composite,  # last: its spec names the indicators above
     density,
     environment,
     land_use,
@@ -11,6 +10,10 @@ from observatory.indicators import (
     services,
     urban_control,
 )
+
+# isort: split
+# Last: the composite's spec names the indicators registered above.
+from observatory.indicators import composite
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
