@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from layers import get_layer
 from observatory.indicators import compute_indicators
 from observatory.indicators.composite import (
     SPEC,
@@ -125,7 +126,7 @@ def test_composite_on_both_stores(loaded: Store, settings: Settings) -> None:
     0001 in 2017: files of 10 and 40 days, median 25 -> 100 × (60 − 25)/60 = 58.33, within 50 % -> 50;
     2018: one of 10 -> 83.33 and 100. 0002 in 2017: 4 and 10, median 7 -> 88.33 and 100; in 2018 it
     keeps its 2017 values."""
-    stored = loaded.read_layer(__import__("layers").get_layer("indicators"))
+    stored = loaded.read_layer(get_layer("indicators"))
     own = stored[(stored["indicator_id"] == "cpi_urban_control") & (stored["geography"] == "municipios_2007")]
     got = {(row.municipality_code, int(row.period)): row.value for row in own.itertuples()}
     assert got == pytest.approx(
