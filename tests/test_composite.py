@@ -25,6 +25,7 @@ from observatory.indicators.composite import (
 from observatory.indicators.registry import REGISTRY
 from observatory.settings import Settings
 from observatory.store import Store
+from tests import fixtures
 
 
 def component(indicator_id: str, dimension: str, *, weight: float = 1, lower: bool = False) -> Component:
@@ -138,3 +139,12 @@ def test_composite_on_both_stores(loaded: Store, settings: Settings) -> None:
     # a recompute of the composite alone reads the stored values again and gives the same
     again = compute_indicators(loaded, ["cpi_urban_control"], settings=settings).values
     assert len(again[again["geography"] == "municipios_2007"]) == 4
+
+
+def test_a_reload_withdraws_the_composite_with_the_values_it_rests_on(
+    loaded: Store, settings: Settings, tmp_path: Path
+) -> None:
+    rows = [(*row[:3], 999, *row[4:]) if row[0] == "P1" else row for row in fixtures.PERMITS]
+    result = fixtures.load(loaded, "permits", fixtures.write_permits(tmp_path, rows), settings=settings)
+    assert "cpi_urban_control" in result.withdrawn_indicators
+    assert not loaded.read_layer(get_layer("indicators"))["theme"].eq("composite").any()

@@ -82,6 +82,9 @@ def compute_indicators(
         for geography, inputs in geographies.items():
             inputs[STORED_VALUES] = stored[stored["geography"] == geography]
         computed.append(_compute_and_store(context, second, geographies))
+        produced = set(computed[-1]["indicator_id"])
+        reason = "no stored values of the indicators it combines"
+        skipped.update({item.id: reason for item in second if item.id not in produced})
     filled = [part for part in computed if not part.empty]
     if not filled:
         return ComputeOutcome(computed[0], skipped)
@@ -118,6 +121,8 @@ def _compute_and_store(
             values = item.compute(**arguments)
             if context.period is not None:
                 values = values[values["period"] == context.period]
+            if values.empty:
+                continue
             municipalities = inputs["municipalities"]
             assert isinstance(municipalities, gpd.GeoDataFrame)
             outlines = _outlines(municipalities)
