@@ -92,9 +92,11 @@ def withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> list
     values = store.read_layer(layer)
     if values.empty:
         return []
-    stale = values["inputs"].fillna("").str.split(",").map(lambda inputs: bool(changed & set(inputs)))
+    inputs = values["inputs"].fillna("").str.split(",")
+    stale = inputs.map(lambda names: bool(changed & set(names)))
     if not stale.any():
         return []
+    stale |= inputs.map(lambda names: "indicators" in names)  # computed from values just withdrawn
     writer.begin(layer)
     writer.append(layer, values[~stale])
     writer.finish(layer, None)

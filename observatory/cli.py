@@ -124,20 +124,33 @@ def compute(
     indicator: Annotated[
         list[str] | None, typer.Option(help="indicator id (repeatable); all by default")
     ] = None,
+    period: Annotated[
+        int | None, typer.Option(help="recompute only this year's values; the other periods stay as stored")
+    ] = None,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="every indicator, every period (what no option does too)"),
+    ] = False,
 ) -> None:
-    """Compute indicators per municipality and period into the store; list the ones skipped and why."""
+    """Compute indicators per municipality and period into the store; list the ones skipped and why.
+
+    With no option every indicator is computed for every period its inputs give, each recomputed
+    period replacing its earlier values; ``--period`` narrows that to one year.
+    """
+    if every and (indicator or period is not None):
+        raise typer.BadParameter("--all is every indicator and every period: drop --indicator and --period")
     store = open_store()
     try:
-        _compute(store, indicator or None)
+        _compute(store, indicator or None, period=period)
     finally:
         store.close()
 
 
-def _compute(store: Store, ids: list[str] | None) -> None:
+def _compute(store: Store, ids: list[str] | None, *, period: int | None = None) -> None:
     from observatory.indicators import compute_indicators
 
     with _progress() as progress:
-        outcome = compute_indicators(store, ids, progress=progress)
+        outcome = compute_indicators(store, ids, period=period, progress=progress)
     values = outcome.values
     table = Table("indicator", "geography", "periods", "values")
     if not values.empty:
@@ -145,8 +158,35 @@ def _compute(store: Store, ids: list[str] | None) -> None:
         for (indicator_id, geography), row in summary.iterrows():
             table.add_row(str(indicator_id), str(geography), f"{row['min']}–{row['max']}", str(row["count"]))
     console.print(table)
+    if period is not None and values.empty:
+        console.print(f"[yellow]no indicator has values for {period}[/yellow]; nothing was replaced")
     for indicator_id, reason in outcome.skipped.items():
         console.print(f"[yellow]skipped[/yellow] {indicator_id}: {reason}")
+
+
+@app.command()
+def sensitivity(
+    out: Annotated[Path, typer.Option(help="CSV file to write the rank table to")] = Path(
+        "cpi_sensitivity.csv"
+    ),
+    geography: Annotated[str, typer.Option(help="municipios_2007 or municipios_2024")] = "municipios_2007",
+    period: Annotated[int | None, typer.Option(help="year of the index; the latest by default")] = None,
+    draws: Annotated[int, typer.Option(min=1, max=100_000, help="weightings drawn")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same table")] = 0,
+) -> None:
+    """Ranks on the composite index under the spec's weights and under random (Dirichlet) weights."""
+    from layers import get_layer
+    from observatory.indicators.composite import stored_sensitivity
+
+    store = open_store()
+    try:
+        stored = store.read_layer(get_layer("indicators"))
+    finally:
+        store.close()
+    year, table = stored_sensitivity(stored, geography=geography, period=period, draws=draws, seed=seed)
+    table.to_csv(out, index_label="municipality_code", float_format="%.4g")
+    console.print(f"cpi_overall {year} on {geography}: ranks over {draws} weightings written to {out}")
+    console.print(table.round(2).to_string())
 
 
 @app.command()
@@ -182,7 +222,7 @@ def demo(
         recompute=False,
         allow_shrink=False,
     )
-    compute(indicator=None)
+    compute(indicator=None, period=None, every=False)
     console.print(f"ready in {time.perf_counter() - started:.1f} s")
     serve(host=host, port=port)
 

@@ -19,12 +19,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from layers import get_layer
 from observatory import __version__
 from observatory.api import features, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
+from observatory.api.periods import INDICATORS, stored_periods
 from observatory.api.responses import ProblemResponse
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
+from observatory.indicators.composite import OVERALL, SPEC, stored_sensitivity
 from observatory.map import render_map
 from observatory.settings import Settings, get_settings
 from observatory.store import Store, open_store
@@ -174,13 +177,40 @@ def _add_pages(app: FastAPI) -> None:
 
     @app.get(
         "/indicators/{indicator_id}",
-        summary="One indicator's technical sheet",
-        openapi_extra=openapi.documented(not_found=True),
+        summary="One indicator's technical sheet, with the periods stored and the latest",
+        openapi_extra=openapi.documented(store=True, not_found=True),
     )
-    async def indicator(indicator_id: str) -> dict[str, Any]:
+    def indicator(request: Request, indicator_id: str) -> dict[str, Any]:
         if indicator_id not in REGISTRY:
             raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
-        return REGISTRY[indicator_id].sheet()
+        periods = stored_periods(features.store_of(request), indicator_id)
+        return {
+            **REGISTRY[indicator_id].sheet(),
+            "periods": periods,
+            "latest_period": max(periods, default=None),
+        }
+
+    @app.get(
+        "/indicators/cpi_overall/sensitivity",
+        summary="Ranks on the composite index under its weights and under random (Dirichlet) weightings",
+        openapi_extra=openapi.documented(store=True, not_found=True),
+    )
+    def sensitivity(
+        request: Request,
+        geography: Annotated[
+            Literal["municipios_2007", "municipios_2024"], Query(description="the geography ranked")
+        ] = "municipios_2007",
+        period: Annotated[int | None, Query(ge=1, le=9999, description="year; the latest by default")] = None,
+        draws: Annotated[int, Query(ge=1, le=10_000, description="weightings drawn")] = 1000,
+        seed: Annotated[int, Query(ge=0, le=2**32 - 1, description="the same seed gives the same ranks")] = 0,
+    ) -> dict[str, Any]:
+        stored = features.store_of(request).read_layer(get_layer(INDICATORS))
+        year, table = stored_sensitivity(stored, geography=geography, period=period, draws=draws, seed=seed)
+        return {
+            "indicator_id": OVERALL, "geography": geography, "period": year, "draws": draws, "seed": seed,
+            "weights": {key: d.weight for key, d in SPEC.dimensions.items()},
+            "ranks": [{"municipality_code": code, **row} for code, row in table.to_dict("index").items()],
+        }  # fmt: skip
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from layers import Layer, UnknownLayerError, catalogue, get_layer
 from observatory.api.caching import conditional
 from observatory.api.openapi import documented
 from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query
+from observatory.api.periods import resolve_latest
 from observatory.api.responses import GeoJSONResponse, feature
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.store import FeatureQuery, LayerVersion, Store
@@ -178,7 +179,8 @@ def items(
     datetime: Annotated[str | None, Query(description="RFC 3339 date or interval a/b, ../b, a/..")] = None,
 ) -> Response:
     layer = layer_of(collection_id)
-    query = feature_query(layer, request.query_params, limit=limit, offset=offset)
+    params = resolve_latest(lambda: store_of(request), layer, request.query_params)
+    query = feature_query(layer, params, limit=limit, offset=offset)
     store = store_of(request)
 
     def page() -> GeoJSONResponse:

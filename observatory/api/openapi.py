@@ -137,8 +137,18 @@ def _for_layer(operation: dict[str, Any], layer: Layer) -> dict[str, Any]:
             }
             for name, kind in layer.properties.items()
         ]
+        if layer.name == "indicators" and "limit" in names:
+            _accept_latest(parameters)
     operation["parameters"] = parameters
     return operation
+
+
+def _accept_latest(parameters: list[dict[str, Any]]) -> None:
+    """The indicators' items take ``period=latest`` (with one ``indicator_id``) besides a year."""
+    for parameter in parameters:
+        if parameter["name"] == "period":
+            parameter["schema"] = {"anyOf": [parameter["schema"], {"type": "string", "enum": ["latest"]}]}
+            parameter["description"] = "a year, or latest (the indicator's latest; needs indicator_id)"
 
 
 def _datetime_parameter() -> dict[str, Any]:

@@ -12,6 +12,10 @@ from observatory.indicators import (
     urban_control,
     violence,
 )
+
+# isort: split
+# Last: the composite's spec names the indicators registered above.
+from observatory.indicators import composite
 from observatory.indicators.compute import compute_indicators
 from observatory.indicators.registry import REGISTRY, Indicator
 
@@ -19,6 +23,7 @@ __all__ = [
     "REGISTRY",
     "Indicator",
     "accessibility",
+    "composite",
     "compute_indicators",
     "density",
     "environment",

@@ -32,6 +32,7 @@ def public_space_gates(public_spaces: gpd.GeoDataFrame) -> gpd.GeoSeries:
 
 @indicator(
     id="public_space_access_400m",
+    sdg_target="11.7.1",
     theme="services",
     title_es="Población a 400 m de un espacio público",
     title_en="Population within 400 m of a public space",

@@ -41,42 +41,88 @@ def compute_indicators(
     store: Store,
     ids: Iterable[str] | None = None,
     *,
+    period: int | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> ComputeOutcome:
     """Compute indicators (all whose inputs are loaded, by default) on both geographies, and store them.
 
     A recomputed (indicator, period, geography) replaces that triple's earlier values; every other
-    period is kept. Each value records its inputs, their load run ids, when it was computed and by
-    which code version. On the 2024 geography every indicator is computed again from its inputs
-    regrouped (counts summed, rates from summed numerators and denominators, medians from the
-    records), never averaged from the 14 values.
+    period is kept. With ``period`` only that period's values are kept from the computation (and so
+    replaced); without it, every period the inputs give. Each value records its inputs, their load
+    run ids, when it was computed and by which code version. On the 2024 geography every indicator
+    is computed again from its inputs regrouped (counts summed, rates from summed numerators and
+    denominators, medians from the records), never averaged from the 14 values.
+
+    Indicators whose input is the ``indicators`` layer itself (the composite index) are computed in
+    a second pass, from the values the first pass stored, each geography from its own values.
     """
     settings = settings or get_settings()
     selected = _select(ids)
-    frames = {
-        name: _read_input(store, name, settings) for name in sorted({n for i in selected for n in i.inputs})
-    }
+    layer_names = sorted({n for i in selected for n in i.inputs if n != STORED_VALUES})
+    frames = {name: _read_input(store, name, settings) for name in layer_names}
     frames.setdefault("municipalities", store.read_layer(get_layer("municipalities")))
     skipped = {
         item.id: "needs " + ", ".join(missing) + ", not loaded"
         for item in selected
-        if (missing := [name for name in item.inputs if _missing(frames[name])])
+        if (missing := [name for name in item.inputs if name != STORED_VALUES and _missing(frames[name])])
     }
     runnable = [item for item in selected if item.id not in skipped]
-    runs = {run.layer: run.run_id for run in store.load_runs()}
-    computed_at = datetime.now(UTC).isoformat(timespec="seconds")
     geographies = {MUNICIPALITIES_2007: frames}
     regrouped = _regroup_2024(frames)
     if regrouped is not None:
         geographies[MUNICIPALITIES_2024] = regrouped
     task = progress.add_task("compute indicators", total=len(runnable)) if progress else None
+    first = [item for item in runnable if STORED_VALUES not in item.inputs]
+    second = [item for item in runnable if STORED_VALUES in item.inputs]
+    context = _Context(store, settings, period, progress, task)
+    computed = [_compute_and_store(context, first, geographies)]
+    if second:
+        stored = store.read_layer(get_layer(STORED_VALUES))
+        for geography, inputs in geographies.items():
+            inputs[STORED_VALUES] = stored[stored["geography"] == geography]
+        computed.append(_compute_and_store(context, second, geographies))
+        produced = set(computed[-1]["indicator_id"])
+        reason = "no stored values of the indicators it combines"
+        skipped.update({item.id: reason for item in second if item.id not in produced})
+    filled = [part for part in computed if not part.empty]
+    if not filled:
+        return ComputeOutcome(computed[0], skipped)
+    values = pd.concat(filled, ignore_index=True)
+    return ComputeOutcome(gpd.GeoDataFrame(values, geometry="geometry", crs=filled[0].crs), skipped)
+
+
+STORED_VALUES = "indicators"
+"""The layer of stored indicator values: an indicator that takes it as input is computed after
+the others."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    store: Store
+    settings: Settings
+    period: int | None
+    progress: Progress | None
+    task: Any
+
+
+def _compute_and_store(
+    context: _Context, items: list[Indicator], geographies: dict[str, dict[str, Input]]
+) -> gpd.GeoDataFrame:
+    """Compute ``items`` on every geography and store them (replacing their periods' earlier values)."""
+    store, settings = context.store, context.settings
+    runs = {run.layer: run.run_id for run in store.load_runs()}
+    computed_at = datetime.now(UTC).isoformat(timespec="seconds")
     parts = []
-    for item in runnable:
+    for item in items:
         for geography, inputs in geographies.items():
             arguments: dict[str, Any] = {name: inputs[name] for name in item.inputs}
             arguments.update({option: getattr(settings, option) for option in item.options})
             values = item.compute(**arguments)
+            if context.period is not None:
+                values = values[values["period"] == context.period]
+            if values.empty:
+                continue
             municipalities = inputs["municipalities"]
             assert isinstance(municipalities, gpd.GeoDataFrame)
             outlines = _outlines(municipalities)
@@ -97,11 +143,11 @@ def compute_indicators(
                     crs=outlines.crs,
                 )
             )
-        if progress is not None and task is not None:
-            progress.advance(task)
-    layer = get_layer("indicators")
+        if context.progress is not None and context.task is not None:
+            context.progress.advance(context.task)
+    layer = get_layer(STORED_VALUES)
     if not parts:
-        return ComputeOutcome(empty_frame(layer), skipped)
+        return empty_frame(layer)
     computed = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
     computed["value_id"] = (
         computed["indicator_id"] + ":" + computed["municipality_code"] + ":" + computed["period"].astype(str)
@@ -119,7 +165,7 @@ def compute_indicators(
     kept = existing[~replaced].rename_geometry("geometry")
     merged = pd.concat([kept, computed[[*layer.properties, "geometry"]]], ignore_index=True)
     store.replace_layer(layer, gpd.GeoDataFrame(merged, geometry="geometry", crs=computed.crs), run=None)
-    return ComputeOutcome(computed, skipped)
+    return computed
 
 
 Input: TypeAlias = gpd.GeoDataFrame | Path

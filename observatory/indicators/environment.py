@@ -33,6 +33,7 @@ def _green_areas(municipalities: gpd.GeoDataFrame, land_cover: Path) -> pd.DataF
 
 @indicator(
     id="green_cover_share",
+    sdg_target="11.7",
     theme="environment",
     title_es="Cobertura verde",
     title_en="Green cover share",
@@ -57,6 +58,8 @@ def green_cover_share(*, municipalities: gpd.GeoDataFrame, land_cover: Path) -> 
 
 @indicator(
     id="green_area_per_inhabitant",
+    sdg_target="11.7",
+    iso37120="19.1",
     theme="environment",
     title_es="Área verde por habitante",
     title_en="Green area per inhabitant",

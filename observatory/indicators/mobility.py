@@ -116,6 +116,7 @@ def intersection_density(*, streets: gpd.GeoDataFrame, municipalities: gpd.GeoDa
 
 @indicator(
     id="transit_stop_access_500m",
+    sdg_target="11.2.1",
     theme="mobility",
     title_es="Población a 500 m de una parada de transporte público",
     title_en="Population within 500 m of a public transport stop",
@@ -139,6 +140,8 @@ def transit_stop_access_500m(
 
 @indicator(
     id="transit_route_length_per_10k",
+    sdg_target="11.2.1",
+    iso37120="18.2",
     theme="mobility",
     title_es="Longitud de rutas de transporte público por 10.000 habitantes",
     title_en="Public transport route length per 10,000 inhabitants",

@@ -79,6 +79,7 @@ def _exposed_share(population: gpd.GeoDataFrame, hazard: Path, where: Condition)
 
 @indicator(
     id="flood_exposed_population_100y",
+    sdg_target="11.5.1",
     theme="risk",
     title_es="Población expuesta a inundación (100 años, > 0,5 m)",
     title_en="Population exposed to the 100-year flood (> 0.5 m)",
@@ -95,6 +96,7 @@ def flood_exposed_population_100y(*, population: gpd.GeoDataFrame, flood_depth_1
 
 @indicator(
     id="flood_exposed_population_share_100y",
+    sdg_target="11.5.1",
     theme="risk",
     title_es="Porcentaje de población expuesta a inundación (100 años, > 0,5 m)",
     title_en="Share of population exposed to the 100-year flood (> 0.5 m)",
@@ -112,6 +114,7 @@ def flood_exposed_population_share_100y(
 
 @indicator(
     id="flood_exposed_area_100y",
+    sdg_target="11.5",
     theme="risk",
     title_es="Área inundable (100 años, > 0,5 m)",
     title_en="Area flooded deeper than 0.5 m (100-year event)",
@@ -134,6 +137,7 @@ def flood_exposed_area_100y(*, municipalities: gpd.GeoDataFrame, flood_depth_100
 
 @indicator(
     id="landslide_high_population",
+    sdg_target="11.5.1",
     theme="risk",
     title_es="Población en susceptibilidad alta o muy alta a deslizamientos",
     title_en="Population in high or very high landslide susceptibility",
@@ -151,6 +155,7 @@ def landslide_high_population(
 
 @indicator(
     id="landslide_high_population_share",
+    sdg_target="11.5.1",
     theme="risk",
     title_es="Porcentaje de población en susceptibilidad alta o muy alta a deslizamientos",
     title_en="Share of population in high or very high landslide susceptibility",

@@ -37,6 +37,8 @@ def per_inhabitants(
 
 @indicator(
     id="public_space_per_inhabitant",
+    sdg_target="11.7.1",
+    iso37120="13.2",
     theme="services",
     title_es="Espacio público por habitante",
     title_en="Public space per inhabitant",

@@ -107,7 +107,8 @@ def _use_share(permits: pd.DataFrame, kind: str, use_class: str) -> pd.DataFrame
 
 
 URBAN_CONTROL: dict[str, Any] = {"theme": "urban_control", "references": (SOURCE,)}
-TIMING: dict[str, Any] = {**URBAN_CONTROL, "references": (SOURCE, LAW)}
+TIMING: dict[str, Any] = {**URBAN_CONTROL, "references": (SOURCE, LAW), "sdg_target": "16.6"}
+"""Processing times measure how effective the institution is (SDG 16.6)."""
 COUNTED = ("permits", "municipalities")
 
 

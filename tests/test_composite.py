@@ -1,0 +1,150 @@
+"""The composite index: normalisation, weights, missing dimensions, sensitivity; and on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from layers import get_layer
+from observatory.indicators import compute_indicators
+from observatory.indicators.composite import (
+    SPEC,
+    Component,
+    CompositeSpec,
+    Dimension,
+    SpecError,
+    dimension_scores,
+    dimension_weights,
+    normalise,
+    overall_scores,
+    read_spec,
+    sensitivity,
+)
+from observatory.indicators.registry import REGISTRY
+from observatory.settings import Settings
+from observatory.store import Store
+from tests import fixtures
+
+
+def component(indicator_id: str, dimension: str, *, weight: float = 1, lower: bool = False) -> Component:
+    return Component(indicator_id, dimension, weight, 0.0, 50.0, "test", lower_is_better=lower)
+
+
+def test_normalise_scores_the_benchmarks_edges_and_clips_beyond_them() -> None:
+    values = pd.Series([-10.0, 0.0, 10.0, 50.0, 80.0])
+    assert normalise(values, component("x", "d")).tolist() == [0.0, 0.0, 20.0, 100.0, 100.0]
+
+
+def test_normalise_reverses_lower_is_better() -> None:
+    values = pd.Series([-10.0, 0.0, 10.0, 50.0, 80.0])
+    assert normalise(values, component("x", "d", lower=True)).tolist() == [100.0, 100.0, 80.0, 0.0, 0.0]
+
+
+SMALL = CompositeSpec(
+    dimensions={"a": Dimension("a", "A", "A", 3.0), "b": Dimension("b", "B", "B", 1.0)},
+    components=(
+        component("x", "a", weight=3),
+        component("y", "a", weight=1),
+        component("z", "b", lower=True),
+    ),
+)
+
+
+def values(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["indicator_id", "municipality_code", "period", "value"])
+
+
+def test_dimensions_are_weighted_means_and_the_overall_weighs_dimensions() -> None:
+    stored = values([("x", "m1", 2020, 50), ("y", "m1", 2020, 10), ("z", "m1", 2020, 40)])
+    scores = dimension_scores(stored, SMALL, 2020)
+    # a: (3 × 100 + 1 × 20) / 4 = 80 (a plain mean would give 60); b: 100 × (50 − 40) / 50 = 20
+    assert scores.loc["m1", "a"] == pytest.approx(80.0)
+    assert scores.loc["m1", "b"] == pytest.approx(20.0)
+    # overall: (3 × 80 + 1 × 20) / 4 = 65 (weights normalised to sum 1)
+    assert overall_scores(scores, dimension_weights(SMALL)).loc["m1"] == pytest.approx(65.0)
+
+
+def test_a_missing_indicator_leaves_its_dimension_and_the_overall_missing_not_zero() -> None:
+    stored = values(
+        [("x", "m1", 2020, 50), ("z", "m1", 2020, 40), ("x", "m2", 2020, 0), ("y", "m2", 2020, 0)]
+    )
+    scores = dimension_scores(stored, SMALL, 2020)
+    assert pd.isna(scores.loc["m1", "a"])  # y missing
+    assert scores.loc["m1", "b"] == pytest.approx(20.0)
+    assert scores.loc["m2", "a"] == 0.0  # a true zero stays zero
+    assert pd.isna(scores.loc["m2", "b"])
+    assert overall_scores(scores, dimension_weights(SMALL)).isna().all()
+
+
+def test_each_municipality_takes_its_latest_value_not_after_the_period() -> None:
+    stored = values(
+        [("x", "m1", 2018, 0), ("x", "m1", 2020, 50), ("x", "m1", 2022, 25), ("y", "m1", 2015, 10),
+         ("z", "m1", 2019, 40), ("z", "AMSS", 2019, 0)]
+    )  # fmt: skip
+    scores = dimension_scores(stored, SMALL, 2021)
+    assert scores.loc["m1", "a"] == pytest.approx(80.0)  # x of 2020 (not 2018, not 2022), y of 2015
+    assert "AMSS" not in scores.index  # the metropolitan value is not a municipality
+    assert dimension_scores(stored, SMALL, 2014).empty
+
+
+def test_sensitivity_is_reproducible_with_its_seed_and_ranks_under_the_spec_weights() -> None:
+    scores = pd.DataFrame({"a": [90.0, 50.0, 10.0], "b": [0.0, 50.0, 100.0]}, index=["m1", "m2", "m3"])
+    weights = pd.Series({"a": 3.0, "b": 1.0})
+    first = sensitivity(scores, weights, draws=200, seed=7)
+    assert first.equals(sensitivity(scores, weights, draws=200, seed=7))
+    # nominal: m1 67.5, m2 50, m3 32.5; m1 leads m3 only where a's weight exceeds 100/190
+    assert first["rank"].to_dict() == {"m1": 1, "m2": 2, "m3": 3}
+    assert first.loc["m1", "rank_min"] == 1 and first.loc["m1", "rank_max"] == 3
+    assert first.loc["m3", "rank_min"] == 1 and first.loc["m3", "rank_max"] == 3
+    assert first.loc["m2", "rank_min"] == first.loc["m2", "rank_max"] == 2  # 50 under any weights
+
+
+def test_the_spec_file_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "spec.toml"
+    entry = '[[indicators]]\nid = "{id}"\ndimension = "d"\nweight = 1\nmin = {low}\nmax = 10\nsource = "s"\n'
+    head = '[dimensions.d]\ntitle_es = "D"\ntitle_en = "D"\nweight = 1\n'
+    path.write_text(head + entry.format(id="population_density", low=0), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"spec.toml, \[\[indicators\]\] #1 .*neutral"):
+        read_spec(path)
+    path.write_text(head + entry.format(id="green_cover_share", low=10), encoding="utf-8")
+    with pytest.raises(SpecError, match="min must be below max"):
+        read_spec(path)
+    path.write_text(head + entry.format(id="no_such", low=0), encoding="utf-8")
+    with pytest.raises(SpecError, match="no such indicator"):
+        read_spec(path)
+
+
+def test_the_shipped_spec_weights_and_benchmarks() -> None:
+    assert set(SPEC.dimensions) <= {item.theme for item in REGISTRY.values()}
+    assert all(c.source and c.min < c.max for c in SPEC.components)
+    assert REGISTRY["cpi_overall"].theme == "composite"
+
+
+def test_composite_on_both_stores(loaded: Store, settings: Settings) -> None:
+    """The tiny AMSS's only complete dimension is urban control (business days, legal limit 30):
+    0001 in 2017: files of 10 and 40 days, median 25 -> 100 × (60 − 25)/60 = 58.33, within 50 % -> 50;
+    2018: one of 10 -> 83.33 and 100. 0002 in 2017: 4 and 10, median 7 -> 88.33 and 100; in 2018 it
+    keeps its 2017 values."""
+    stored = loaded.read_layer(get_layer("indicators"))
+    own = stored[(stored["indicator_id"] == "cpi_urban_control") & (stored["geography"] == "municipios_2007")]
+    got = {(row.municipality_code, int(row.period)): row.value for row in own.itertuples()}
+    assert got == pytest.approx(
+        {("0001", 2017): (58.3333 + 50) / 2, ("0001", 2018): (83.3333 + 100) / 2,
+         ("0002", 2017): (88.3333 + 100) / 2, ("0002", 2018): (88.3333 + 100) / 2},
+        abs=1e-3,
+    )  # fmt: skip
+    assert not (stored["indicator_id"] == "cpi_overall").any()  # other dimensions have no data: no row
+    # a recompute of the composite alone reads the stored values again and gives the same
+    again = compute_indicators(loaded, ["cpi_urban_control"], settings=settings).values
+    assert len(again[again["geography"] == "municipios_2007"]) == 4
+
+
+def test_a_reload_withdraws_the_composite_with_the_values_it_rests_on(
+    loaded: Store, settings: Settings, tmp_path: Path
+) -> None:
+    rows = [(*row[:3], 999, *row[4:]) if row[0] == "P1" else row for row in fixtures.PERMITS]
+    result = fixtures.load(loaded, "permits", fixtures.write_permits(tmp_path, rows), settings=settings)
+    assert "cpi_urban_control" in result.withdrawn_indicators
+    assert not loaded.read_layer(get_layer("indicators"))["theme"].eq("composite").any()
