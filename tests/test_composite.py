@@ -123,16 +123,17 @@ def test_the_shipped_spec_weights_and_benchmarks() -> None:
 
 
 def test_composite_on_both_stores(loaded: Store, settings: Settings) -> None:
-    """The tiny AMSS's only complete dimension is urban control (business days, legal limit 30):
-    0001 in 2017: files of 10 and 40 days, median 25 -> 100 × (60 − 25)/60 = 58.33, within 50 % -> 50;
-    2018: one of 10 -> 83.33 and 100. 0002 in 2017: 4 and 10, median 7 -> 88.33 and 100; in 2018 it
-    keeps its 2017 values."""
+    """The tiny AMSS's only complete dimension is urban control (construction permits, business days
+    without El Salvador's holidays, legal limit 30): 0001 in 2017: files of 10 and 38 days (Holy
+    Thursday and Good Friday skipped), median 24 -> 100 × (60 − 24)/60 = 60, within 50 % -> 50;
+    2018: one of 10 -> 83.33 and 100. 0002 in 2017: one permit of 4 days (the site ruling is timed
+    apart) -> 93.33 and 100; in 2018 it keeps its 2017 values."""
     stored = loaded.read_layer(get_layer("indicators"))
     own = stored[(stored["indicator_id"] == "cpi_urban_control") & (stored["geography"] == "municipios_2007")]
     got = {(row.municipality_code, int(row.period)): row.value for row in own.itertuples()}
     assert got == pytest.approx(
-        {("0001", 2017): (58.3333 + 50) / 2, ("0001", 2018): (83.3333 + 100) / 2,
-         ("0002", 2017): (88.3333 + 100) / 2, ("0002", 2018): (88.3333 + 100) / 2},
+        {("0001", 2017): (60 + 50) / 2, ("0001", 2018): (83.3333 + 100) / 2,
+         ("0002", 2017): (93.3333 + 100) / 2, ("0002", 2018): (93.3333 + 100) / 2},
         abs=1e-3,
     )  # fmt: skip
     assert not (stored["indicator_id"] == "cpi_overall").any()  # other dimensions have no data: no row

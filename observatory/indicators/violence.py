@@ -45,7 +45,7 @@ def yearly_counts(
         {"events": grouped.size(), "victims": grouped["fatalities"].sum().astype(float)}
     ).reindex(index, fill_value=0)
     population = municipalities.set_index("code")["population_2007"].astype(float)
-    table["population"] = table.index.get_level_values("municipality_code").map(population)
+    table["population"] = table.index.get_level_values("municipality_code").map(population).astype(float)
     return table.reset_index().dropna(subset=["population"])
 
 
@@ -222,7 +222,7 @@ def homicide_rate_police(*, statistics: gpd.GeoDataFrame, municipalities: gpd.Ge
     counts = statistics[statistics["variable"] == POLICE_HOMICIDES]
     homicides = counts.groupby(["municipality_code", "period"])["value"].sum().rename("victims").reset_index()
     population = municipalities.set_index("code")["population_2007"].astype(float)
-    homicides["population"] = homicides["municipality_code"].map(population)
+    homicides["population"] = homicides["municipality_code"].map(population).astype(float)  # even if empty
     homicides["events"] = homicides["victims"]
     return _rate(homicides.dropna(subset=["population", "victims"]), "victims")
 
