@@ -18,7 +18,8 @@ GATE_SPACING_M = 25.0
 
 NETWORK_METHOD = (
     "distancia caminando por la red vial: de la celda (su punto interior) a su nodo más cercano, por la "
-    "red, y del nodo al destino; periodo: el de la capa de población"
+    "red (no dirigida, senderos incluidos, nodos en los extremos de tramo sobre una rejilla de 1 m), y del "
+    "nodo al destino; periodo: el de la capa de población"
 )
 
 

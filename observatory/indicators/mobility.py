@@ -43,8 +43,9 @@ def measured_km2(municipalities: gpd.GeoDataFrame) -> pd.Series:
     theme="mobility",
     title_es="Densidad vial",
     title_en="Street density",
-    formula="km de calle dentro del municipio / área del polígono del municipio (km²), ambos medidos en "
-    "EPSG:32616; un tramo sobre un límite compartido cuenta una vez",
+    formula="km de calle (todas las clases de vía, senderos peatonales incluidos) dentro del municipio / "
+    "área del polígono del municipio (km²), ambos medidos en EPSG:32616; un tramo sobre un límite "
+    "compartido cuenta una vez",
     unit="km/km²",
     direction="higher_is_better",
     inputs=("streets", "municipalities"),
@@ -79,8 +80,9 @@ def street_density(*, streets: gpd.GeoDataFrame, municipalities: gpd.GeoDataFram
     theme="mobility",
     title_es="Densidad de intersecciones",
     title_en="Intersection density",
-    formula="nodos de la red vial donde se unen 3 o más tramos (grado contado en toda la red), situados "
-    "en el municipio / área del polígono del municipio (km², EPSG:32616)",
+    formula="nodos de la red vial donde se unen 3 o más tramos (grado contado en toda la red; extremos de "
+    "tramo a menos de 1 m, en una rejilla de 1 m, son un mismo nodo), situados en el municipio / área "
+    "del polígono del municipio (km², EPSG:32616)",
     unit="intersecciones/km²",
     direction="higher_is_better",
     inputs=("streets", "municipalities"),
