@@ -84,6 +84,10 @@ def colour(value: float | None, breaks: list[float]) -> str:
     return PALETTE[min(index, len(breaks) - 1) * (len(PALETTE) - 1) // max(len(breaks) - 1, 1)]
 
 
+DEFAULT_INDICATOR = "population_density"
+"""The map a planner lands on, whenever it has values (the registry's order follows its modules)."""
+
+
 def render_map(store: Store, *, indicator_id: str | None = None, period: int | None = None) -> str:
     """The whole HTML page for one indicator and period (the latest period by default)."""
     indicators = get_layer("indicators")
@@ -94,7 +98,8 @@ def render_map(store: Store, *, indicator_id: str | None = None, period: int | N
     municipalities = store.read_layer(get_layer("municipalities"))
     available = [item for item in REGISTRY.values() if (values["indicator_id"] == item.id).any()]
     if indicator_id is None:
-        indicator_id = available[0].id if available else next(iter(REGISTRY))
+        ids = [item.id for item in available]
+        indicator_id = DEFAULT_INDICATOR if DEFAULT_INDICATOR in ids or not ids else ids[0]
     if indicator_id not in REGISTRY:
         raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
     chosen = REGISTRY[indicator_id]
