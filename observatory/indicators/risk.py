@@ -4,6 +4,7 @@ landslides, read from the hazard rasters by exact cell coverage."""
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import geopandas as gpd
@@ -50,17 +51,15 @@ def exposed_shares(cells: gpd.GeoDataFrame, hazard: Path, where: Condition) -> n
     """Each cell's share of its area on the hazard raster where ``where`` holds, in the cells' order
     (read-only; 0 for a cell off the raster).
 
-    Measured once per set of cells, raster file and condition: a compute run asks four times per
-    raster (two indicators on two geographies). The key is what the shares depend on: the cells'
-    geometries (a digest of their WKB, since the 2024 geography gets a copy of the frame with other
-    municipality codes), the raster file as it is now on disk, and the condition.
+    Measured once per set of cells, raster and condition: a compute run asks four times per raster
+    (two indicators on two geographies). The key is what the shares depend on, by content: the
+    cells' geometries (the 2024 geography gets a copy of the frame, with other municipality codes),
+    the raster file's bytes (a reloaded raster is measured again) and the condition.
     """
-    geometries = shapely.to_wkb(cells.geometry.to_numpy())
-    status = hazard.stat()
-    key = (
-        hashlib.blake2b(b"".join(geometries), digest_size=16).digest(), str(cells.crs),
-        str(hazard.resolve()), status.st_ino, status.st_size, status.st_mtime_ns, where,
-    )  # fmt: skip
+    with hazard.open("rb") as raster:
+        raster_digest = hashlib.file_digest(raster, "blake2b").digest()
+    geometries = pickle.dumps(shapely.to_wkb(cells.geometry.to_numpy()))  # exact, missing ones too
+    key = (hashlib.blake2b(geometries).digest(), str(cells.crs), raster_digest, where)
     if key not in _shares:
         areas = zonal_areas(hazard, cells.reset_index(drop=True), id_column="cell_id", where=where)
         share = (areas["where_area_m2"] / areas["area_m2"]).where(areas["area_m2"] > 0, 0.0).to_numpy()
