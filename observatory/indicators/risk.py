@@ -3,11 +3,14 @@ landslides, read from the hazard rasters by exact cell coverage."""
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from layers import get_raster_layer
 from observatory.indicators.registry import indicator
@@ -39,6 +42,34 @@ def high_landslide(susceptibility: np.ndarray) -> np.ndarray:
     return susceptibility >= LANDSLIDE_HIGH_CLASS
 
 
+CACHED_SHARES = 4
+"""Hazard shares kept in memory: a compute run needs two (the flood's and the landslides')."""
+_shares: dict[tuple[object, ...], np.ndarray] = {}
+
+
+def exposed_shares(cells: gpd.GeoDataFrame, hazard: Path, where: Condition) -> np.ndarray:
+    """Each cell's share of its area on the hazard raster where ``where`` holds, in the cells' order
+    (read-only; 0 for a cell off the raster).
+
+    Measured once per set of cells, raster and condition: a compute run asks four times per raster
+    (two indicators on two geographies). The key is what the shares depend on, by content: the
+    cells' geometries (the 2024 geography gets a copy of the frame, with other municipality codes),
+    the raster file's bytes (a reloaded raster is measured again) and the condition.
+    """
+    with hazard.open("rb") as raster:
+        raster_digest = hashlib.file_digest(raster, "blake2b").digest()
+    geometries = pickle.dumps(shapely.to_wkb(cells.geometry.to_numpy()))  # exact, missing ones too
+    key = (hashlib.blake2b(geometries).digest(), str(cells.crs), raster_digest, where)
+    if key not in _shares:
+        areas = zonal_areas(hazard, cells.reset_index(drop=True), id_column="cell_id", where=where)
+        share = (areas["where_area_m2"] / areas["area_m2"]).where(areas["area_m2"] > 0, 0.0).to_numpy()
+        share.flags.writeable = False
+        while len(_shares) >= CACHED_SHARES:
+            del _shares[next(iter(_shares))]  # the oldest
+        _shares[key] = share
+    return _shares[key]
+
+
 def exposed_population(population: gpd.GeoDataFrame, hazard: Path, where: Condition) -> pd.DataFrame:
     """People exposed and people counted, per municipality and period of the population cells.
 
@@ -49,14 +80,13 @@ def exposed_population(population: gpd.GeoDataFrame, hazard: Path, where: Condit
     coverage: people are taken as spread evenly within a cell). A cell off the raster is not
     exposed, as a nodata pixel is not.
     """
-    areas = zonal_areas(hazard, population.reset_index(drop=True), id_column="cell_id", where=where)
-    share = (areas["where_area_m2"] / areas["area_m2"]).where(areas["area_m2"] > 0, 0.0)
+    share = exposed_shares(population, hazard, where)
     people = population["population"].astype(float).to_numpy()
     frame = pd.DataFrame(
         {
             "municipality_code": population["municipality_code"].to_numpy(),
             "period": population["period"].to_numpy(),
-            "exposed": people * share.to_numpy(),
+            "exposed": people * share,
             "people": people,
         }
     ).dropna(subset=["municipality_code", "period"])

@@ -20,7 +20,7 @@ from observatory.sample.hazards import write_hazards
 from observatory.sample.incidents import write_incidents
 from observatory.sample.land_cover import write_land_cover
 from observatory.sample.permits import REPORT_COUNTS, permits_frame
-from observatory.sample.population import write_population_raster
+from observatory.sample.population import PIXEL_DEG, write_population_raster
 from observatory.sample.statistical_tables import StatisticalTables, write_statistical_tables
 from observatory.sample.statistics import statistics_frame
 from observatory.sample.streets import STREETS_SEED, streets_frame
@@ -70,6 +70,7 @@ def write_sample(
     raster_resolution_m: float = 30.0,
     street_segments: int = 11_000,
     bus_routes: int = 36,
+    population_pixel_deg: float = PIXEL_DEG,
 ) -> SampleFiles:
     """Write every sample source file; the same seed and sizes always give the same data. The
     municipalities source is the reference geoBoundaries file itself."""
@@ -107,7 +108,7 @@ def write_sample(
     complaints.to_csv(files.complaints, index=False)
     statistics_frame().to_csv(files.statistics, index=False)
     population_rng = np.random.default_rng([seed, POPULATION_STREAM])
-    write_population_raster(files.population, municipalities, population_rng)
+    write_population_raster(files.population, municipalities, population_rng, pixel_deg=population_pixel_deg)
     streets = streets_frame(outline, np.random.default_rng([seed, STREETS_SEED]), segments=street_segments)
     files.streets.unlink(missing_ok=True)
     streets.to_file(files.streets, layer="calles", driver="GPKG", SPATIAL_INDEX="NO")
