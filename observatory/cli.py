@@ -13,7 +13,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from observatory.errors import ObservatoryError
-from observatory.sample import DEFAULT_SEED
 from observatory.store import Store, open_store
 
 app = typer.Typer(help="AMSS urban observatory.", no_args_is_help=True, add_completion=False)
@@ -33,18 +32,22 @@ def _progress() -> Progress:
 @app.command()
 def sample(
     out: Annotated[Path, typer.Option(help="folder to write the source files to")] = SAMPLE_DIR,
-    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same files")] = DEFAULT_SEED,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="random seed (default: the committed sample's); same seed, same files"),
+    ] = None,
     permits: Annotated[
         int | None, typer.Option(help="number of permits (default: the report's 1,953)")
     ] = None,
 ) -> None:
     """Write deterministic sample source files calibrated on the OPAMSS report."""
-    from observatory.sample import REPORT_COUNTS, write_sample
+    # Imported here: the generators bring the whole indicator stack, which a load does not need.
+    from observatory.sample import DEFAULT_SEED, REPORT_COUNTS, write_sample
 
     scale = 1.0 if permits is None else permits / sum(REPORT_COUNTS.values())
     with console.status("writing sample files"):
-        files = write_sample(out, seed=seed, permits_scale=scale)
-    for path in (files.zoning, files.permits, files.statistics):
+        write_sample(out, seed=DEFAULT_SEED if seed is None else seed, permits_scale=scale)
+    for path in sorted(out.iterdir()):
         console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
@@ -212,7 +215,7 @@ def demo(
     """The whole job: sample data (if missing) -> load -> compute -> serve the map."""
     started = time.perf_counter()
     if not any(sample_dir.glob("*.csv")):
-        sample(out=sample_dir, seed=DEFAULT_SEED, permits=None)
+        sample(out=sample_dir, seed=None, permits=None)
     load(
         target=None,
         source=None,
