@@ -116,3 +116,33 @@ def write_manifest(layer: str, path: Path, *, extra: str = "", source: str = "",
 def load(store: Store, layer: str, path: Path, *, settings: Settings, **manifest: str) -> LoadResult:
     """Load a fixture file through its manifest (``manifest`` adds TOML to it)."""
     return load_source(store, read_manifest(write_manifest(layer, path, **manifest)), settings=settings)
+
+
+BOTH_IN_M1 = {"0001": ("M1", "Uno"), "0002": ("M1", "Uno")}
+"""The tiny AMSS's two squares, both districts of one 2024 municipality."""
+
+
+def load_municipalities_2024(
+    store: Store,
+    path: Path,
+    *,
+    settings: Settings,
+    districts_of: dict[str, tuple[str, str]],
+    official_areas: dict[str, float] | None = None,
+) -> LoadResult:
+    """Load the municipalities of ``path`` joined to the 2024 municipality each became a district of
+    (code -> (2024 code, 2024 name)) and, optionally, to their official areas in km²."""
+    areas = official_areas or {}
+    rows = [
+        f"{code},{areas.get(code, '')},{code_2024},{name_2024}"
+        for code, (code_2024, name_2024) in districts_of.items()
+    ]
+    (path.parent / "hechos.csv").write_text(
+        "code,area,m2024,n2024\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+    area = 'official_area_km2 = "area", ' if areas else ""
+    joins = (
+        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
+        f'fields = {{ {area}municipality_2024_code = "m2024", municipality_2024_name = "n2024" }}\n'
+    )
+    return load(store, "municipalities", path, settings=settings, extra=joins)

@@ -57,14 +57,10 @@ def test_land_cover_loads_and_computes_on_both_geographies(
 ) -> None:
     """Classes are kept pixel for pixel; on 2024's M1 (0001 + 0002) the share is 4.5 km² green of 9
     mapped, not the mean of 75 % and 30 %, and green per inhabitant 4.5 km² / 13,000."""
-    (tmp_path / "hechos.csv").write_text(
-        "code,m2024,n2024\n0001,M1,Uno\n0002,M1,Uno\n0003,M2,Dos\n", encoding="utf-8"
-    )
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
-        'fields = { municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
-    )
-    fixtures.load(store, "municipalities", write_municipalities(tmp_path), settings=settings, extra=joins)
+    fixtures.load_municipalities_2024(
+        store, write_municipalities(tmp_path), settings=settings,
+        districts_of={"0001": ("M1", "Uno"), "0002": ("M1", "Uno"), "0003": ("M2", "Dos")},
+    )  # fmt: skip
     result = load_layer(
         store, "land_cover", write_grid(tmp_path / "lc.tif", LAND_COVER, 0), settings=settings
     )

@@ -66,14 +66,10 @@ def test_a_compute_run_measures_each_raster_once(
 ) -> None:
     """Four indicators on two geographies ask for the shares eight times: two measurements, one per
     raster; a reloaded raster is measured again, the other one is not."""
-    (tmp_path / "hechos.csv").write_text(
-        "code,m2024,n2024\n0001,M1,Uno\n0002,M1,Uno\n0003,M2,Dos\n", encoding="utf-8"
-    )
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
-        'fields = { municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
-    )
-    fixtures.load(store, "municipalities", write_municipalities(tmp_path), settings=settings, extra=joins)
+    fixtures.load_municipalities_2024(
+        store, write_municipalities(tmp_path), settings=settings,
+        districts_of={"0001": ("M1", "Uno"), "0002": ("M1", "Uno"), "0003": ("M2", "Dos")},
+    )  # fmt: skip
     population_frame().drop(columns="municipality_code").to_file(tmp_path / "celdas.gpkg")
     load_layer(store, "population", tmp_path / "celdas.gpkg", settings=settings)
     load_layer(store, "flood_depth_100y", write_grid(tmp_path / "f.tif", FLOOD, ND), settings=settings)

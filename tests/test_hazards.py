@@ -210,14 +210,10 @@ def test_hazard_rasters_load_and_compute_on_both_geographies(
 ) -> None:
     """Loaded through the store: runs recorded, classes kept pixel for pixel (no resampling), and
     on the 2024 geography (0001 and 0002 in M1, 0003 in M2) shares from summed people."""
-    (tmp_path / "hechos.csv").write_text(
-        "code,m2024,n2024\n0001,M1,Uno\n0002,M1,Uno\n0003,M2,Dos\n", encoding="utf-8"
-    )
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
-        'fields = { municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
-    )
-    fixtures.load(store, "municipalities", write_municipalities(tmp_path), settings=settings, extra=joins)
+    fixtures.load_municipalities_2024(
+        store, write_municipalities(tmp_path), settings=settings,
+        districts_of={"0001": ("M1", "Uno"), "0002": ("M1", "Uno"), "0003": ("M2", "Dos")},
+    )  # fmt: skip
     cells = population_frame().drop(columns="municipality_code")  # the load places each cell
     cells.to_file(tmp_path / "celdas.gpkg")
     load_layer(store, "population", tmp_path / "celdas.gpkg", settings=settings)

@@ -102,14 +102,10 @@ def test_every_indicator_has_a_complete_sheet() -> None:
 def crosswalked(store: Store, settings: Settings, sources: dict[str, Path]) -> Store:
     """The tiny AMSS whose two squares became districts of one 2024 municipality, M1 ("Uno"), with
     official areas of 8 and 6 km², loaded and computed."""
-    (sources["municipalities"].parent / "hechos.csv").write_text(
-        "code,area,m2024,n2024\n0001,8,M1,Uno\n0002,6,M1,Uno\n", encoding="utf-8"
-    )
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\nfields = { official_area_km2 = "area", '
-        'municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
-    )
-    fixtures.load(store, "municipalities", sources["municipalities"], settings=settings, extra=joins)
+    fixtures.load_municipalities_2024(
+        store, sources["municipalities"], settings=settings, districts_of=fixtures.BOTH_IN_M1,
+        official_areas={"0001": 8, "0002": 6},
+    )  # fmt: skip
     for layer in ("zoning", "permits"):
         fixtures.load(store, layer, sources[layer], settings=settings)
     compute_indicators(store, settings=settings)

@@ -105,12 +105,12 @@ def write_statistics(folder: Path, name: str, rows: list, source: str) -> Path:
 def computed(store: Store, settings: Settings, sources: dict[str, Path]) -> pd.DataFrame:
     """The tiny AMSS (both squares districts of M1) with the tables above, computed."""
     folder = sources["municipalities"].parent
-    (folder / "hechos.csv").write_text("code,m2024,n2024\n0001,M1,Uno\n0002,M1,Uno\n", encoding="utf-8")
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
-        'fields = { municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
+    fixtures.load_municipalities_2024(
+        store,
+        sources["municipalities"],
+        settings=settings,
+        districts_of=fixtures.BOTH_IN_M1,
     )
-    fixtures.load(store, "municipalities", sources["municipalities"], settings=settings, extra=joins)
     permits = fixtures.permits_table(PERMITS)
     permits.loc[permits["expediente"] == DENIED, "estado"] = "denegado"
     permits.to_csv(folder / "permisos.csv", index=False)

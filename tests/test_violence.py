@@ -75,12 +75,9 @@ def amss(store: Store, settings: Settings, tmp_path: Path) -> Store:
     folder = tmp_path / "sources"
     folder.mkdir()
     municipalities = fixtures.write_municipalities(folder)
-    (folder / "hechos.csv").write_text("code,m2024,n2024\n0001,M1,Uno\n0002,M1,Uno\n", encoding="utf-8")
-    joins = (
-        '[[joins]]\npath = "hechos.csv"\non = "code"\nkey = "code"\n'
-        'fields = { municipality_2024_code = "m2024", municipality_2024_name = "n2024" }\n'
+    fixtures.load_municipalities_2024(
+        store, municipalities, settings=settings, districts_of=fixtures.BOTH_IN_M1
     )
-    fixtures.load(store, "municipalities", municipalities, settings=settings, extra=joins)
     return store
 
 
