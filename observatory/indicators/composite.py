@@ -172,13 +172,23 @@ def _per_period(
     municipalities: gpd.GeoDataFrame,
     spec: CompositeSpec,
     score: Callable[[pd.DataFrame], pd.Series],
+    scored: CompositeSpec | None = None,
 ) -> pd.DataFrame:
-    """``score`` (dimension scores -> one value per municipality) for every period any component has."""
+    """``score`` (dimension scores -> one value per municipality) for every period any component of
+    ``spec`` has; only the dimensions of ``scored`` (by default all of ``spec``) are scored, as a
+    dimension's scores depend on its own components alone."""
     codes = set(municipalities["code"])
-    own = indicators[indicators["indicator_id"].isin({c.indicator_id for c in spec.components})]
+    scored = scored or spec
+    periods = indicators.loc[
+        indicators["indicator_id"].isin({c.indicator_id for c in spec.components}), "period"
+    ]
+    columns = ["indicator_id", "municipality_code", "period", "value"]
+    own = indicators.loc[
+        indicators["indicator_id"].isin({c.indicator_id for c in scored.components}), columns
+    ]
     parts = []
-    for period in sorted(own["period"].dropna().astype(int).unique()):
-        value = score(dimension_scores(own, spec, period)).dropna()
+    for period in sorted(periods.dropna().astype(int).unique()):
+        value = score(dimension_scores(own, scored, period)).dropna()
         value = value[value.index.isin(codes)]
         parts.append(
             pd.DataFrame({"municipality_code": value.index, "period": period, "value": value.values})
@@ -285,8 +295,10 @@ def _register(spec: CompositeSpec) -> None:
 
 
 def _dimension_function(spec: CompositeSpec, key: str) -> ComputeFunction:
+    alone = CompositeSpec({key: spec.dimensions[key]}, tuple(spec.members(key)))
+
     def compute(*, indicators: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-        return _per_period(indicators, municipalities, spec, lambda scores: scores[key])
+        return _per_period(indicators, municipalities, spec, lambda scores: scores[key], alone)
 
     return compute
 

@@ -113,6 +113,9 @@ def _compute_and_store(
     store, settings = context.store, context.settings
     runs = {run.layer: run.run_id for run in store.load_runs()}
     computed_at = datetime.now(UTC).isoformat(timespec="seconds")
+    outlines_of = {
+        geography: _outlines(inputs["municipalities"]) for geography, inputs in geographies.items()
+    }
     parts = []
     for item in items:
         for geography, inputs in geographies.items():
@@ -123,9 +126,7 @@ def _compute_and_store(
                 values = values[values["period"] == context.period]
             if values.empty:
                 continue
-            municipalities = inputs["municipalities"]
-            assert isinstance(municipalities, gpd.GeoDataFrame)
-            outlines = _outlines(municipalities)
+            outlines = outlines_of[geography]
             parts.append(
                 gpd.GeoDataFrame(
                     values.assign(
@@ -172,8 +173,9 @@ Input: TypeAlias = gpd.GeoDataFrame | Path
 """A vector layer as a frame, or a raster layer as its GeoTIFF (indicators read it by zones)."""
 
 
-def _outlines(municipalities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _outlines(municipalities: Input) -> gpd.GeoDataFrame:
     """Name and outline per code, the metropolitan area (the union) included."""
+    assert isinstance(municipalities, gpd.GeoDataFrame)
     outlines = municipalities.set_index("code")[["name", "geom"]]
     metropolitan = gpd.GeoDataFrame(
         {"name": ["Área Metropolitana de San Salvador"]},

@@ -67,6 +67,7 @@ def write_sample(
     *,
     seed: int = DEFAULT_SEED,
     permits_scale: float = 1.0,
+    incidents_scale: float = 1.0,
     raster_resolution_m: float = 30.0,
     street_segments: int = 11_000,
     bus_routes: int = 36,
@@ -80,7 +81,7 @@ def write_sample(
     outline = shapely.union_all(municipalities.to_crs(METRIC_CRS).geometry.values)
     schools, health, public_spaces = write_facilities(out_dir, municipalities, seed=seed)
     flood, landslide = write_hazards(out_dir, municipalities, seed, resolution_m=raster_resolution_m)
-    incidents, police_homicides = write_incidents(out_dir, municipalities, seed)
+    incidents, police_homicides = write_incidents(out_dir, municipalities, seed, scale=incidents_scale)
     files = SampleFiles(
         zoning=out_dir / "esquema_director.gpkg",
         permits=out_dir / "permisos_opamss.csv",

@@ -76,10 +76,11 @@ def _clustered_points(area: shapely.Geometry, count: int, rng: np.random.Generat
 
 
 def incidents_frame(
-    municipalities: gpd.GeoDataFrame, populations: pd.Series, rng: np.random.Generator
+    municipalities: gpd.GeoDataFrame, populations: pd.Series, rng: np.random.Generator, *, scale: float = 1.0
 ) -> pd.DataFrame:
     """The police export: ``id_hecho, fecha (dd/mm/yyyy), delito, fallecidos, latitud, longitud``,
-    ``municipality_code`` kept aside for the counts table (dropped before writing)."""
+    ``municipality_code`` kept aside for the counts table (dropped before writing). ``scale``
+    multiplies every expected count (the benchmarks' larger registers)."""
     metric = municipalities.to_crs(METRIC_CRS).set_index("code").geometry
     weight = populations * pd.Series(RISK_FACTOR).reindex(populations.index)
     weight = weight / weight.sum() * populations.sum() / populations  # AMSS total at the national rate
@@ -88,10 +89,12 @@ def incidents_frame(
     for year in YEARS:
         days = pd.date_range(f"{year}-01-01", f"{year}-12-31").to_numpy()
         for code, population in populations.items():
-            victims_expected = NATIONAL_HOMICIDE_RATE[year] * weight[code] * population / 1e5
+            victims_expected = NATIONAL_HOMICIDE_RATE[year] * weight[code] * population / 1e5 * scale
             mean_victims = sum(k * share for k, share in VICTIMS_PER_HOMICIDE.items())
             counts = {HOMICIDE_CODE: rng.poisson(victims_expected / mean_victims)}
-            counts |= {kind: rng.poisson(_yearly_rate(kind, year) * population / 1e5) for kind in OTHER_RATES}
+            counts |= {
+                kind: rng.poisson(_yearly_rate(kind, year) * population / 1e5 * scale) for kind in OTHER_RATES
+            }
             kinds = np.repeat(list(counts), list(counts.values()))
             if not len(kinds):
                 continue
@@ -147,11 +150,14 @@ def police_counts_frame(
     return pd.concat([table, subtotals[table.columns]], ignore_index=True)
 
 
-def write_incidents(out_dir: Path, municipalities: gpd.GeoDataFrame, seed: int) -> tuple[Path, Path]:
-    """Write ``incidentes_pnc.csv`` and ``homicidios_pnc.csv`` from the sample's seed."""
+def write_incidents(
+    out_dir: Path, municipalities: gpd.GeoDataFrame, seed: int, *, scale: float = 1.0
+) -> tuple[Path, Path]:
+    """Write ``incidentes_pnc.csv`` and ``homicidios_pnc.csv`` from the sample's seed; ``scale``
+    as in :func:`incidents_frame`."""
     rng = np.random.default_rng([seed, INCIDENTS_STREAM])
     facts = amss_facts().set_index("code")
-    incidents = incidents_frame(municipalities, facts["population_2007"].astype(float), rng)
+    incidents = incidents_frame(municipalities, facts["population_2007"].astype(float), rng, scale=scale)
     points, counts = out_dir / "incidentes_pnc.csv", out_dir / "homicidios_pnc.csv"
     incidents.drop(columns="municipality_code").to_csv(points, index=False)
     police_counts_frame(incidents, facts["name"], facts["department"], rng).to_csv(counts, index=False)
