@@ -24,12 +24,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from bench_load import timed  # the same /usr/bin/time measure as the load benchmark
 
 HERE = Path(__file__).resolve().parent
 ISSUE6_MODULES = ("mobility", "accessibility", "services", "risk", "environment")
@@ -82,18 +83,6 @@ def indicator_ids(scope: str) -> list[str]:
         or item.compute.__module__.rsplit(".", 1)[-1] in ISSUE6_MODULES
         or item.id in ISSUE6_ALSO
     ]
-
-
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak memory (MB) of ``command``, which must succeed."""
-    result = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", *command], env={**os.environ, **env},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        sys.exit(f"{command[0]} failed:\n{result.stdout}\n{result.stderr}")
-    seconds, kilobytes = result.stderr.strip().splitlines()[-1].split()
-    return float(seconds), float(kilobytes) / 1024
 
 
 def store_env(data_dir: Path) -> dict[str, str]:
