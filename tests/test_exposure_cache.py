@@ -23,6 +23,7 @@ import shapely
 from etl import load_layer
 from observatory import rasters
 from observatory.indicators import compute_indicators, risk
+from observatory.indicators.memo import BoundedMemo
 from observatory.indicators.risk import exposed_shares, flooded
 from observatory.rasters import zonal_areas
 from observatory.settings import Settings
@@ -45,7 +46,7 @@ FLOODED_SHARES = [0.0, 0.5, 1.0, 0.0, 0.0]
 @pytest.fixture(autouse=True)
 def measured(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The rasters the exposure measures (calls of zonal_areas), in order; the cache starts empty."""
-    monkeypatch.setattr(risk, "_shares", {})
+    monkeypatch.setattr(risk, "_shares", BoundedMemo(risk.CACHED_SHARES))
     calls: list[Path] = []
 
     def counting(raster_path: Path, zones: gpd.GeoDataFrame, **options: Any) -> Any:

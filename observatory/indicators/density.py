@@ -10,7 +10,7 @@ import pandas as pd
 
 from layers import get_raster_layer
 from observatory.indicators.registry import indicator
-from observatory.indicators.urban_control import APPROVED, CONSTRUCTION
+from observatory.indicators.urban_control import APPROVED, CONSTRUCTION, HOUSING
 from observatory.rasters import zonal_areas
 from observatory.settings import METRIC_CRS
 from zoning.classes import URBANISED_CLASSES
@@ -19,8 +19,6 @@ CENSUS_YEAR = 2007
 LAND_COVER = "land_cover"
 BUILT_UP = 50
 """ESA WorldCover class 50: built-up (buildings, roads, other artificial surfaces)."""
-RESIDENTIAL = "habitacional"
-"""The permits' use class of housing."""
 
 
 def area_km2(municipalities: gpd.GeoDataFrame) -> pd.Series:
@@ -173,7 +171,7 @@ def housing_permit_density(*, permits: gpd.GeoDataFrame, municipalities: gpd.Geo
     housing = permits[
         (permits["kind"] == CONSTRUCTION)
         & (permits["status"] == APPROVED)
-        & (permits["use_class"] == RESIDENTIAL)
+        & (permits["use_class"] == HOUSING)
         & permits["resolved"].notna()
     ]
     counts = housing.groupby(["municipality_code", housing["resolved"].dt.year.rename("period")]).size()

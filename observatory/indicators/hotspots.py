@@ -17,6 +17,7 @@ from esda import fdr
 from esda.getisord import G_Local
 from libpysal.weights import W
 
+from observatory.indicators.memo import BoundedMemo
 from observatory.settings import STORAGE_CRS
 
 RESOLUTION = 8
@@ -25,7 +26,7 @@ ALPHA = 0.05
 """The false discovery rate allowed among the cells called hot."""
 CACHED_POINT_CELLS = 4
 """Sets of points whose cells are kept in memory: a compute run needs two (incidents, population)."""
-_point_cells: dict[tuple[bytes, int], np.ndarray] = {}
+_point_cells: BoundedMemo[np.ndarray] = BoundedMemo(CACHED_POINT_CELLS)
 
 
 def area_cells(municipalities: gpd.GeoDataFrame, *, resolution: int = RESOLUTION) -> list[str]:
@@ -45,12 +46,12 @@ def point_cells(points: gpd.GeoSeries, *, resolution: int = RESOLUTION) -> np.nd
     lonlat = points.to_crs(STORAGE_CRS).to_numpy()
     lon, lat = shapely.get_x(lonlat), shapely.get_y(lonlat)
     key = (hashlib.blake2b(lon.tobytes() + lat.tobytes()).digest(), resolution)
-    if key not in _point_cells:
-        cells = [h3.latlng_to_cell(y, x, resolution) for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
-        while len(_point_cells) >= CACHED_POINT_CELLS:
-            del _point_cells[next(iter(_point_cells))]  # the oldest
-        _point_cells[key] = np.array(cells, dtype=object)
-    return _point_cells[key].copy()
+
+    def locate() -> np.ndarray:
+        pairs = zip(lon.tolist(), lat.tolist(), strict=True)
+        return np.array([h3.latlng_to_cell(y, x, resolution) for x, y in pairs], dtype=object)
+
+    return _point_cells.get(key, locate).copy()
 
 
 def population_cells(points: gpd.GeoDataFrame, *, resolution: int = RESOLUTION) -> pd.DataFrame:

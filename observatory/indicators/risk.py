@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from layers import get_raster_layer
+from observatory.indicators.memo import BoundedMemo
 from observatory.indicators.registry import indicator
 from observatory.indicators.urban_control import APPROVED, CONSTRUCTION
 from observatory.rasters import Condition, values_at, zonal_areas
@@ -44,7 +45,7 @@ def high_landslide(susceptibility: np.ndarray) -> np.ndarray:
 
 CACHED_SHARES = 4
 """Hazard shares kept in memory: a compute run needs two (the flood's and the landslides')."""
-_shares: dict[tuple[object, ...], np.ndarray] = {}
+_shares: BoundedMemo[np.ndarray] = BoundedMemo(CACHED_SHARES)
 
 
 def exposed_shares(cells: gpd.GeoDataFrame, hazard: Path, where: Condition) -> np.ndarray:
@@ -60,14 +61,14 @@ def exposed_shares(cells: gpd.GeoDataFrame, hazard: Path, where: Condition) -> n
         raster_digest = hashlib.file_digest(raster, "blake2b").digest()
     geometries = pickle.dumps(shapely.to_wkb(cells.geometry.to_numpy()))  # exact, missing ones too
     key = (hashlib.blake2b(geometries).digest(), str(cells.crs), raster_digest, where)
-    if key not in _shares:
+
+    def measure() -> np.ndarray:
         areas = zonal_areas(hazard, cells.reset_index(drop=True), id_column="cell_id", where=where)
         share = (areas["where_area_m2"] / areas["area_m2"]).where(areas["area_m2"] > 0, 0.0).to_numpy()
         share.flags.writeable = False
-        while len(_shares) >= CACHED_SHARES:
-            del _shares[next(iter(_shares))]  # the oldest
-        _shares[key] = share
-    return _shares[key]
+        return share
+
+    return _shares.get(key, measure)
 
 
 def exposed_population(population: gpd.GeoDataFrame, hazard: Path, where: Condition) -> pd.DataFrame:
