@@ -12,6 +12,7 @@ import pandas as pd
 from inequality.gini import Gini
 from inequality.theil import TheilD
 
+from observatory.indicators.memo import BoundedMemo
 from observatory.indicators.registry import METROPOLITAN_CODE, indicator
 from observatory.indicators.statistical.demography import CENSUSES
 from observatory.indicators.statistical.tables import population_cells, ratio, totals
@@ -58,7 +59,14 @@ def weighted_theil(values: np.ndarray, people: np.ndarray, groups: np.ndarray) -
     """
     counts = people.astype(np.int64)
     codes, _ = pd.factorize(groups)
-    return TheilD(np.repeat(values.astype(float), counts), np.repeat(codes, counts))
+    # The total and its two parts are three indicators of one decomposition: computed once.
+    key = (values.astype(float).tobytes(), counts.tobytes(), codes.tobytes())
+    return _decompositions.get(
+        key, lambda: TheilD(np.repeat(values.astype(float), counts), np.repeat(codes, counts))
+    )
+
+
+_decompositions: BoundedMemo[TheilD] = BoundedMemo(8)
 
 
 def _with_population(statistics: pd.DataFrame, numerator: str, denominator: str) -> pd.DataFrame:
@@ -151,10 +159,10 @@ def _theil(statistics: pd.DataFrame, municipalities: gpd.GeoDataFrame, part: str
     """Theil's T of poverty (``part``: "T", "bg" or "wg"). The decomposition needs the 2024
     municipalities as groups: the 2024 geography, whose units they are, gets none."""
     values = _with_population(statistics, "hogares_pobreza", "hogares")
-    if part == "T":
+    if GROUPS_2024 in municipalities.columns and municipalities[GROUPS_2024].notna().all():
+        groups = municipalities.set_index("code")[GROUPS_2024]  # T does not depend on the groups
+    elif part == "T":
         groups = pd.Series(0, index=municipalities["code"].to_numpy())
-    elif GROUPS_2024 in municipalities.columns and municipalities[GROUPS_2024].notna().all():
-        groups = municipalities.set_index("code")[GROUPS_2024]
     else:
         values = values.iloc[0:0]
 
