@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test run: installs what the tests need (Python packages, PostGIS, Chromium), starts
+# The whole test run: installs what the tests need (Python packages, PostGIS, Chromium, GDAL), starts
 # PostGIS, lints, type-checks and runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 bash scripts/setup.sh
-if [ ! -x /usr/bin/chromium ]; then
-  echo "installing chromium ..."
+# Chromium drives the map's browser tests; GDAL's ogrinfo/ogr2ogr are the standard clients of the feeds.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/ogrinfo ]; then
+  echo "installing chromium and gdal-bin ..."
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium gdal-bin >/dev/null
 fi
 OBSERVATORY_TEST_DATABASE_URL="$(bash scripts/postgis.sh)"
 export OBSERVATORY_TEST_DATABASE_URL
