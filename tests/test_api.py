@@ -101,6 +101,17 @@ def test_indicator_values_are_a_collection(server: str) -> None:
     assert sheets["population_density"]["unit"] == "hab/km²"
 
 
+def test_themes_list_every_indicator_once_in_the_reports_order(empty_server: str) -> None:
+    themes = get(f"{empty_server}/themes").json()["themes"]
+    assert [t["id"] for t in themes[:3]] == ["services", "risk", "mobility"]  # the report's order
+    assert themes[0]["title"] == {"es": "Servicios y espacio público", "en": "Services and public space"}
+    listed = [key for theme in themes for key in theme["indicators"]]
+    sheets = get(f"{empty_server}/indicators").json()["indicators"]
+    assert sorted(listed) == sorted(sheet["id"] for sheet in sheets)  # each exactly once
+    density = next(s for s in sheets if s["id"] == "population_density")
+    assert density["theme_title"]["es"] == "Densidad y ocupación del suelo"
+
+
 def test_vector_tiles_decode_to_the_expected_features(server: str) -> None:
     permit = get(f"{server}/collections/permits/items/P1").json()
     lon, lat = permit["geometry"]["coordinates"]

@@ -28,6 +28,7 @@ from observatory.api.responses import ProblemResponse
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
 from observatory.indicators.composite import OVERALL, SPEC, stored_sensitivity
+from observatory.indicators.themes import THEMES
 from observatory.map import render_map
 from observatory.settings import Settings, get_settings
 from observatory.store import Store, open_store
@@ -170,6 +171,16 @@ def _add_pages(app: FastAPI) -> None:
         period: Annotated[int | None, Query(ge=1, le=9999, description="year")] = None,
     ) -> HTMLResponse:
         return HTMLResponse(render_map(features.store_of(request), indicator_id=indicator, period=period))
+
+    @app.get("/themes", summary="The observatory's themes, in the report's order, with their indicators")
+    async def themes() -> dict[str, Any]:
+        return {
+            "themes": [
+                {"id": theme.id, "title": theme.title(),
+                 "indicators": [key for key, item in REGISTRY.items() if item.theme == theme.id]}
+                for theme in THEMES.values()
+            ]
+        }  # fmt: skip
 
     @app.get("/indicators", summary="Technical sheets of every indicator")
     async def indicators() -> dict[str, Any]:

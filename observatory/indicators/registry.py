@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from observatory.indicators.themes import THEMES
+
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
 ComputeFunction = Callable[..., pd.DataFrame]
 """Takes the input layers as keyword arguments (plus the declared options) and returns a frame
@@ -48,6 +50,7 @@ class Indicator:
         return {
             "id": self.id,
             "theme": self.theme,
+            "theme_title": THEMES[self.theme].title(),
             "title": {"es": self.title_es, "en": self.title_en},
             "formula": self.formula,
             "unit": self.unit,
@@ -82,6 +85,8 @@ def indicator(
     def register(function: ComputeFunction) -> ComputeFunction:
         if id in REGISTRY:
             raise ValueError(f"indicator {id!r} registered twice")
+        if theme not in THEMES:
+            raise ValueError(f"indicator {id!r}: unknown theme {theme!r}; see indicators/themes.py")
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
