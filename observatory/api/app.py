@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from layers import get_layer
 from observatory import __version__
-from observatory.api import features, openapi, tiles
+from observatory.api import features, mapdata, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.periods import INDICATORS, stored_periods
 from observatory.api.responses import ProblemResponse
@@ -29,7 +29,7 @@ from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
 from observatory.indicators.composite import OVERALL, SPEC, stored_sensitivity
 from observatory.indicators.themes import THEMES
-from observatory.map import render_map
+from observatory.map import preferred_lang, render_error
 from observatory.settings import Settings, get_settings
 from observatory.store import Store, open_store
 
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_middleware(MethodsMiddleware)  # outermost: HEAD, OPTIONS, one Vary header
     app.include_router(features.router)
     app.include_router(tiles.router)
+    app.include_router(mapdata.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app)
     _add_error_handlers(app)
@@ -158,19 +159,6 @@ def _add_pages(app: FastAPI) -> None:
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
         )
-
-    @app.get(
-        "/map",
-        response_class=HTMLResponse,
-        summary="Interactive choropleth map",
-        openapi_extra=openapi.documented(store=True, not_found=True),
-    )
-    def map_page(
-        request: Request,
-        indicator: Annotated[str | None, Query(description="indicator id; see /indicators")] = None,
-        period: Annotated[int | None, Query(ge=1, le=9999, description="year")] = None,
-    ) -> HTMLResponse:
-        return HTMLResponse(render_map(features.store_of(request), indicator_id=indicator, period=period))
 
     @app.get("/themes", summary="The observatory's themes, in the report's order, with their indicators")
     async def themes() -> dict[str, Any]:
@@ -224,10 +212,20 @@ def _add_pages(app: FastAPI) -> None:
         }  # fmt: skip
 
 
+def _problem(
+    request: Request, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None
+) -> Response:
+    """problem+json for API clients; a readable page for browsers navigating to a bad URL."""
+    if 400 <= status < 500 and "text/html" in request.headers.get("accept", ""):
+        lang = preferred_lang(request.query_params.get("lang"), request.headers.get("accept-language", ""))
+        return HTMLResponse(render_error(status, detail, lang=lang), status, headers=headers)
+    return ProblemResponse(status, title, detail, headers=headers)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ObservatoryError)
     async def domain_error(request: Request, error: ObservatoryError) -> Response:
-        return ProblemResponse(error.status, error.title, error.message, headers=error.headers)
+        return _problem(request, error.status, error.title, error.message, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -235,7 +233,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(part) for part in problem['loc'][1:])}: {problem['msg']}"
             for problem in error.errors()
         )
-        return ProblemResponse(400, "Invalid parameter", details)
+        return _problem(request, 400, "Invalid parameter", details)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
@@ -243,8 +241,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers or {})
         if error.status_code == 405:  # every route answers the same methods
             headers["Allow"] = ", ".join(ALLOWED)
-        return ProblemResponse(
-            error.status_code, detail, f"{request.method} {request.url.path}: {detail}", headers=headers
+        return _problem(
+            request, error.status_code, detail, f"{request.method} {request.url.path}: {detail}", headers=headers
         )
 
     @app.exception_handler(Exception)
