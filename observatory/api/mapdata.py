@@ -5,6 +5,7 @@ badge, sources to credit, periods, overlays). Everything here reads the catalogu
 from __future__ import annotations
 
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -80,7 +81,9 @@ def classify(values: pd.Series, *, method: Method, k: int) -> Classes:
     if finite.empty:
         return Classes([], [], {}, integer=False)
     k = max(1, min(k, finite.nunique()))
-    bins = np.asarray([finite.max()]) if k == 1 else CLASSIFIERS[method](finite.to_numpy(), k=k).bins
+    with warnings.catch_warnings():  # Fisher-Jenks without numba: pure Python, quick for a few dozen values
+        warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
+        bins = np.asarray([finite.max()]) if k == 1 else CLASSIFIERS[method](finite.to_numpy(), k=k).bins
     raw = np.searchsorted(bins, finite.to_numpy(), side="left")
     used = sorted(set(raw.tolist()))
     index = {c: i for i, c in enumerate(used)}

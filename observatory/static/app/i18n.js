@@ -73,7 +73,7 @@ window.I18N = {
     countLegend: "Círculos: registros por punto o grupo",
     permitsPeriod: (period) => `Resueltos en ${period}`,
     zoningLegend: "Usos del suelo",
-    scale: "Escala",
+    legend: "Leyenda",
     attribution: "Fuentes",
   },
   en: {
@@ -147,7 +147,7 @@ window.I18N = {
     countLegend: "Circles: records per point or group",
     permitsPeriod: (period) => `Resolved in ${period}`,
     zoningLegend: "Land use",
-    scale: "Scale",
+    legend: "Legend",
     attribution: "Sources",
   },
 };

@@ -32,6 +32,7 @@ const state = {
 const T = window.I18N[state.lang];
 const data = { themes: [], sheets: {}, context: null, items: null, classes: null, sheet: null };
 const charts = {};
+const phone = matchMedia("(max-width: 700px)").matches;
 let map;
 let playing = null;
 let placeMarkers = [];
@@ -243,7 +244,7 @@ function buildMap() {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "top-right");
   map.addControl(new maplibregl.AttributionControl({
-    compact: false, customAttribution: `${T.attribution}: ${data.context.attribution.join(" · ")}`,
+    compact: phone, customAttribution: `${T.attribution}: ${data.context.attribution.join(" · ")}`,
   }), "bottom-right");
   map.on("moveend", writeUrl);
   map.on("click", onClick);
@@ -579,7 +580,7 @@ async function selectMunicipality(code, { openDrawer }) {
   state.municipality = code;
   writeUrl();
   drawRanking();
-  if (openDrawer && matchMedia("(max-width: 700px)").matches) toggleDrawer(true);
+  if (openDrawer && phone) toggleDrawer(true);
   await drawProfile();
   if (code) $("profile").scrollIntoView({ block: "start" });
 }
@@ -641,6 +642,7 @@ function openSheet() {
 // ---- start ----
 async function start() {
   translatePage();
+  $("legend-box").open = !phone;  // on a phone the legend opens on demand, clear of the map
   const [themes, sheets, context, outlines] = await Promise.all([
     json("/themes"), json("/indicators"), json("/map/context"), json("/collections/municipalities/items?limit=1000"),
   ]);
