@@ -45,12 +45,7 @@ def render_error(status: int, detail: str, *, lang: Lang = "es") -> str:
     )
 
 
-def preferred_lang(query_lang: str | None, accept_language: str) -> Lang:
-    """``lang=`` if given, else English only when the browser asks for it before Spanish."""
-    if query_lang in ERROR_TEXT:
-        return query_lang
-    for part in accept_language.split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in ERROR_TEXT:
-            return code
-    return "es"
+def preferred_lang(query_lang: str | None) -> Lang:
+    """``lang=en`` as the map's English switch sets it; Spanish otherwise, whatever the browser's
+    own language (the observatory is Spanish first, as the map is)."""
+    return query_lang if query_lang in ERROR_TEXT else "es"

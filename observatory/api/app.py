@@ -217,7 +217,7 @@ def _problem(
 ) -> Response:
     """problem+json for API clients; a readable page for browsers navigating to a bad URL."""
     if 400 <= status < 500 and "text/html" in request.headers.get("accept", ""):
-        lang = preferred_lang(request.query_params.get("lang"), request.headers.get("accept-language", ""))
+        lang = preferred_lang(request.query_params.get("lang"))
         return HTMLResponse(render_error(status, detail, lang=lang), status, headers=headers)
     return ProblemResponse(status, title, detail, headers=headers)
 

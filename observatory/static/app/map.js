@@ -46,8 +46,9 @@ const number = (value, digits) => {
 };
 const dateText = (text) => {
   const parsed = new Date(text);
+  const dayOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);  // a calendar day: no time zone may shift it
   return Number.isNaN(parsed.getTime()) ? String(text)
-    : new Intl.DateTimeFormat(T.locale, { dateStyle: "long", timeZone: "America/El_Salvador" }).format(parsed);
+    : new Intl.DateTimeFormat(T.locale, { dateStyle: "long", timeZone: dayOnly ? "UTC" : "America/El_Salvador" }).format(parsed);
 };
 const title = (sheet) => sheet.title[state.lang];
 const json = async (url) => {
@@ -246,6 +247,9 @@ function buildMap() {
   map.addControl(new maplibregl.AttributionControl({
     compact: phone, customAttribution: `${T.attribution}: ${data.context.attribution.join(" · ")}`,
   }), "bottom-right");
+  if (phone) {  // compact attribution starts open: fold it, so it covers nothing until asked for
+    document.querySelector(".maplibregl-ctrl-attrib").classList.remove("maplibregl-compact-show");
+  }
   map.on("moveend", writeUrl);
   map.on("click", onClick);
   map.on("idle", drawCountLabels);
@@ -261,7 +265,9 @@ function addLayers(outlines) {
     map.addLayer({ id: "streets", type: "line", source: "streets", "source-layer": "streets", minzoom: 12,
       paint: { "line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"], 12, 0.5, 17, 4] } });
   }
-  data.context.overlays.filter((layer) => layer.name !== "streets").forEach(addOverlay);
+  const drawOrder = ["MultiPolygon", "MultiLineString", "Point"];  // points on top, areas beneath
+  data.context.overlays.filter((layer) => layer.name !== "streets")
+    .sort((a, b) => drawOrder.indexOf(a.geometry) - drawOrder.indexOf(b.geometry)).forEach(addOverlay);
   map.addLayer({ id: "outlines", type: "line", source: "municipalities",
     paint: { "line-color": "#333", "line-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1] } });
   placeMarkers = data.context.places.map((place) => {
@@ -332,8 +338,8 @@ function drawCountLabels() {
 }
 
 function onClick(event) {
-  const overlays = [PERMITS, ...data.context.overlays.map((layer) => layer.name)]
-    .filter((name, i, all) => all.indexOf(name) === i && map.getLayer(name) && state.overlays.includes(name));
+  const overlays = data.context.overlays.map((layer) => layer.name)
+    .filter((name) => map.getLayer(name) && state.overlays.includes(name));
   const hit = overlays.length ? map.queryRenderedFeatures(event.point, { layers: overlays })[0] : null;
   if (hit) {
     new maplibregl.Popup({ maxWidth: "300px" }).setLngLat(event.lngLat).setDOMContent(popupTable(hit)).addTo(map);
