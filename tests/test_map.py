@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import pytest
 
 from etl import load_source, read_manifest
 from observatory.api.mapdata import classify, holds_sample
@@ -49,7 +48,9 @@ def test_language_of_error_pages() -> None:
     assert preferred_lang("fr") == "es"
 
 
-def test_the_sample_badge_follows_the_store(store: Store, settings: Settings, sources: dict[str, Path]) -> None:
+def test_the_sample_badge_follows_the_store(
+    store: Store, settings: Settings, sources: dict[str, Path]
+) -> None:
     from tests import fixtures
 
     fixtures.load(store, "municipalities", sources["municipalities"], settings=settings)
@@ -79,10 +80,15 @@ def test_classes_profile_context_and_errors(server: str) -> None:
         # Lower is better for processing times: Oeste's 24 days ranks below Este's 4.
         assert (rows["mean_processing_days"]["value"], rows["mean_processing_days"]["rank"]) == (24, 2)
         assert rows["mean_processing_days"]["ranked"] == 2
-        assert rows["housing_rulings_share"]["value"] is None and rows["housing_rulings_share"]["rank"] is None
+        assert (
+            rows["housing_rulings_share"]["value"] is None and rows["housing_rulings_share"]["rank"] is None
+        )
         later = client.get("/map/profile/0001", params={"theme": "urban_control", "period": 2018}).json()
         assert {row["id"]: row["value"] for row in later["indicators"]}["permits_count"] == 1
-        assert client.get("/map/profile/9999", params={"theme": "urban_control", "period": 2017}).status_code == 404
+        assert (
+            client.get("/map/profile/9999", params={"theme": "urban_control", "period": 2017}).status_code
+            == 404
+        )
         assert client.get("/map/profile/0001", params={"theme": "nope", "period": 2017}).status_code == 400
 
         context = client.get("/map/context").json()
@@ -99,6 +105,8 @@ def test_classes_profile_context_and_errors(server: str) -> None:
             api = client.get(path, headers={"Accept": "application/json"})
             assert api.status_code == page.status_code
             assert api.headers["content-type"] == "application/problem+json"
-        english = client.get("/collections/nope?lang=en", headers={"Accept": "text/html", "Accept-Language": "es"})
+        english = client.get(
+            "/collections/nope?lang=en", headers={"Accept": "text/html", "Accept-Language": "es"}
+        )
         assert '<html lang="en">' in english.text and "Back to the map" in english.text
-        assert client.get("/map", params={"lang": "en"}).text.startswith("<!doctype html>\n<html lang=\"en\">")
+        assert client.get("/map", params={"lang": "en"}).text.startswith('<!doctype html>\n<html lang="en">')

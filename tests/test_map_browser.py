@@ -106,7 +106,9 @@ def wait_drawn(page: Page) -> None:
 
 def settle(page: Page) -> None:
     """Wait until the map has drawn everything it asked for."""
-    page.evaluate("new Promise((done) => { if (map.loaded() && !map.isMoving()) done(); else map.once('idle', done); })")
+    page.evaluate(
+        "new Promise((done) => { if (map.loaded() && !map.isMoving()) done(); else map.once('idle', done); })"
+    )
 
 
 def state(page: Page) -> dict[str, str]:
@@ -117,7 +119,8 @@ def rendered(page: Page, layer: str, key: str) -> list[Any]:
     """The distinct ``key`` of the features drawn on ``layer`` (a feature cut by tiles counts once)."""
     return sorted(
         page.evaluate(
-            f"[...new Set(map.queryRenderedFeatures({{layers: ['{layer}']}}).map((f) => f.properties['{key}']))]"
+            f"[...new Set(map.queryRenderedFeatures({{layers: ['{layer}']}})"
+            f".map((f) => f.properties['{key}']))]"
         )
     )
 
@@ -192,12 +195,18 @@ def test_the_period_slider_and_play_drive_every_view(browser: Browser, server: s
         open_legend(page)
         assert legend_classes(page) == ["1", "2", "sin datos"]
         open_drawer(page, size)
-        assert page.locator("#profile-table tr[data-indicator=permits_count] .value").inner_text() == "2 permisos (pocos registros)"
+        assert (
+            page.locator("#profile-table tr[data-indicator=permits_count] .value").inner_text()
+            == "2 permisos (pocos registros)"
+        )
         page.locator("#period-slider").fill("2")  # periods 2007, 2017, 2018
         page.wait_for_function("document.body.dataset.drawn === 'permits_count:2018:quantiles:5'")
         assert state(page)["period"] == "2018" and page.locator("#period-label").inner_text() == "2018"
         assert legend_classes(page) == ["0", "1", "sin datos"]
-        assert page.locator("#profile-table tr[data-indicator=permits_count] .value").inner_text() == "1 permisos (pocos registros)"
+        assert (
+            page.locator("#profile-table tr[data-indicator=permits_count] .value").inner_text()
+            == "1 permisos (pocos registros)"
+        )
         page.locator("#period-slider").fill("0")
         page.wait_for_function("document.body.dataset.drawn === 'permits_count:2007:quantiles:5'")
         note = page.locator("#period-note").inner_text()
@@ -205,7 +214,9 @@ def test_the_period_slider_and_play_drive_every_view(browser: Browser, server: s
         assert legend_classes(page) == ["sin datos"]
         assert page.evaluate("map.getPaintProperty('choropleth', 'fill-color')") == "#bdbdbd"
         page.click("#play")
-        page.wait_for_function("document.body.dataset.drawn === 'permits_count:2017:quantiles:5'", timeout=5000)
+        page.wait_for_function(
+            "document.body.dataset.drawn === 'permits_count:2017:quantiles:5'", timeout=5000
+        )
         assert page.locator("#play").inner_text() == "Pausa"
         page.click("#play")
         assert page.locator("#play").inner_text() == "Reproducir"
@@ -229,7 +240,10 @@ def test_profile_ranking_and_comparison(browser: Browser, server: str, size: str
         assert mean.locator(".value").inner_text() == "24 días hábiles (pocos registros)"
         assert mean.locator(".rank").inner_text() == "2 de 2"  # lower is better: Este's 4 days rank first
         assert page.evaluate("Chart.getChart('series-mean_processing_days').data.labels") == [2017, 2018]
-        assert page.evaluate("Chart.getChart('series-mean_processing_days').data.datasets[0].data") == [24, 10]
+        assert page.evaluate("Chart.getChart('series-mean_processing_days').data.datasets[0].data") == [
+            24,
+            10,
+        ]
         ranking = page.evaluate("Chart.getChart('ranking-chart').data")
         assert ranking["labels"] == ["Este", "Oeste"] and ranking["datasets"][0]["data"] == [4, 24]
         page.check("#compare-0001")
@@ -238,7 +252,9 @@ def test_profile_ranking_and_comparison(browser: Browser, server: str, size: str
         assert page.locator("#compare-table thead th").all_inner_texts() == ["Indicador", "Oeste", "Este"]
         row = page.locator("#compare-table tr[data-indicator=permits_count] td").all_inner_texts()
         assert row == ["2 (1 de 2)", "1 (2 de 2)"]
-        compared = page.evaluate("Chart.getChart('compare-chart').data.datasets.map((d) => [d.label, d.data])")
+        compared = page.evaluate(
+            "Chart.getChart('compare-chart').data.datasets.map((d) => [d.label, d.data])"
+        )
         assert compared == [["Oeste", [24, 10]], ["Este", [4, None]]]
         assert state(page)["compare"] == "0001,0002"
 
@@ -257,7 +273,10 @@ def test_legends_follow_the_classification_chosen(browser: Browser, server: str,
         scale = page.locator(".maplibregl-ctrl-scale").inner_text().replace("\xa0", " ")
         assert scale.endswith(" km") or scale.endswith(" m")
         open_drawer(page, size)
-        assert page.locator("#method").input_value() == "equal_interval" and page.locator("#k").input_value() == "3"
+        assert (
+            page.locator("#method").input_value() == "equal_interval"
+            and page.locator("#k").input_value() == "3"
+        )
         page.select_option("#method", "natural_breaks")
         page.wait_for_function("document.body.dataset.drawn === 'population_density:2007:natural_breaks:3'")
         assert state(page)["method"] == "natural_breaks"
@@ -267,7 +286,8 @@ def test_legends_follow_the_classification_chosen(browser: Browser, server: str,
 def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) -> None:
     """Point 6: a zone click opens the zone; permits follow the period and kind; no zoom lock."""
     centre = lonlat(fixtures.X0 + 2_500, fixtures.Y0 + 1_000)
-    url = f"{server}/map?indicator=permits_count&period=2017&overlays=zoning,permits&at=12.5/{centre[1]}/{centre[0]}"
+    view = f"at=12.5/{centre[1]}/{centre[0]}"
+    url = f"{server}/map?indicator=permits_count&period=2017&overlays=zoning,permits&{view}"
     with opened(browser, url, size, "overlays") as page:
         assert rendered(page, "zoning", "zone_id") == ["Z1", "Z2", "Z3"]
         assert rendered(page, "permits", "permit_id") == ["P1", "P2", "P3", "P4"]  # resolved in 2017
@@ -279,14 +299,18 @@ def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) ->
             page.locator("#legend-box summary").click()
         click_lonlat(page, *lonlat(fixtures.X0 + 2_500, fixtures.Y0 + 1_600))  # inside zone Z3, no permit
         popup = page.locator(".maplibregl-popup-content")
-        assert "Zona" in popup.inner_text() and "Z3" in popup.inner_text() and "Industria" in popup.inner_text()
+        assert (
+            "Zona" in popup.inner_text() and "Z3" in popup.inner_text() and "Industria" in popup.inner_text()
+        )
         assert "municipality" not in state(page)
         page.click(".maplibregl-popup-close-button")
         click_lonlat(page, *lonlat(fixtures.X0 + 3_000, fixtures.Y0 + 1_000))  # permit P3
         popup = page.locator(".maplibregl-popup-content", has_text="P3")
         text = popup.inner_text()
         assert "Expediente" in text and "Permiso de construcción" in text and "Este" in text
-        assert "Fecha de ingreso\t6 de febrero de 2017" in text  # the calendar day, not shifted by a time zone
+        assert (
+            "Fecha de ingreso\t6 de febrero de 2017" in text
+        )  # the calendar day, not shifted by a time zone
         assert "0002" not in text and "municipality_code" not in text
         open_drawer(page, size)
         page.select_option("#kind", "permiso_construccion")
@@ -317,7 +341,9 @@ def test_basemap_attribution_and_sheet(browser: Browser, server: str, size: str)
         open_drawer(page, size)
         page.click("#open-sheet")
         sheet = page.locator("#sheet")
-        assert sheet.locator("#sheet-title").inner_text() == "Ficha técnica: Permisos de construcción otorgados"
+        assert (
+            sheet.locator("#sheet-title").inner_text() == "Ficha técnica: Permisos de construcción otorgados"
+        )
         terms = sheet.locator("dt").all_inner_texts()
         values = dict(zip(terms, sheet.locator("dd").all_inner_texts(), strict=True))
         assert values["Fórmula"].startswith("número de permisos de construcción aprobados")
@@ -334,7 +360,8 @@ def test_basemap_attribution_and_sheet(browser: Browser, server: str, size: str)
 def test_downloads_and_the_state_in_the_url(browser: Browser, server: str, size: str) -> None:
     """Point 9: CSV and GeoJSON of the values shown; a shared URL restores the whole view."""
     url = (f"{server}/map?indicator=permits_count&period=2017&municipality=0002&compare=0001,0002"
-           "&method=equal_interval&k=4&overlays=zoning&kind=calificacion_lugar&at=12.50/13.7/-89.2")  # fmt: skip
+           "&method=equal_interval&k=4&overlays=zoning&kind=calificacion_lugar"
+           "&at=12.50/13.7/-89.2")  # fmt: skip
     with opened(browser, url, size, "downloads") as page:
         assert state(page) == {
             "indicator": "permits_count", "period": "2017", "municipality": "0002", "compare": "0001,0002",
@@ -343,7 +370,10 @@ def test_downloads_and_the_state_in_the_url(browser: Browser, server: str, size:
         }  # fmt: skip
         open_drawer(page, size)
         assert page.locator("#profile-title").inner_text() == "Este: Control urbano, 2017"
-        assert page.locator("#overlay-zoning").is_checked() and page.locator("#kind").input_value() == "calificacion_lugar"
+        assert (
+            page.locator("#overlay-zoning").is_checked()
+            and page.locator("#kind").input_value() == "calificacion_lugar"
+        )
         with page.expect_download() as download:
             page.click("#download-csv")
         assert download.value.suggested_filename == "permits_count_2017.csv"
@@ -354,7 +384,10 @@ def test_downloads_and_the_state_in_the_url(browser: Browser, server: str, size:
         with page.expect_download() as download:
             page.click("#download-geojson")
         collection = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
-        assert sorted(f["properties"]["municipality_code"] for f in collection["features"]) == ["0001", "0002"]
+        assert sorted(f["properties"]["municipality_code"] for f in collection["features"]) == [
+            "0001",
+            "0002",
+        ]
         assert {f["properties"]["period"] for f in collection["features"]} == {2017}
 
 
@@ -367,8 +400,8 @@ def test_phone_drawer_nothing_overlapping_and_pinch_zoom(browser: Browser, serve
         assert page.locator("#panel").is_hidden()
         boxes = {
             selector: page.locator(selector).bounding_box()
-            for selector in ("header.topbar", ".maplibregl-ctrl-zoom-in", ".maplibregl-ctrl-scale", "#legend-box",
-                             ".maplibregl-ctrl-attrib")
+            for selector in ("header.topbar", ".maplibregl-ctrl-zoom-in", ".maplibregl-ctrl-scale",
+                             "#legend-box", ".maplibregl-ctrl-attrib")
         }  # fmt: skip
         names = list(boxes)
         for i, first in enumerate(names):

@@ -242,7 +242,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         if error.status_code == 405:  # every route answers the same methods
             headers["Allow"] = ", ".join(ALLOWED)
         return _problem(
-            request, error.status_code, detail, f"{request.method} {request.url.path}: {detail}", headers=headers
+            request,
+            error.status_code,
+            detail,
+            f"{request.method} {request.url.path}: {detail}",
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -103,7 +103,9 @@ def public_values(store: Store, *, geography: str) -> pd.DataFrame:
     if layer.withheld is not None:
         frame = layer.withheld.public_frame(frame)
     frame = frame[frame["geography"].fillna(MUNICIPALITIES_2007) == geography]
-    return frame.assign(value=pd.to_numeric(frame["value"], errors="coerce"), period=frame["period"].astype(int))
+    return frame.assign(
+        value=pd.to_numeric(frame["value"], errors="coerce"), period=frame["period"].astype(int)
+    )
 
 
 def _indicator(indicator_id: str) -> None:
@@ -135,7 +137,7 @@ def classes(
     request: Request,
     indicator_id: str,
     period: Annotated[int, Query(ge=1, le=9999, description="year")],
-    geography: Annotated[Geography, Query(description="the geography classified")] = MUNICIPALITIES_2007,
+    geography: Annotated[Geography, Query(description="the geography classified")] = "municipios_2007",
     method: Annotated[Method, Query(description="classification method")] = "quantiles",
     k: Annotated[int, Query(ge=2, le=9, description="number of classes wanted")] = 5,
 ) -> dict[str, Any]:
@@ -169,7 +171,7 @@ def profile(
     code: str,
     theme: Annotated[str, Query(description="theme id; see /themes")],
     period: Annotated[int, Query(ge=1, le=9999, description="year")],
-    geography: Annotated[Geography, Query(description="the geography")] = MUNICIPALITIES_2007,
+    geography: Annotated[Geography, Query(description="the geography")] = "municipios_2007",
 ) -> dict[str, Any]:
     if theme not in THEMES:
         raise InvalidParameter(f"no theme {theme!r}; see /themes")
@@ -235,8 +237,8 @@ def context(request: Request) -> dict[str, Any]:
             for code, name, point in zip(municipalities["code"], municipalities["name"], labels, strict=True)
         ],
         "overlays": [
-            {"name": layer.name, "title": {"es": layer.title, "en": layer.title_en}, "geometry": layer.geometry,
-             "color": layer.style.color, "fill_color": layer.style.fill_color,
+            {"name": layer.name, "title": {"es": layer.title, "en": layer.title_en},
+             "geometry": layer.geometry, "color": layer.style.color, "fill_color": layer.style.fill_color,
              "min_zoom": layer.min_zoom, "max_zoom": layer.max_zoom}
             for layer in catalogue().values() if layer.name in loaded and layer.name not in BASE_LAYERS
         ],
