@@ -128,7 +128,7 @@ def test_starts_with_the_database_down_and_serves_once_it_is_up(cluster: Cluster
         assert get(f"{server}/collections").json()["collections"]
         assert_unavailable(get(f"{server}/collections/permits/items"))
         assert_unavailable(get(f"{server}/collections/municipalities/tiles/WebMercatorQuad/0/0/0"))
-        assert_unavailable(get(f"{server}/map"))
+        assert_unavailable(get(f"{server}/map/context"))
         cluster.start()
         try:
             items = wait_for(f"{server}/collections/permits/items", 200, within=20)
@@ -150,7 +150,7 @@ def test_a_stopped_database_gives_503_then_recovers_without_restart(cluster: Clu
             assert_unavailable(get(url))
             assert time.monotonic() - started < 3  # a refused connection is not waited for
             assert get(f"{server}/conformance").status_code == 200
-            assert_unavailable(get(f"{server}/map"))  # the map reads whole layers: same answer
+            assert_unavailable(get(f"{server}/map/context"))  # the map reads whole layers: same answer
             cluster.start()
             # The pooled connections died with the server: the first read after it is back
             # discards them and succeeds on a fresh one.

@@ -121,8 +121,10 @@ def _indicator(indicator_id: str) -> None:
 )
 async def map_page(
     indicator: Annotated[str | None, Query(description="indicator id; see /indicators")] = None,
+    period: Annotated[int | None, Query(ge=1, le=9999, description="year (the page reads it)")] = None,
     lang: Annotated[Literal["es", "en"], Query(description="language of the page")] = "es",
 ) -> HTMLResponse:
+    """The page is the same for every state; a bad indicator or period is refused before it loads."""
     if indicator is not None:
         _indicator(indicator)
     return HTMLResponse(render_page(lang=lang))
