@@ -7,6 +7,7 @@ from __future__ import annotations
 import tomllib
 import warnings
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,7 @@ from layers import catalogue, get_layer
 from observatory.api.features import store_of
 from observatory.api.openapi import documented
 from observatory.api.periods import INDICATORS
-from observatory.errors import InvalidParameter, NotFound
+from observatory.errors import NotFound
 from observatory.indicators import REGISTRY
 from observatory.indicators.compute import MUNICIPALITIES_2007
 from observatory.indicators.themes import THEMES
@@ -34,6 +35,8 @@ router = APIRouter()
 
 Geography = Literal["municipios_2007", "municipios_2024"]
 Method = Literal["quantiles", "natural_breaks", "equal_interval"]
+ThemeId = StrEnum("ThemeId", [(key, key) for key in THEMES])  # type: ignore[misc]
+"""The themes' ids, listed in the OpenAPI document."""
 CLASSIFIERS = {
     "quantiles": mapclassify.Quantiles,
     "natural_breaks": mapclassify.FisherJenks,  # Jenks' optimum, deterministic (NaturalBreaks is k-means)
@@ -171,18 +174,16 @@ def _ranks(values: pd.Series, direction: str) -> pd.Series:
 def profile(
     request: Request,
     code: str,
-    theme: Annotated[str, Query(description="theme id; see /themes")],
+    theme: Annotated[ThemeId, Query(description="theme id; see /themes")],
     period: Annotated[int, Query(ge=1, le=9999, description="year")],
     geography: Annotated[Geography, Query(description="the geography")] = "municipios_2007",
 ) -> dict[str, Any]:
-    if theme not in THEMES:
-        raise InvalidParameter(f"no theme {theme!r}; see /themes")
     values = public_values(store_of(request), geography=geography)
     places = values[values["municipality_code"] != "AMSS"]
     if code not in set(places["municipality_code"]):
         raise NotFound(f"no values for municipality {code!r} in {geography}")
     entries = []
-    for item in (item for item in REGISTRY.values() if item.theme == theme):
+    for item in (item for item in REGISTRY.values() if item.theme == theme.value):
         own = places[places["indicator_id"] == item.id]
         now = own[own["period"] == period].set_index("municipality_code")
         ranked = now["value"].dropna()
@@ -201,8 +202,8 @@ def profile(
         })  # fmt: skip
     name = places.loc[places["municipality_code"] == code, "municipality_name"].dropna()
     return {
-        "code": code, "name": name.iloc[0] if not name.empty else code, "theme": theme, "period": period,
-        "geography": geography, "indicators": entries,
+        "code": code, "name": name.iloc[0] if not name.empty else code, "theme": theme.value,
+        "period": period, "geography": geography, "indicators": entries,
     }  # fmt: skip
 
 
