@@ -291,6 +291,10 @@ def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) ->
     with opened(browser, url, size, "overlays") as page:
         assert rendered(page, "zoning", "zone_id") == ["Z1", "Z2", "Z3"]
         assert rendered(page, "permits", "permit_id") == ["P1", "P2", "P3", "P4"]  # resolved in 2017
+        # Single records (no `count` yet): radius 4 px as count 1, and no aggregate labels.
+        radius = page.evaluate("map.getPaintProperty('permits', 'circle-radius')")
+        assert radius[2] == ["sqrt", ["coalesce", ["get", "count"], 1]] and radius[3:5] == [1, 4]
+        assert page.locator(".count-label").count() == 0
         open_legend(page)
         zones = page.locator("[data-layer=zoning] li").all_inner_texts()
         assert zones[:3] == ["Habitacional", "Comercio y servicios", "Industria"] and len(zones) == 8

@@ -15,6 +15,14 @@ const SERIES_COLOURS = ["#2c7fb8", "#d35400", "#238b45", "#6a51a3"];
 const TMS = "WebMercatorQuad";
 const PERMITS = "permits";
 const MAX_COMPARED = 4;
+const RADIUS_STOPS = [[1, 4], [10, 18], [40, 30]];  // √count -> circle radius (px): area grows with count
+const radiusFor = (count) => {
+  const root = Math.sqrt(count);
+  const upper = RADIUS_STOPS.findIndex(([stop]) => stop >= root);
+  if (upper <= 0) return upper === 0 ? RADIUS_STOPS[0][1] : RADIUS_STOPS[RADIUS_STOPS.length - 1][1];
+  const [[x0, y0], [x1, y1]] = [RADIUS_STOPS[upper - 1], RADIUS_STOPS[upper]];
+  return y0 + ((root - x0) / (x1 - x0)) * (y1 - y0);
+};
 
 const params = new URLSearchParams(location.search);
 const state = {
@@ -286,7 +294,7 @@ function addOverlay(layer) {
     const count = ["coalesce", ["get", "count"], 1];  // the aggregated-tile contract: no count is one record
     map.addLayer({ ...base, type: "circle", paint: {
       "circle-color": layer.fill_color, "circle-stroke-color": layer.color, "circle-stroke-width": 1,
-      "circle-radius": ["interpolate", ["linear"], ["sqrt", count], 1, 4, 10, 18, 40, 30] } });
+      "circle-radius": ["interpolate", ["linear"], ["sqrt", count], ...RADIUS_STOPS.flat()] } });
   } else if (layer.geometry === "MultiLineString") {
     map.addLayer({ ...base, type: "line", paint: { "line-color": layer.color, "line-width": 2 } });
   } else {
@@ -433,10 +441,10 @@ function drawLegend() {
       if (layer.name === PERMITS) {
         entries.append(element("li", `${T.permitsPeriod(state.period)}${state.kind ? ` · ${T.kinds[state.kind]}` : ""}`));
       }
-      [1, 10, 100].forEach((n) => {
-        const size = 2 * (4 + (Math.sqrt(n) - 1) * (14 / (Math.sqrt(10) - 1)));
+      [1, 10, 100, 1000].forEach((n) => {
+        const size = 2 * radiusFor(n);
         const item = element("li");
-        item.append(element("span", null, { class: "dot", style: `width:${Math.min(size, 60)}px;height:${Math.min(size, 60)}px;background:${layer.fill_color}` }), number(n));
+        item.append(element("span", null, { class: "dot", style: `width:${size}px;height:${size}px;background:${layer.fill_color}` }), number(n));
         entries.append(item);
       });
       entries.append(element("li", T.countLegend, { class: "muted" }));
