@@ -163,9 +163,9 @@ function showSearch() {
   });
 }
 
-async function selectIndicator(id) {
+async function selectIndicator(id, sheet = null) {
   state.indicator = id;
-  data.sheet = await json(`/indicators/${encodeURIComponent(id)}`);
+  data.sheet = sheet ? await sheet : await json(`/indicators/${encodeURIComponent(id)}`);
   if (state.period === null && data.sheet.latest_period) state.period = data.sheet.latest_period;
   fillIndicatorSelect();
   await refresh();
@@ -657,6 +657,9 @@ function openSheet() {
 async function start() {
   translatePage();
   $("legend-box").open = !phone;  // on a phone the legend opens on demand, clear of the map
+  // The indicator named in the URL is asked for with the rest, not after them.
+  const asked = state.indicator ? json(`/indicators/${encodeURIComponent(state.indicator)}`) : null;
+  asked?.catch(() => {});  // an unknown id was refused with the page itself; the default is shown instead
   const [themes, sheets, context, outlines] = await Promise.all([
     json("/themes"), json("/indicators"), json("/map/context"), json("/collections/municipalities/items?limit=1000"),
   ]);
@@ -673,9 +676,14 @@ async function start() {
   $("open-sheet").addEventListener("click", openSheet);
   await buildMap();
   addLayers(outlines);
-  const withValues = Object.keys(data.sheets);
-  await selectIndicator(state.indicator && data.sheets[state.indicator] ? state.indicator
-    : withValues.includes("population_density") ? "population_density" : withValues[0]);
+  if (!(state.at.length === 3 && state.at.every(Number.isFinite)) && outlines.features.length) {
+    const bounds = new maplibregl.LngLatBounds();  // no view in the URL: the municipalities, whole
+    outlines.features.forEach((feature) => feature.geometry.coordinates.flat(2).forEach((point) => bounds.extend(point)));
+    map.fitBounds(bounds, { padding: 30, animate: false });
+  }
+  const known = Object.keys(data.sheets);
+  if (state.indicator && data.sheets[state.indicator]) await selectIndicator(state.indicator, asked);
+  else await selectIndicator(known.includes("population_density") ? "population_density" : known[0]);
   document.body.dataset.ready = "true";
 }
 
