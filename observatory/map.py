@@ -12,7 +12,6 @@ from pathlib import Path
 from string import Template
 
 APP_DIR = Path(__file__).resolve().parent / "static" / "app"
-Lang = str
 
 ERROR_TEXT = {
     "es": {"title": "No se encontró lo que buscaba", "back": "Volver al mapa", "status": "Error"},
@@ -25,13 +24,13 @@ def _template(name: str) -> Template:
     return Template((APP_DIR / name).read_text(encoding="utf-8"))
 
 
-def render_page(*, lang: Lang = "es") -> str:
+def render_page(*, lang: str = "es") -> str:
     """The map application's page; its state (indicator, period, ...) is read from the URL in the browser."""
     title = "Observatorio Metropolitano del AMSS" if lang == "es" else "AMSS Metropolitan Observatory"
     return _template("index.html").substitute(lang=lang, title=html.escape(title))
 
 
-def render_error(status: int, detail: str, *, lang: Lang = "es") -> str:
+def render_error(status: int, detail: str, *, lang: str = "es") -> str:
     """A page a planner can read for a 4xx (an API client gets the problem+json instead)."""
     words = ERROR_TEXT[lang if lang in ERROR_TEXT else "es"]
     heading = words["title"] if status == 404 else f"{words['status']} {status}"
@@ -45,7 +44,7 @@ def render_error(status: int, detail: str, *, lang: Lang = "es") -> str:
     )
 
 
-def preferred_lang(query_lang: str | None) -> Lang:
+def preferred_lang(query_lang: str | None) -> str:
     """``lang=en`` as the map's English switch sets it; Spanish otherwise, whatever the browser's
     own language (the observatory is Spanish first, as the map is)."""
     return query_lang if query_lang in ERROR_TEXT else "es"

@@ -111,7 +111,7 @@ def public_values(store: Store, *, geography: str) -> pd.DataFrame:
     )
 
 
-def _indicator(indicator_id: str) -> None:
+def _check_indicator(indicator_id: str) -> None:
     if indicator_id not in REGISTRY:
         raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
 
@@ -129,7 +129,7 @@ async def map_page(
 ) -> HTMLResponse:
     """The page is the same for every state; a bad indicator or period is refused before it loads."""
     if indicator is not None:
-        _indicator(indicator)
+        _check_indicator(indicator)
     return HTMLResponse(render_page(lang=lang))
 
 
@@ -146,7 +146,7 @@ def classes(
     method: Annotated[Method, Query(description="classification method")] = "quantiles",
     k: Annotated[int, Query(ge=2, le=9, description="number of classes wanted")] = 5,
 ) -> dict[str, Any]:
-    _indicator(indicator_id)
+    _check_indicator(indicator_id)
     values = public_values(store_of(request), geography=geography)
     own = values[(values["indicator_id"] == indicator_id) & (values["period"] == period)]
     own = own[own["municipality_code"] != "AMSS"]

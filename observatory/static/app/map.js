@@ -385,7 +385,10 @@ function popupTable(feature) {
 }
 
 // ---- choropleth, legend, downloads ----
+let refreshes = 0;
+
 async function refresh() {
+  const mine = ++refreshes;  // a newer change (the slider dragged on) supersedes this one
   showPeriod();
   writeUrl();
   const query = new URLSearchParams({ indicator_id: state.indicator, geography: GEOGRAPHY, period: state.period, limit: 1000 });
@@ -395,6 +398,7 @@ async function refresh() {
     json(`/collections/indicators/items?${query}`),
     json(`/indicators/${encodeURIComponent(state.indicator)}/classes?${classQuery}`),
   ]) : [{ type: "FeatureCollection", features: [] }, { classes: [], assigned: {}, integer: false }];
+  if (mine !== refreshes) return;
   data.items = items;
   data.classes = classes;
   const palette = PALETTES[Math.max(2, classes.classes.length)];
@@ -404,6 +408,7 @@ async function refresh() {
   data.colours = colours;
   refreshPermits();
   drawDownloads();
+  drawLegend();
   drawRanking();
   await Promise.all([drawProfile(), drawComparison()]);
   document.body.dataset.drawn = `${state.indicator}:${state.period}:${state.method}:${state.k}`;
@@ -485,7 +490,6 @@ function drawDownloads() {
     link.href = URL.createObjectURL(new Blob([body], { type }));
     link.download = `${base}.${extension}`;
   }
-  drawLegend();
 }
 
 // ---- charts: ranking, profile series, comparison ----
