@@ -24,6 +24,7 @@ FEED_VERSION = "1.0.0"
 removed one a new major version and a new path (``/feeds/v2``)."""
 GEOGRAPHIES = ("municipios_2007", "municipios_2024")
 LATEST: Final = "latest"
+ALL: Final = "all"
 LONG_COLUMNS = [
     "value_id", "indicator_id", "title_es", "title_en", "theme", "unit", "municipality_code",
     "municipality_name", "geography", "period", "value", "n", "flag",
@@ -31,13 +32,13 @@ LONG_COLUMNS = [
 """The long feed's properties, in order: one row per value."""
 WIDE_KEYS = ["municipality_code", "municipality_name", "geography"]
 """The wide feed's first properties; then, per indicator ``id``: ``id``, ``id__n`` and ``id__flag``."""
-Period = int | Literal["latest"]
+Period = int | Literal["latest", "all"]
 
 
 @dataclass(frozen=True)
 class FeedQuery:
-    """Which values: a period (or the latest of each indicator) on one geography; each tuple is
-    "any of" (empty: all)."""
+    """Which values: a period, the latest of each indicator or all periods, on one geography; each
+    tuple is "any of" (empty: all)."""
 
     period: Period = LATEST
     geography: str = GEOGRAPHIES[0]
@@ -70,7 +71,7 @@ def long_feed(values: gpd.GeoDataFrame, query: FeedQuery) -> gpd.GeoDataFrame:
     if query.period == LATEST:
         latest = rows.groupby("indicator_id")["period"].transform("max")
         rows = rows[rows["period"] == latest]
-    else:
+    elif query.period != ALL:
         rows = rows[rows["period"] == query.period]
     if query.municipality_codes:
         rows = rows[rows["municipality_code"].isin(query.municipality_codes)]
@@ -80,11 +81,15 @@ def long_feed(values: gpd.GeoDataFrame, query: FeedQuery) -> gpd.GeoDataFrame:
         title_en=rows["indicator_id"].map(lambda key: REGISTRY[key].title_en),
         _order=rows["indicator_id"].map(order),
     ).sort_values(["_order", "municipality_code", "period"], kind="stable")
-    frame = pd.DataFrame({column: rows[column].to_numpy() for column in LONG_COLUMNS})
-    frame["period"] = frame["period"].astype("int64")
-    frame["value"] = frame["value"].astype("float64")
-    frame["n"] = pd.array(frame["n"], dtype="Int64")
-    return gpd.GeoDataFrame(frame, geometry=rows.geometry.to_numpy(), crs=STORAGE_CRS)
+    return long_frame(pd.DataFrame(rows[LONG_COLUMNS]), rows.geometry)
+
+
+def long_frame(table: pd.DataFrame, geometry: Any) -> gpd.GeoDataFrame:
+    """``LONG_COLUMNS`` of ``table``, typed as the feed types them, with ``geometry`` (lon/lat)."""
+    frame = table[LONG_COLUMNS].reset_index(drop=True)
+    frame = frame.astype({"period": "int64", "value": "float64", "n": "Int64"})
+    frame["flag"] = frame["flag"].astype(object).where(frame["flag"].notna(), None)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry).to_numpy(), crs=STORAGE_CRS)
 
 
 def widen(long: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

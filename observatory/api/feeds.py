@@ -25,6 +25,7 @@ from observatory.api.periods import INDICATORS
 from observatory.api.responses import GeoJSONResponse
 from observatory.errors import InvalidParameter, NotFound
 from observatory.feed import (
+    ALL,
     FEED_VERSION,
     GEOGRAPHIES,
     LATEST,
@@ -69,7 +70,10 @@ async def feed_landing(request: Request) -> dict[str, Any]:
 def indicators_feed(
     request: Request,
     period: Annotated[
-        str, Query(pattern="^(latest|[0-9]{1,4})$", description="a year, or latest (each indicator's own)")
+        str,
+        Query(
+            pattern="^(latest|all|[0-9]{1,4})$", description="a year, latest (each indicator's own) or all"
+        ),
     ] = LATEST,
     format: Annotated[
         Literal["long", "wide"], Query(description="long: a feature per value; wide: per municipality")
@@ -89,9 +93,11 @@ def indicators_feed(
         raise InvalidParameter(
             f"unknown parameter {unknown[0]!r}; the feed takes {', '.join(sorted(FEED_KEYS))}"
         )
+    if format == "wide" and period == ALL:
+        raise InvalidParameter("format=wide has one value per indicator: give a period or latest, not all")
     try:
         query = FeedQuery(
-            period=LATEST if period == LATEST else int(period),
+            period=LATEST if period == LATEST else ALL if period == ALL else int(period),
             geography=geography,
             indicator_ids=tuple(indicator_id or ()),
             themes=tuple(theme or ()),
