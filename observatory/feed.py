@@ -88,7 +88,9 @@ def long_frame(table: pd.DataFrame, geometry: Any) -> gpd.GeoDataFrame:
     """``LONG_COLUMNS`` of ``table``, typed as the feed types them, with ``geometry`` (lon/lat)."""
     frame = table[LONG_COLUMNS].reset_index(drop=True)
     frame = frame.astype({"period": "int64", "value": "float64", "n": "Int64"})
-    frame["flag"] = frame["flag"].astype(object).where(frame["flag"].notna(), None)
+    for column in ("value_id", "indicator_id", "title_es", "title_en", "theme", "unit", "municipality_code",
+                   "municipality_name", "geography", "flag"):  # fmt: skip
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry).to_numpy(), crs=STORAGE_CRS)
 
 
