@@ -122,10 +122,9 @@ class Observatory:
         """Indicator values: tidy (one row per value: indicator, titles, unit, municipality,
         period, value, n, flag) or wide (one row per municipality, a column per indicator).
 
-        ``period``: a year, ``"latest"`` (each indicator's own latest year) or ``"all"`` (tidy only).
+        ``period``: a year, ``"latest"`` (each indicator's own latest year) or ``"all"`` (wide: a
+        row per municipality and period).
         """
-        if wide and period == ALL:
-            raise InvalidParameter("wide=True has one value per indicator: give a period or 'latest'")
         try:
             query = FeedQuery(
                 period=period, geography=geography, indicator_ids=_many(indicator), themes=_many(theme),
@@ -134,7 +133,7 @@ class Observatory:
         except ValueError as error:
             raise InvalidParameter(str(error)) from None
         values = self.source.values(query)
-        return widen(values) if wide else values
+        return widen(values, per_period=period == ALL) if wide else values
 
     def periods(self, indicator: str, *, geography: str = "municipios_2007") -> list[int]:
         """The periods with values of ``indicator`` on ``geography``, oldest first."""

@@ -140,7 +140,7 @@ def _export_feeds(store: Store, folder: Path) -> list[str]:
         for shape in ("long", "wide"):
             stem = f"indicators-{geography}-{LATEST}-{shape}"
             _write_json(own / f"{stem}.geojson", feed_document(long, query, wide=shape == "wide"))
-            (own / f"{stem}.csv").write_text(feed_table(long, wide=shape == "wide"), encoding="utf-8")
+            (own / f"{stem}.csv").write_text(feed_table(long, query, wide=shape == "wide"), encoding="utf-8")
             files += [f"feeds/v1/{stem}.geojson", f"feeds/v1/{stem}.csv"]
     return files
 

@@ -94,18 +94,21 @@ def long_frame(table: pd.DataFrame, geometry: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry).to_numpy(), crs=STORAGE_CRS)
 
 
-def widen(long: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The long feed as one row per municipality, with ``id``, ``id__n`` and ``id__flag`` per
-    indicator (indicators in the long feed's order, municipalities by code)."""
+def widen(long: gpd.GeoDataFrame, *, per_period: bool = False) -> gpd.GeoDataFrame:
+    """The long feed as one row per municipality (``per_period``: per municipality and period,
+    with a ``period`` column), with ``id``, ``id__n`` and ``id__flag`` per indicator (in the long
+    feed's order; rows by code and period)."""
+    keys = ["municipality_code", "period"] if per_period else ["municipality_code"]
     indicators = list(dict.fromkeys(long["indicator_id"]))
-    places = long.drop_duplicates("municipality_code").sort_values("municipality_code")
-    data: dict[str, Any] = {key: places[key].to_numpy() for key in WIDE_KEYS}
-    codes = places["municipality_code"]
+    places = long.drop_duplicates(keys).sort_values(keys)
+    rows = pd.MultiIndex.from_frame(places[keys])
+    data: dict[str, Any] = {key: places[key].to_numpy() for key in [*WIDE_KEYS, *keys[1:]]}
     for key in indicators:
-        own = long[long["indicator_id"] == key].set_index("municipality_code")
-        data[key] = codes.map(own["value"]).astype("float64").to_numpy()
-        data[f"{key}__n"] = pd.array(codes.map(own["n"]), dtype="Int64")
-        flags = codes.map(own["flag"]).astype(object)
+        own = long[long["indicator_id"] == key].set_index(keys)
+        own.index = pd.MultiIndex.from_frame(own.index.to_frame())
+        data[key] = own["value"].reindex(rows).astype("float64").to_numpy()
+        data[f"{key}__n"] = pd.array(own["n"].reindex(rows), dtype="Int64")
+        flags = own["flag"].reindex(rows).astype(object)
         data[f"{key}__flag"] = flags.where(flags.notna(), None).to_numpy()
     wide = pd.DataFrame(data)
     return gpd.GeoDataFrame(wide, geometry=places.geometry.to_numpy(), crs=STORAGE_CRS)
@@ -129,12 +132,16 @@ def indicator_periods(long: pd.DataFrame) -> list[dict[str, Any]]:
 def feed_document(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> dict[str, Any]:
     """The feed as a GeoJSON FeatureCollection with its version, query and indicators described
     (links are the server's to add)."""
-    frame = widen(long) if wide else long
+    frame = widen(long, per_period=query.period == ALL) if wide else long
     properties = json.loads(frame.drop(columns=frame.geometry.name).to_json(orient="records"))
     geometries = shapely.to_geojson(frame.geometry.to_numpy())
-    id_column = "municipality_code" if wide else "value_id"
     features = [
-        {"type": "Feature", "id": own[id_column], "geometry": json.loads(geometry), "properties": own}
+        {
+            "type": "Feature",
+            "id": _feature_id(own, wide=wide),
+            "geometry": json.loads(geometry),
+            "properties": own,
+        }
         for own, geometry in zip(properties, geometries, strict=True)
     ]
     return {
@@ -150,9 +157,18 @@ def feed_document(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> di
     }
 
 
-def feed_table(long: gpd.GeoDataFrame, *, wide: bool) -> str:
+def _feature_id(properties: dict[str, Any], *, wide: bool) -> str:
+    """A long feature's value id; a wide one's municipality code (and period, in a panel)."""
+    if not wide:
+        return str(properties["value_id"])
+    period = properties.get("period")
+    code = str(properties["municipality_code"])
+    return code if period is None else f"{code}:{period}"
+
+
+def feed_table(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> str:
     """The feed as CSV: the features' properties, without geometry."""
-    frame = widen(long) if wide else long
+    frame = widen(long, per_period=query.period == ALL) if wide else long
     return str(frame.drop(columns=frame.geometry.name).to_csv(index=False, lineterminator="\n"))
 
 
@@ -171,6 +187,7 @@ def feed_schema(schema_id: str) -> dict[str, Any]:
     wide_properties: dict[str, Any] = {
         "municipality_code": text, "municipality_name": {"type": ["string", "null"]},
         "geography": {"enum": list(GEOGRAPHIES)},
+        "period": {"type": "integer", "description": "with period=all only: the year of the row's values"},
     }  # fmt: skip
     for key, item in REGISTRY.items():
         described = f"{item.title_en} ({item.unit})"
@@ -198,7 +215,7 @@ def feed_schema(schema_id: str) -> dict[str, Any]:
             "feed_version": {"type": "string", "pattern": r"^1\.\d+\.\d+$"},
             "format": {"enum": ["long", "wide"]},
             "geography": {"enum": list(GEOGRAPHIES)},
-            "period": {"anyOf": [{"type": "integer"}, {"const": LATEST}]},
+            "period": {"anyOf": [{"type": "integer"}, {"enum": [LATEST, ALL]}]},
             "indicators": {"type": "array", "items": {"$ref": "#/$defs/indicator"}},
             "numberMatched": {"type": "integer", "minimum": 0},
             "numberReturned": {"type": "integer", "minimum": 0},

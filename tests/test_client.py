@@ -50,6 +50,7 @@ def same(left: gpd.GeoDataFrame, right: gpd.GeoDataFrame) -> None:
         {"indicator": "permits_count", "period": "all", "geography": "municipios_2024"},
         {"wide": True},
         {"wide": True, "period": 2017, "municipality": "0002"},
+        {"wide": True, "period": "all", "geography": "municipios_2024"},
     ],
 )
 def test_local_and_remote_give_equal_indicator_frames(

@@ -142,11 +142,25 @@ def test_wide_and_long_agree_on_every_value(published_server: str) -> None:
     assert csv.loc[0, "population_density"] == pytest.approx(2500.0) and csv.loc[1, "permits_count"] == 0.0
 
 
+def test_wide_with_every_period_is_a_row_per_municipality_and_year(published_server: str) -> None:
+    query = [("format", "wide"), ("period", "all"), ("indicator_id", "permits_count"),
+             ("indicator_id", "population_density")]  # fmt: skip
+    rows = {f["id"]: f["properties"] for f in feed(published_server, query)["features"]}
+    assert sorted(rows) == ["0001:2007", "0001:2017", "0001:2018", "0002:2007", "0002:2017", "0002:2018"]
+    assert rows["0001:2017"]["permits_count"] == 2.0 and rows["0001:2017"]["population_density"] is None
+    assert (
+        rows["0002:2007"]["population_density"] == pytest.approx(500.0)
+        and rows["0002:2007"]["period"] == 2007
+    )
+    assert rows["0002:2007"]["permits_count"] is None  # no permits counted for the census year
+
+
 def test_feed_matches_its_published_schema(published_server: str) -> None:
     schema = get(f"{published_server}/feeds/v1/schema.json")
     assert schema.headers["content-type"] == "application/schema+json"
     validator = jsonschema.Draft202012Validator(schema.json())
-    for params in ([], [("format", "wide")], [("period", "2017"), ("format", "wide")]):
+    for params in ([], [("format", "wide")], [("period", "2017"), ("format", "wide")],
+                   [("period", "all"), ("format", "wide")]):  # fmt: skip
         body = feed(published_server, params)
         assert body["features"]
         validator.validate(body)

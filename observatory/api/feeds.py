@@ -7,14 +7,14 @@ The feed's version is in its path (``/feeds/v1``); its JSON Schema is served at
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from layers import get_layer
@@ -37,10 +37,20 @@ from observatory.feed import (
 )
 from observatory.files import FORMATS, public_layer, write_frame
 from observatory.indicators import REGISTRY
+from observatory.indicators.themes import THEMES
 
 router = APIRouter()
 FEED_PATH = "/feeds/v1"
 FEED_KEYS = {"period", "format", "geography", "indicator_id", "theme", "municipality_code", "f"}
+
+
+class SchemaResponse(JSONResponse):
+    media_type = "application/schema+json"
+
+
+def _any_of(known: Iterable[str]) -> dict[str, Any]:
+    """The OpenAPI schema of a repeatable key whose values are ids from a known list."""
+    return {"items": {"type": "string", "enum": list(known)}}
 
 
 def _base(request: Request) -> str:
@@ -81,9 +91,14 @@ def indicators_feed(
     geography: Annotated[
         Literal["municipios_2007", "municipios_2024"], Query(description="boundary version")
     ] = "municipios_2007",
-    indicator_id: Annotated[list[str] | None, Query(description="any of these indicators (repeat)")] = None,
-    theme: Annotated[list[str] | None, Query(description="any of these themes (repeat)")] = None,
-    municipality_code: Annotated[list[str] | None, Query(description="any of these (repeat)")] = None,
+    indicator_id: Annotated[
+        tuple[str, ...],
+        Query(description="any of these indicators (repeat)", json_schema_extra=_any_of(REGISTRY)),
+    ] = (),
+    theme: Annotated[
+        tuple[str, ...], Query(description="any of these themes (repeat)", json_schema_extra=_any_of(THEMES))
+    ] = (),
+    municipality_code: Annotated[tuple[str, ...], Query(description="any of these (repeat)")] = (),
     f: Annotated[
         Literal["geojson", "csv"], Query(description="GeoJSON, or CSV without geometry")
     ] = "geojson",
@@ -93,15 +108,13 @@ def indicators_feed(
         raise InvalidParameter(
             f"unknown parameter {unknown[0]!r}; the feed takes {', '.join(sorted(FEED_KEYS))}"
         )
-    if format == "wide" and period == ALL:
-        raise InvalidParameter("format=wide has one value per indicator: give a period or latest, not all")
     try:
         query = FeedQuery(
             period=LATEST if period == LATEST else ALL if period == ALL else int(period),
             geography=geography,
-            indicator_ids=tuple(indicator_id or ()),
-            themes=tuple(theme or ()),
-            municipality_codes=tuple(municipality_code or ()),
+            indicator_ids=indicator_id,
+            themes=theme,
+            municipality_codes=municipality_code,
         )
     except ValueError as error:
         raise InvalidParameter(str(error)) from None
@@ -114,8 +127,8 @@ def indicators_feed(
         headers = {"Link": f'<{schema}>; rel="describedby"'}
         if f == "csv":
             headers["Content-Disposition"] = f'inline; filename="indicators-{format}.csv"'
-            return Response(feed_table(long, wide=format == "wide"), media_type="text/csv; charset=utf-8",
-                            headers=headers)  # fmt: skip
+            table = feed_table(long, query, wide=format == "wide")
+            return Response(table, media_type="text/csv; charset=utf-8", headers=headers)
         document = feed_document(long, query, wide=format == "wide")
         document["links"] = [
             {"rel": "self", "type": "application/geo+json", "href": str(request.url)},
@@ -127,10 +140,13 @@ def indicators_feed(
     return conditional(request, store, layer, build)
 
 
-@router.get(f"{FEED_PATH}/schema.json", summary="JSON Schema of the indicator feed, version 1")
-async def feed_schema_document(request: Request) -> Response:
-    body = json.dumps(feed_schema(f"{_base(request)}{FEED_PATH}/schema.json"), ensure_ascii=False)
-    return Response(body, media_type="application/schema+json")
+@router.get(
+    f"{FEED_PATH}/schema.json",
+    summary="JSON Schema of the indicator feed, version 1",
+    response_class=SchemaResponse,
+)
+async def feed_schema_document(request: Request) -> SchemaResponse:
+    return SchemaResponse(feed_schema(f"{_base(request)}{FEED_PATH}/schema.json"))
 
 
 @router.get(
