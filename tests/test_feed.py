@@ -169,7 +169,9 @@ def test_feed_matches_its_published_schema(published_server: str) -> None:
     assert not validator.is_valid(wide)  # the schema lists every property: it can fail
     links = {link["rel"]: link["href"] for link in wide["links"]}
     assert links["describedby"].endswith("/feeds/v1/schema.json")
-    assert feed(published_server, [])["links"]
+    landing = get(f"{published_server}/feeds/v1").json()
+    assert landing["feed_version"] == "1.0.0"
+    assert {link["rel"]: link["href"] for link in landing["links"]}["describedby"] == links["describedby"]
 
 
 @pytest.mark.parametrize(
