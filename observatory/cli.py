@@ -193,6 +193,24 @@ def sensitivity(
 
 
 @app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="folder of the snapshot (an earlier one is replaced)")],
+    max_zoom: Annotated[int, typer.Option(min=0, max=20, help="deepest zoom of the PMTiles archives")] = 14,
+) -> None:
+    """A static snapshot to host anywhere: layers (GeoJSON, FlatGeobuf, PMTiles), feed, STAC catalogue."""
+    from observatory.export import export_snapshot
+
+    store = open_store()
+    try:
+        with _progress() as progress:
+            exported = export_snapshot(store, folder, max_zoom=max_zoom, progress=progress)
+    finally:
+        store.close()
+    files = sum(len(names) for names in exported.collections.values()) + len(exported.feeds)
+    console.print(f"{len(exported.collections)} collections, {files} files and {folder / 'catalog.json'}")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,

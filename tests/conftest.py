@@ -30,19 +30,26 @@ def database_url() -> str:
     return url
 
 
-@pytest.fixture(params=STORES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a fresh, empty store of each kind (PostGIS: a schema of its own)."""
-    if request.param == "geopackage":
-        yield Settings(data_dir=tmp_path / "store")
+@contextmanager
+def fresh_settings(kind: str, folder: Path) -> Iterator[Settings]:
+    """Settings for a fresh, empty store of ``kind`` (PostGIS: a schema of its own, dropped after)."""
+    if kind == "geopackage":
+        yield Settings(data_dir=folder / "store")
         return
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield Settings(data_dir=tmp_path / "store", database_url=database_url(), db_schema=schema)
+    yield Settings(data_dir=folder / "store", database_url=database_url(), db_schema=schema)
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(database_url(), autocommit=True) as connection:
         connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=STORES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh, empty store of each kind (PostGIS: a schema of its own)."""
+    with fresh_settings(request.param, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture
@@ -112,4 +119,25 @@ def server(loaded: Store, settings: Settings) -> Iterator[str]:
 def empty_server(store: Store, settings: Settings) -> Iterator[str]:
     """A live server over a store nothing was loaded into yet."""
     with serving(store, settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=STORES)
+def published(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Store, Settings]]:
+    """The tiny AMSS published on both geographies with a withheld value (``fixtures.publish``),
+    built once per store kind for the read-only tests of the feed, export, client and notebooks."""
+    folder = tmp_path_factory.mktemp(f"published-{request.param}")
+    with fresh_settings(request.param, folder) as fresh:
+        opened = open_store(fresh)
+        fixtures.publish(opened, folder, settings=fresh)
+        yield opened, fresh
+        opened.close()
+
+
+@pytest.fixture(scope="session")
+def published_server(published: tuple[Store, Settings]) -> Iterator[str]:
+    """The published store behind a live server, for the whole session."""
+    with serving(*published) as url:
         yield url

@@ -146,3 +146,39 @@ def load_municipalities_2024(
         f'fields = {{ {area}municipality_2024_code = "m2024", municipality_2024_name = "n2024" }}\n'
     )
     return load(store, "municipalities", path, settings=settings, extra=joins)
+
+
+WITHHELD_VALUES = [("0001", 20.0, 2, "small_n"), ("0002", 40.0, 12, None)]
+"""Homicide rates added for 2017 to the published store: (municipality, value, n, flag); the
+first rests on fewer records than the small-n threshold, so public outputs withhold it."""
+
+
+def publish(store: Store, folder: Path, *, settings: Settings) -> Store:
+    """The tiny AMSS on both geographies (both squares are districts of M1 since 2024), its
+    indicators computed, and the two homicide rates of ``WITHHELD_VALUES`` stored beside them."""
+    from layers import get_layer
+    from observatory.indicators import REGISTRY, compute_indicators
+    from observatory.store import conform
+
+    load_municipalities_2024(store, write_municipalities(folder), settings=settings, districts_of=BOTH_IN_M1)
+    load(store, "zoning", write_zoning(folder), settings=settings)
+    load(store, "permits", write_permits(folder), settings=settings)
+    compute_indicators(store, settings=settings)
+    layer = get_layer("indicators")
+    values = store.read_layer(layer)
+    outlines = values[values["geography"] == "municipios_2007"].drop_duplicates("municipality_code")
+    outlines = outlines.set_index("municipality_code")
+    rate = REGISTRY["homicide_rate"]
+    added = gpd.GeoDataFrame(
+        [
+            {**outlines.loc[code].drop("geom").to_dict(), "value_id": f"{rate.id}:{code}:2017",
+             "indicator_id": rate.id, "theme": rate.theme, "municipality_code": code, "period": 2017,
+             "value": value, "unit": rate.unit, "n": n, "flag": flag}
+            for code, value, n, flag in WITHHELD_VALUES
+        ],
+        geometry=[outlines.loc[code, "geom"] for code, *_ in WITHHELD_VALUES],
+        crs=values.crs,
+    )  # fmt: skip
+    frame = pd.concat([values, added.rename_geometry("geom")], ignore_index=True)
+    store.replace_layer(layer, conform(layer, gpd.GeoDataFrame(frame, geometry="geom")), run=None)
+    return store

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from layers import get_layer
 from observatory import __version__
-from observatory.api import features, mapdata, openapi, tiles
+from observatory.api import features, feeds, mapdata, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.periods import INDICATORS, stored_periods
 from observatory.api.responses import ProblemResponse
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(features.router)
     app.include_router(tiles.router)
     app.include_router(mapdata.router)
+    app.include_router(feeds.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app)
     _add_error_handlers(app)
