@@ -107,16 +107,18 @@ def test_geography_2024_regroups_the_districts(published_server: str) -> None:
 def test_withheld_values_are_null_and_suppressed_in_both_formats(published_server: str) -> None:
     query = [("indicator_id", "homicide_rate")]
     assert values(feed(published_server, query)) == {
-        "homicide_rate:0001:2017": (None, 2, "suppressed", 2017),
+        "homicide_rate:0001:2017": (None, None, "suppressed", 2017),  # the count (2) goes too
         "homicide_rate:0002:2017": (40.0, 12, None, 2017),
     }
     wide = feed(published_server, [*query, ("format", "wide")])
     rows = {f["id"]: f["properties"] for f in wide["features"]}
     assert rows["0001"]["homicide_rate"] is None and rows["0001"]["homicide_rate__flag"] == "suppressed"
+    assert rows["0001"]["homicide_rate__n"] is None
     assert rows["0002"]["homicide_rate"] == 40.0 and rows["0002"]["homicide_rate__n"] == 12
     text = get(f"{published_server}{FEED}", [*query, ("f", "csv")]).text
     table = pd.read_csv(io.StringIO(text), dtype={"municipality_code": str}).set_index("value_id")
     assert pd.isna(table.loc["homicide_rate:0001:2017", "value"])
+    assert pd.isna(table.loc["homicide_rate:0001:2017", "n"])
     assert table.loc["homicide_rate:0001:2017", "flag"] == "suppressed"
     assert table.loc["homicide_rate:0002:2017", "value"] == 40.0
 

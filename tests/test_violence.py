@@ -315,6 +315,7 @@ def test_four_events_are_withheld_in_public_outputs_five_are_not(
         features = httpx.get(items, params={**query, "limit": 50}, timeout=30).json()["features"]
         served = {f["properties"]["municipality_code"]: f["properties"] for f in features}
         assert served[EAST]["value"] is None and served[EAST]["flag"] == "suppressed"
+        assert served[EAST]["n"] is None  # the small count itself could point at the victims
         assert served[WEST]["value"] == pytest.approx(50.0) and served[WEST]["flag"] is None
         # Nor can the withheld value be found by filtering on it.
         found = httpx.get(items, params={**query, "value": repr(east)}, timeout=30).json()["features"]
@@ -332,7 +333,11 @@ def test_four_events_are_withheld_in_public_outputs_five_are_not(
             f["properties"]["municipality_code"]: f["properties"]
             for f in mapbox_vector_tile.decode(content)["indicators"]["features"]
         }
-        assert "value" not in in_tile[EAST] and in_tile[EAST]["flag"] == "suppressed"
+        assert (
+            "value" not in in_tile[EAST]
+            and "n" not in in_tile[EAST]
+            and in_tile[EAST]["flag"] == "suppressed"
+        )
         assert in_tile[WEST]["value"] == pytest.approx(50.0)
 
 
