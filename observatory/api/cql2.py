@@ -162,7 +162,7 @@ class _Translator:
         raise InvalidParameter(f"filter: {name} is not supported; see /conformance for the classes served")
 
     def _comparison(self, lhs: Any, operator: str, rhs: Any) -> list[Any]:
-        if isinstance(lhs, ast.Attribute | ast.Arithmetic):
+        if isinstance(lhs, ast.Node):
             left, kind = self._expression(lhs)
             right = self._typed(rhs, kind)
         else:

@@ -214,6 +214,7 @@ async def collection(request: Request, collection_id: str, lang: Lang) -> JSONRe
 @router.get(
     "/collections/{collection_id}/queryables",
     summary="The properties a filter may name, with their types (JSON Schema)",
+    responses={200: {"content": {SCHEMA_JSON: {}, "application/json": {}}}},
     openapi_extra=documented(not_found=True),
 )
 async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
@@ -227,6 +228,7 @@ async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONRe
 @router.get(
     "/collections/{collection_id}/schema",
     summary="The features' properties with their types and roles (JSON Schema, Features Part 5)",
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
     openapi_extra=documented(not_found=True),
 )
 async def schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
@@ -238,6 +240,7 @@ async def schema(request: Request, collection_id: str, lang: Lang) -> JSONRespon
 @router.get(
     "/collections/{collection_id}/feature-schema",
     summary="JSON Schema of one GeoJSON feature of the items (the collection's describedby)",
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
     openapi_extra=documented(not_found=True),
 )
 async def feature_schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
@@ -251,6 +254,7 @@ async def feature_schema(request: Request, collection_id: str, lang: Lang) -> JS
     response_class=GeoJSONResponse,
     response_model=None,
     summary="Features of a layer (GeoJSON or CSV); other query keys filter on properties by equality",
+    responses={200: {"content": {GEOJSON: {}, "text/csv": {}}}},
     openapi_extra=documented(store=True, conditional=True, not_found=True),
 )
 def items(
