@@ -364,3 +364,11 @@ def test_tileset_metadata_links_resolve(api: httpx.Client) -> None:
     first, last = tms.tile(west, north, 12), tms.tile(east, south, 12)
     assert (limits["12"]["minTileCol"], limits["12"]["maxTileRow"]) == (first.x, last.y)
     assert api.get("/collections/municipalities/tiles/WebMercatorQuad/tilejson.json").status_code == 200
+
+
+def test_q_finds_words_in_any_text_property_case_aside(api: httpx.Client) -> None:
+    assert ids(api, q="COMERCIO") == ["P2"]
+    assert ids(api, q="comercio,industria") == ["P2", "P3"]
+    assert ids(api, q="calificacion") == ["P4"]  # in kind
+    assert ids(api, q="p_") == []  # a character, not a wildcard ("aprobado" would match p + any)
+    assert ids(api, q="habitacional", filter="floor_area_m2 > 80") == ["P1"]

@@ -267,3 +267,31 @@ def _literal(value: Any, kind: str) -> Any:
     if not isinstance(value, str):
         raise InvalidParameter(f"filter: {value!r} compared with a text property; quote it")
     return value
+
+
+def text_search(layer: Layer, text: str) -> Condition:
+    """``q`` (OGC API - Records' free-text search): any of the comma-separated terms found, case
+    aside, in any text property. Terms are values (bound, their wildcards escaped)."""
+    terms = [term.strip().lower() for term in text.split(",") if term.strip()]
+    columns = [name for name, kind in layer.properties.items() if kind == "string"]
+    if not terms or "\x00" in text:
+        raise InvalidParameter("q: comma-separated words expected")
+    tests: list[Any] = []
+    for term in terms:
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        for column in columns:
+            tests += [" OR "] * bool(tests) + [
+                "(lower(",
+                Column(column),
+                ") LIKE ",
+                Value(pattern),
+                " ESCAPE '\\')",
+            ]
+    return Condition(("(", *tests, ")"), frozenset(columns))
+
+
+def both(first: Condition | None, second: Condition | None) -> Condition | None:
+    """The conjunction of two conditions (either may be absent)."""
+    if first is None or second is None:
+        return first or second
+    return Condition(("(", *first.parts, " AND ", *second.parts, ")"), first.columns | second.columns)

@@ -273,6 +273,9 @@ def items(
     filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS of filter (CRS84)")] = None,
     sortby: Annotated[str | None, Query(description="properties, each +asc or -desc: -floor_area_m2")] = None,
     properties: Annotated[str | None, Query(description="comma-separated properties to return")] = None,
+    q: Annotated[
+        str | None, Query(description="words, comma-separated: any found in a text property")
+    ] = None,
     crs: Annotated[str | None, Query(description="CRS of the geometries returned (URI)")] = None,
     f: Annotated[Literal["json", "geojson", "csv"] | None, Query(description="geojson or csv")] = None,
 ) -> Response:

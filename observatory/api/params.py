@@ -9,7 +9,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from layers import Layer
-from observatory.api.cql2 import TEXT, parse_filter
+from observatory.api.cql2 import TEXT, both, parse_filter, text_search
 from observatory.api.crs import CRS84, bbox_in_crs84, parse_crs
 from observatory.errors import InvalidParameter
 from observatory.store import FeatureQuery
@@ -22,7 +22,7 @@ INT64 = (-(2**63), 2**63 - 1)
 """Integer properties are 64-bit in both stores; a larger filter value can match nothing."""
 RESERVED = {
     "bbox", "bbox-crs", "limit", "offset", "datetime", "f", "filter", "filter-lang", "filter-crs",
-    "sortby", "properties", "crs", "lang",
+    "sortby", "properties", "crs", "lang", "q",
 }  # fmt: skip
 """Query keys of the items endpoint that are not property filters."""
 TILE_RESERVED = {"datetime", "lang"}
@@ -139,14 +139,15 @@ def feature_query(layer: Layer, params: QueryParams, *, limit: int, offset: int)
     filter_crs = params.get("filter-crs")
     if filter_crs is not None and parse_crs(filter_crs, "filter-crs") != CRS84:
         raise InvalidParameter(f"filter-crs={filter_crs!r}: filters are read in CRS84 only")
-    text = params.get("filter")
+    text, words = params.get("filter"), params.get("q")
+    condition = None if text is None else parse_filter(layer, text, params.get("filter-lang", TEXT))
     return FeatureQuery(
         bbox=parse_bbox(params.get("bbox"), parse_crs(params.get("bbox-crs"), "bbox-crs")),
         limit=limit,
         offset=offset,
         filters=parse_filters(layer, params),
         interval=parse_interval(layer, params.get("datetime")),
-        condition=None if text is None else parse_filter(layer, text, params.get("filter-lang", TEXT)),
+        condition=both(condition, None if words is None else text_search(layer, words)),
         sortby=parse_sortby(layer, params.get("sortby")),
     )
 

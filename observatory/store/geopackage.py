@@ -78,6 +78,10 @@ def _spatial(operation: str, blob: bytes | None, wkb: bytes) -> bool | None:
     return bool(getattr(shapely, operation)(geometry_from_gpkg(blob), _literal_geometry(wkb)))
 
 
+def _lower(text: str | None) -> str | None:
+    return None if text is None else str(text).lower()
+
+
 def _condition(condition: Condition, params: list[Any]) -> str:
     """A CQL2 condition in SQLite: catalogue names quoted, values and geometries bound."""
     text = []
@@ -168,6 +172,7 @@ class GeoPackageStore:
         db.create_function("intersects_bbox", 5, _intersects_bbox, deterministic=True)
         db.create_function("cql2_spatial", 3, _spatial, deterministic=True)
         db.execute("PRAGMA case_sensitive_like = ON")  # CQL2 LIKE is case-sensitive, as in PostGIS
+        db.create_function("lower", 1, _lower, deterministic=True)  # Unicode, as PostgreSQL's
         try:
             yield db
         finally:
