@@ -372,3 +372,17 @@ def test_q_finds_words_in_any_text_property_case_aside(api: httpx.Client) -> Non
     assert ids(api, q="calificacion") == ["P4"]  # in kind
     assert ids(api, q="p_") == []  # a character, not a wildcard ("aprobado" would match p + any)
     assert ids(api, q="habitacional", filter="floor_area_m2 > 80") == ["P1"]
+
+
+def test_temporal_operators_on_dates(api: httpx.Client) -> None:
+    def json_ids(tree: dict[str, Any]) -> list[str]:
+        return ids(api, filter=json.dumps(tree), **{"filter-lang": "cql2-json"})
+
+    after = {"op": "t_after", "args": [{"property": "submitted"}, {"date": "2017-12-31"}]}
+    assert json_ids(after) == ["P5"]
+    during = {
+        "op": "t_during",
+        "args": [{"property": "submitted"}, {"interval": ["2017-02-01", "2017-04-30"]}],
+    }
+    assert json_ids(during) == ["P2", "P3"]
+    assert ids(api, filter="submitted T_BEFORE DATE('2017-01-03')") == ["P1"]
