@@ -13,17 +13,10 @@ estimate above), and both order nothing but what they must: we order by the stab
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
-from bench_serving import AMSS, SCHEMA, _env, ensure_peer, load_all, run_workload, server, timed
-
-from observatory.sample import REPORT_COUNTS, write_sample
-from observatory.settings import Settings
+from bench_serving import AMSS, SCHEMA, Workloads, load_all, prepare, side_by_side, timed
 
 HERE = Path(__file__).resolve().parent
 REQUESTS = 20
@@ -49,23 +42,12 @@ def main() -> None:
     )
     parser.add_argument("--permits", type=int, default=100_000)
     args = parser.parse_args()
-    url = os.environ.get("OBSERVATORY_TEST_DATABASE_URL")
-    if not url:
-        sys.exit("set OBSERVATORY_TEST_DATABASE_URL (bash scripts/postgis.sh prints it)")
-    peer_python = ensure_peer()
-    data = HERE / "data" / f"permits-{args.permits}"
-    sources = data / "sources"
-    if not (sources / "permisos_opamss.csv").exists():
-        timed(
-            "sample", lambda: write_sample(sources, permits_scale=args.permits / sum(REPORT_COUNTS.values()))
-        )
-    postgis = Settings(database_url=url, db_schema=SCHEMA, data_dir=data / "pg")
-    geopackage = Settings(data_dir=data / "gpkg")
+    url, peer_python, postgis, geopackage, sources = prepare(args.permits)
     timed("load into PostGIS", lambda: load_all(postgis, sources))
     timed("load into GeoPackage", lambda: load_all(geopackage, sources))
 
     names = list(_filters(0))
-    workloads: dict[str, Callable[[str, bool], list[str]]] = {
+    workloads: Workloads = {
         f"cql2 {name}": (
             lambda base, tipg, name=name: [
                 f"{base}/collections/{f'{SCHEMA}.permits' if tipg else 'permits'}/items?limit=100"
@@ -81,43 +63,8 @@ def main() -> None:
         f"?bbox=-180,-90,180,90&limit=10000&offset={deep + 10_000 * k}"
         for k in range(3)
     ]
-    ours = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "observatory.api:create_app",
-        "--log-level",
-        "warning",
-    ]
-    peer = [str(peer_python), "-m", "uvicorn", "tipg.main:app", "--log-level", "warning"]
-    peer_env = {
-        "DATABASE_URL": url,
-        "TIPG_DB_SCHEMAS": f'["{SCHEMA}"]',
-        "TIPG_MAX_FEATURES_PER_ITEMS": "10000",
-    }
-    servers = {
-        "ours-postgis": (
-            [*ours, "--port", "8111"],
-            _env(postgis),
-            "http://127.0.0.1:8111/conformance",
-            False,
-        ),
-        "ours-geopackage": (
-            [*ours, "--port", "8112"],
-            _env(geopackage),
-            "http://127.0.0.1:8112/conformance",
-            False,
-        ),
-        "tipg": ([*peer, "--port", "8113"], peer_env, "http://127.0.0.1:8113/conformance", True),
-    }
-    results: dict[str, dict[str, float]] = {}
-    for name, (command, env, probe, is_tipg) in servers.items():
-        with server(command, env, probe) as base, httpx.Client(timeout=300) as client:
-            for workload, make_urls in workloads.items():
-                seconds, size = run_workload(client, make_urls(base, is_tipg))
-                results.setdefault(workload, {})[name] = seconds
-                print(f"{name:16s} {workload:40s} {seconds:7.2f} s {size / 1e6:8.2f} MB", flush=True)
+    peer_env = {"TIPG_MAX_FEATURES_PER_ITEMS": "10000"}
+    results = side_by_side(url, postgis, geopackage, peer_python, workloads, port=8111, peer_env=peer_env)
 
     print(f"\n{args.permits:,} permits")
     print("| workload | ours (PostGIS) | ours (GeoPackage) | tipg | PostGIS / tipg | GeoPackage / tipg |")

@@ -18,10 +18,7 @@ LANGUAGES: tuple[Language, ...] = ("es", "en")
 DEFAULT: Language = "es"
 
 
-def language(
-    request: Request,
-    lang: Annotated[Language | None, Query(description="es or en; else Accept-Language, else es")] = None,
-) -> Language:
+def language(request: Request, lang: str | None = None) -> Language:
     """The language a request asks for: its ``lang`` parameter, else the best ``Accept-Language``
     range we serve (by q-value, then order), else Spanish."""
     asked = lang or request.query_params.get("lang")
@@ -44,7 +41,16 @@ def language(
     return best[2] if best else DEFAULT
 
 
-Lang = Annotated[Language, Depends(language)]
+async def _language_parameter(
+    request: Request,
+    lang: Annotated[Language | None, Query(description="es or en; else Accept-Language, else es")] = None,
+) -> Language:
+    """``language`` as a dependency: async, so endpoints that need no database keep answering
+    on the event loop when every worker thread waits on it."""
+    return language(request, lang)
+
+
+Lang = Annotated[Language, Depends(_language_parameter)]
 """An endpoint parameter: the language of the request (and ``lang`` in the OpenAPI document)."""
 
 

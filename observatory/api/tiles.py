@@ -31,9 +31,10 @@ def _check_tms(tms_id: str) -> None:
 
 
 def _template(request: Request, collection_id: str, *, ogc: bool = False) -> str:
-    """The tile URL template: TileJSON's ``{z}/{y}/{x}``, or OGC API's names (``ogc``)."""
+    """The tile URL template: TileJSON's ``{z}/{y}/{x}`` with the request's filters, or OGC API's
+    names (``ogc``: a tileset's metadata, whose query keys are not filters)."""
     base = str(request.base_url).rstrip("/")
-    query = f"?{request.url.query}" if request.url.query else ""
+    query = f"?{request.url.query}" if request.url.query and not ogc else ""
     cell = "{tileMatrix}/{tileRow}/{tileCol}" if ogc else "{z}/{y}/{x}"
     return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{cell}{query}"
 
@@ -42,28 +43,16 @@ MAX_ZOOM = 24
 MAX_INDEX = 2**MAX_ZOOM - 1
 
 
-def _tileset(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
-    """A tileset's description (OGC API - Tiles), with the links GDAL and MapLibre follow."""
+def _summary(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
+    """A tileset as the tilesets list gives it, with the links GDAL and MapLibre follow (no
+    database needed)."""
     base = str(request.base_url).rstrip("/")
     own = f"{base}/collections/{layer.name}/tiles/{TMS.id}"
-    west, south, east, north = layer_extent(request, layer) or WORLD_BOUNDS
-    left, bottom = TMS.xy(west, south)
-    right, top = TMS.xy(east, north)
-    title = pick(layer.title, layer.title_en, lang)
     return {
-        "title": title,
+        "title": pick(layer.title, layer.title_en, lang),
         "dataType": "vector",
         "crs": TMS_CRS,
         "tileMatrixSetURI": TMS_URI,
-        # In the tile matrix set's CRS, as GDAL reads it (its MINX..MAXY open options).
-        "boundingBox": {"lowerLeft": [left, bottom], "upperRight": [right, top], "crs": TMS_CRS},
-        "tileMatrixSetLimits": _limits(layer, (west, south, east, north)),
-        "layers": [
-            {"id": layer.name, "title": title, "dataType": "vector",
-             "geometryDimension": GEOMETRY_DIMENSIONS[layer.geometry],
-             "minTileMatrix": str(layer.min_zoom), "maxTileMatrix": str(layer.max_zoom),
-             "propertiesSchema": json_schema(layer, lang, f"{base}/collections/{layer.name}/schema")}
-        ],
         "links": [
             {"rel": "self", "type": "application/json", "href": own},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
@@ -73,6 +62,27 @@ def _tileset(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
             {"rel": "describedby", "type": "application/json", "href": f"{own}/tilejson.json"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata", "type": "application/json",
              "href": f"{base}/collections/{layer.name}"},
+        ],
+    }  # fmt: skip
+
+
+def _tileset(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
+    """A tileset's metadata (OGC API - Tiles): the summary, its extent, zoom limits and layer."""
+    base = str(request.base_url).rstrip("/")
+    west, south, east, north = layer_extent(request, layer) or WORLD_BOUNDS
+    left, bottom = TMS.xy(west, south)
+    right, top = TMS.xy(east, north)
+    summary = _summary(request, layer, lang)
+    return {
+        **summary,
+        # In the tile matrix set's CRS, as GDAL reads it (its MINX..MAXY open options).
+        "boundingBox": {"lowerLeft": [left, bottom], "upperRight": [right, top], "crs": TMS_CRS},
+        "tileMatrixSetLimits": _limits(layer, (west, south, east, north)),
+        "layers": [
+            {"id": layer.name, "title": summary["title"], "dataType": "vector",
+             "geometryDimension": GEOMETRY_DIMENSIONS[layer.geometry],
+             "minTileMatrix": str(layer.min_zoom), "maxTileMatrix": str(layer.max_zoom),
+             "propertiesSchema": json_schema(layer, lang, f"{base}/collections/{layer.name}/schema")}
         ],
     }  # fmt: skip
 
@@ -95,10 +105,8 @@ def _limits(layer: Layer, bounds: tuple[float, float, float, float]) -> list[dic
     summary="Tilesets of a layer",
     openapi_extra=documented(not_found=True),
 )
-def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    layer = layer_of(collection_id)
-    tileset = _tileset(request, layer, lang)
-    summary = {key: tileset[key] for key in ("title", "dataType", "crs", "tileMatrixSetURI", "links")}
+async def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
+    summary = _summary(request, layer_of(collection_id), lang)
     links = [{"rel": "self", "type": "application/json", "href": str(request.url.remove_query_params("f"))}]
     return localized({"tilesets": [summary], "links": links}, lang)
 

@@ -82,8 +82,9 @@ def _lower(text: str | None) -> str | None:
     return None if text is None else str(text).lower()
 
 
-def _condition(condition: Condition, params: list[Any]) -> str:
-    """A CQL2 condition in SQLite: catalogue names quoted, values and geometries bound."""
+def _condition(condition: Condition, params: list[Any], rtree: str) -> str:
+    """A CQL2 condition in SQLite: catalogue names quoted, values and geometries bound. A spatial
+    test that needs the envelopes to meet (all but disjoint) first asks the layer's R-tree."""
     text = []
     for part in condition.parts:
         if isinstance(part, str):
@@ -94,7 +95,15 @@ def _condition(condition: Condition, params: list[Any]) -> str:
             text.append("?")
             params.append(_sqlite_value(part.value))
         elif isinstance(part, Spatial):
-            text.append("cql2_spatial(?, t.geom, ?)")
+            test = "cql2_spatial(?, t.geom, ?)"
+            if part.operation != "disjoint":
+                west, south, east, north = shapely.bounds(_literal_geometry(part.wkb)).tolist()
+                params += [east, west, north, south]
+                test = (
+                    f"(t.fid IN (SELECT id FROM {_quote(rtree)} "  # noqa: S608 - the catalogue's table
+                    f"WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) AND {test})"
+                )
+            text.append(test)
             params += [part.operation, part.wkb]
     return "".join(text)
 
@@ -206,7 +215,7 @@ class GeoPackageStore:
             conditions.append(f"t.{_quote(column)} = ?")
             params.append(_sqlite_value(value))
         if query.condition is not None:
-            conditions.append(_condition(query.condition, params))
+            conditions.append(_condition(query.condition, params, f"rtree_{layer.table}_geom"))
         rule = layer.withheld
         if rule is not None and query.filtered_columns() & set(rule.columns):
             # A withheld value must not be found by filtering on it either.
