@@ -64,7 +64,7 @@ def main() -> None:
         for k in range(3)
     ]
     peer_env = {"TIPG_MAX_FEATURES_PER_ITEMS": "10000"}
-    results = side_by_side(url, postgis, geopackage, peer_python, workloads, port=8111, peer_env=peer_env)
+    results = side_by_side(url, postgis, geopackage, peer_python, workloads, port=8461, peer_env=peer_env)
 
     print(f"\n{args.permits:,} permits")
     print("| workload | ours (PostGIS) | ours (GeoPackage) | tipg | PostGIS / tipg | GeoPackage / tipg |")
