@@ -316,13 +316,11 @@ def items(
 
 
 def _encloses(bbox: Bbox, extent: list[float] | None) -> bool:
-    return (
-        extent is not None
-        and bbox[0] <= extent[0]
-        and bbox[1] <= extent[1]
-        and bbox[2] >= extent[2]
-        and (bbox[3] >= extent[3])
-    )
+    """Whether ``bbox`` contains the layer's whole extent (so it filters nothing out)."""
+    if extent is None:
+        return False
+    west, south, east, north = extent
+    return bbox[0] <= west and bbox[1] <= south and bbox[2] >= east and bbox[3] >= north
 
 
 def _output(layer: Layer, record: Record, selected: list[str] | None, crs: str) -> dict[str, Any]:
