@@ -104,40 +104,12 @@ def main() -> None:
     parser.add_argument("--permits", type=int, default=1_000_000)
     parser.add_argument("--pages", type=int, default=50, help="feature pages per workload")
     args = parser.parse_args()
-    url = os.environ.get("OBSERVATORY_TEST_DATABASE_URL")
-    if not url:
-        sys.exit("set OBSERVATORY_TEST_DATABASE_URL (bash scripts/postgis.sh prints it)")
-    peer_python = ensure_peer()
-
-    data = HERE / "data" / f"permits-{args.permits}"
-    sources = data / "sources"
-    if not (sources / "permisos_opamss.csv").exists():
-        timed(
-            "sample", lambda: write_sample(sources, permits_scale=args.permits / sum(REPORT_COUNTS.values()))
-        )
-    postgis = Settings(database_url=url, db_schema=SCHEMA, data_dir=data / "pg")
-    geopackage = Settings(data_dir=data / "gpkg")
+    url, peer_python, postgis, geopackage, sources = prepare(args.permits)
     results: dict[str, dict[str, float]] = {"load": {}}
     results["load"]["ours-postgis"] = timed("load into PostGIS", lambda: load_all(postgis, sources))
     results["load"]["ours-geopackage"] = timed("load into GeoPackage", lambda: load_all(geopackage, sources))
 
-    ours = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "observatory.api:create_app",
-        "--log-level",
-        "warning",
-    ]
-    peer = [str(peer_python), "-m", "uvicorn", "tipg.main:app", "--log-level", "warning"]
-    peer_env = {
-        "DATABASE_URL": url,
-        "TIPG_DB_SCHEMAS": f'["{SCHEMA}"]',
-        "TIPG_MAX_FEATURES_PER_TILE": "5000",
-        "TIPG_TILE_BUFFER": "64",
-    }
-    workloads: dict[str, Callable[[str, bool], list[str]]] = {
+    workloads: Workloads = {
         "tiles z12 (permits)": lambda base, tipg: _tile_urls(base, tipg, 12),
         "tiles z14 (permits)": lambda base, tipg: _tile_urls(base, tipg, 14),
         "items pages limit=100": lambda base, tipg: [
@@ -149,27 +121,10 @@ def main() -> None:
             for k in range(args.pages)
         ],
     }
-    servers = {
-        "ours-postgis": (
-            [*ours, "--port", "8101"],
-            _env(postgis),
-            "http://127.0.0.1:8101/conformance",
-            False,
-        ),
-        "ours-geopackage": (
-            [*ours, "--port", "8102"],
-            _env(geopackage),
-            "http://127.0.0.1:8102/conformance",
-            False,
-        ),
-        "tipg": ([*peer, "--port", "8103"], peer_env, "http://127.0.0.1:8103/conformance", True),
-    }
-    for name, (command, env, probe, is_tipg) in servers.items():
-        with server(command, env, probe) as base, httpx.Client(timeout=120) as client:
-            for workload, make_urls in workloads.items():
-                seconds, size = run_workload(client, make_urls(base, is_tipg))
-                results.setdefault(workload, {})[name] = seconds
-                print(f"{name:16s} {workload:24s} {seconds:7.2f} s {size / 1e6:8.2f} MB", flush=True)
+    peer_env = {"TIPG_MAX_FEATURES_PER_TILE": "5000", "TIPG_TILE_BUFFER": "64"}
+    results.update(
+        side_by_side(url, postgis, geopackage, peer_python, workloads, port=8101, peer_env=peer_env)
+    )
 
     print("\n| workload | ours (PostGIS) | ours (GeoPackage) | tipg | ours PostGIS / tipg |")
     print("|---|---|---|---|---|")
@@ -178,6 +133,66 @@ def main() -> None:
         ratio = f"{row['ours-postgis'] / peer_seconds:.2f}" if peer_seconds else "–"
         cells = [f"{row[k]:.2f} s" if k in row else "–" for k in ("ours-postgis", "ours-geopackage", "tipg")]
         print(f"| {workload} | {' | '.join(cells)} | {ratio} |")
+
+
+def prepare(permits: int) -> tuple[str, Path, Settings, Settings, Path]:
+    """The database URL, tipg's Python, our two stores' settings and the generated sources
+    (written once per size under ``benchmarks/data``)."""
+    url = os.environ.get("OBSERVATORY_TEST_DATABASE_URL")
+    if not url:
+        sys.exit("set OBSERVATORY_TEST_DATABASE_URL (bash scripts/postgis.sh prints it)")
+    peer_python = ensure_peer()
+    data = HERE / "data" / f"permits-{permits}"
+    sources = data / "sources"
+    if not (sources / "permisos_opamss.csv").exists():
+        timed("sample", lambda: write_sample(sources, permits_scale=permits / sum(REPORT_COUNTS.values())))
+    postgis = Settings(database_url=url, db_schema=SCHEMA, data_dir=data / "pg")
+    return url, peer_python, postgis, Settings(data_dir=data / "gpkg"), sources
+
+
+Workloads = dict[str, Callable[[str, bool], list[str]]]
+"""Workload name -> the URLs to fetch, given a server's base URL and whether it is tipg."""
+
+
+def side_by_side(
+    url: str,
+    postgis: Settings,
+    geopackage: Settings,
+    peer_python: Path,
+    workloads: Workloads,
+    *,
+    port: int,
+    peer_env: dict[str, str],
+) -> dict[str, dict[str, float]]:
+    """Seconds of every workload on our server over each store and on tipg over the same PostGIS
+    table (``peer_env``: tipg's settings besides its database), one server at a time."""
+    ours = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "observatory.api:create_app",
+        "--log-level",
+        "warning",
+    ]
+    peer = [str(peer_python), "-m", "uvicorn", "tipg.main:app", "--log-level", "warning"]
+    servers = {
+        "ours-postgis": (ours, _env(postgis), port, False),
+        "ours-geopackage": (ours, _env(geopackage), port + 1, False),
+        "tipg": (peer, {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": f'["{SCHEMA}"]', **peer_env}, port + 2, True),
+    }
+    results: dict[str, dict[str, float]] = {}
+    for name, (command, env, own_port, is_tipg) in servers.items():
+        probe = f"http://127.0.0.1:{own_port}/conformance"
+        with (
+            server([*command, "--port", str(own_port)], env, probe) as base,
+            httpx.Client(timeout=300) as client,
+        ):
+            for workload, make_urls in workloads.items():
+                seconds, size = run_workload(client, make_urls(base, is_tipg))
+                results.setdefault(workload, {})[name] = seconds
+                print(f"{name:16s} {workload:40s} {seconds:7.2f} s {size / 1e6:8.2f} MB", flush=True)
+    return results
 
 
 def _env(settings: Settings) -> dict[str, str]:

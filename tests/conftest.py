@@ -7,12 +7,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from observatory.api import create_app
 from observatory.indicators import compute_indicators
@@ -38,6 +39,10 @@ def fresh_settings(kind: str, folder: Path) -> Iterator[Settings]:
         return
     schema = f"test_{uuid.uuid4().hex[:12]}"
     yield Settings(data_dir=folder / "store", database_url=database_url(), db_schema=schema)
+    drop_schema(schema)
+
+
+def drop_schema(schema: str) -> None:
     import psycopg
     from psycopg import sql
 
@@ -86,13 +91,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(store: Store | None, settings: Settings) -> Iterator[str]:
+def serving(
+    store: Store | None, settings: Settings, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+) -> Iterator[str]:
     """A live uvicorn server on 127.0.0.1 over ``store`` (None: the app opens the settings' store
-    itself, as in production); yields its base URL."""
+    itself, as in production); yields its base URL. ``wrap`` puts ASGI middleware around the app
+    (a request recorder)."""
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning"
-    )
+    app: ASGIApp = create_app(settings, store=store)
+    config = uvicorn.Config(wrap(app) if wrap else app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -141,3 +148,41 @@ def published_server(published: tuple[Store, Settings]) -> Iterator[str]:
     """The published store behind a live server, for the whole session."""
     with serving(*published) as url:
         yield url
+
+
+class RequestLog:
+    """ASGI middleware that records each request's path and query string, to count what a client
+    (GDAL, OWSLib) asked the server for."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.requests: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.requests.append((scope["path"], scope["query_string"].decode("latin-1")))
+        await self.app(scope, receive, send)
+
+
+@contextmanager
+def permits_server(kind: str, folder: Path) -> Iterator[tuple[str, RequestLog]]:
+    """A live server over a fresh store of ``kind`` holding the fixture municipalities and permits
+    (no indicators: quick to load), with a log of the requests it receives. For module-scoped
+    fixtures that share one server among a module's tests."""
+    with fresh_settings(kind, folder) as settings:
+        store = open_store(settings)
+        sources = folder / "sources"
+        sources.mkdir()
+        fixtures.load(store, "municipalities", fixtures.write_municipalities(sources), settings=settings)
+        fixtures.load(store, "permits", fixtures.write_permits(sources), settings=settings)
+        log: list[RequestLog] = []
+
+        def record(app: ASGIApp) -> ASGIApp:
+            log.append(RequestLog(app))
+            return log[0]
+
+        try:
+            with serving(store, settings, wrap=record) as url:
+                yield url, log[0]
+        finally:
+            store.close()

@@ -9,7 +9,9 @@ bodies here) and knows nothing of the catalogue. This module rewrites it:
   pygeoapi does, so each layer's property filters, its ``datetime`` (only where it has one) and
   its id are declared with their types and bounds;
 - ``collection_id``, ``tms_id`` and ``indicator_id`` are enumerations;
-- OpenAPI links from a list to its items, for stateful clients and testers.
+- OpenAPI links from a list to its items, for stateful clients and testers;
+- the document is OpenAPI 3.0.3, as the landing page advertises (GDAL reads 3.0): FastAPI writes
+  3.1 schemas, whose nullable ``anyOf`` and numeric exclusive bounds are rewritten in 3.0 terms.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from layers import Layer, catalogue
+from observatory.api.crs import SUPPORTED
 from observatory.api.params import INT64
+from observatory.api.schemas import PROPERTY_TYPES
 from observatory.indicators import REGISTRY
 from observatory.tiles import TMS
 
+OPENAPI_VERSION = "3.0.3"
 PROBLEM = "#/components/schemas/Problem"
 NUL_FREE = "^[^\\x00]*$"
 """Text parameters may hold any character but NUL (which no store can compare)."""
@@ -67,9 +72,13 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
+                title=app.title,
+                version=app.version,
+                openapi_version=OPENAPI_VERSION,
+                description=app.description,
+                routes=app.routes,
             )
-            app.openapi_schema = rewrite(schema)
+            app.openapi_schema = to_openapi_30(rewrite(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -162,13 +171,47 @@ def _datetime_parameter() -> dict[str, Any]:
 
 
 def _property_schema(kind: str) -> dict[str, Any]:
+    """The catalogue type as a parameter: with the bounds and characters the API accepts."""
+    schema: dict[str, Any] = dict(PROPERTY_TYPES[kind])
     if kind == "integer":
-        return {"type": "integer", "minimum": INT64[0], "maximum": INT64[1]}
-    if kind == "number":
-        return {"type": "number"}
-    if kind == "date":
-        return {"type": "string", "format": "date"}
-    return {"type": "string", "pattern": NUL_FREE}
+        schema.update(minimum=INT64[0], maximum=INT64[1])
+    elif kind == "string":
+        schema["pattern"] = NUL_FREE
+    return schema
+
+
+CRS_PARAMETERS = ("crs", "bbox-crs", "filter-crs")
+
+
+def to_openapi_30(node: Any) -> Any:
+    """A document's schemas in OpenAPI 3.0 terms: ``anyOf [X, null]`` becomes X with
+    ``nullable``, numeric ``exclusiveMinimum``/``Maximum`` become a bound with a flag, ``const``
+    an enum of one, and schema ``examples`` lists a single ``example``."""
+    if isinstance(node, list):
+        return [to_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: to_openapi_30(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        del node["anyOf"]
+        if len(rest) == 1:
+            node = {**rest[0], **node}
+        else:
+            node["anyOf"] = rest
+        node["nullable"] = True
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        value = node.get(bound)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            node[flag], node[bound] = value, True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if isinstance(node.get("examples"), list) and "type" in node:
+        examples = node.pop("examples")
+        if examples:
+            node["example"] = examples[0]
+    return node
 
 
 ENUMS = {
@@ -185,6 +228,8 @@ def _finish(operation: dict[str, Any]) -> None:
         schema = parameter.get("schema", {})
         if parameter["in"] == "path" and parameter["name"] in ENUMS:
             parameter["schema"] = {"type": "string", "enum": ENUMS[parameter["name"]]()}
+        elif parameter["name"] in CRS_PARAMETERS:
+            parameter["schema"] = {"type": "string", "enum": list(SUPPORTED)}
         elif schema.get("type") == "string" and "format" not in schema and "enum" not in schema:
             schema.setdefault("pattern", NUL_FREE)
         elif "anyOf" in schema:  # Optional[str]: FastAPI writes anyOf [string, null]

@@ -9,6 +9,8 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from layers import Layer
+from observatory.api.cql2 import TEXT, both, parse_filter, text_search
+from observatory.api.crs import CRS84, bbox_in_crs84, parse_crs
 from observatory.errors import InvalidParameter
 from observatory.store import FeatureQuery
 from observatory.store.base import Bbox
@@ -18,13 +20,17 @@ MAX_OFFSET = 2**53 - 1
 """The largest offset accepted: exact in JSON numbers, and far below both stores' 64-bit limits."""
 INT64 = (-(2**63), 2**63 - 1)
 """Integer properties are 64-bit in both stores; a larger filter value can match nothing."""
-RESERVED = {"bbox", "limit", "offset", "datetime", "f"}
+RESERVED = {
+    "bbox", "bbox-crs", "limit", "offset", "datetime", "f", "filter", "filter-lang", "filter-crs",
+    "sortby", "properties", "crs", "lang", "q",
+}  # fmt: skip
 """Query keys of the items endpoint that are not property filters."""
-TILE_RESERVED = {"datetime"}
+TILE_RESERVED = {"datetime", "lang"}
 """Query keys of the tile endpoints that are not property filters."""
 
 
-def parse_bbox(text: str | None) -> Bbox | None:
+def parse_bbox(text: str | None, crs: str = CRS84) -> Bbox | None:
+    """``bbox`` in CRS84 (or in ``bbox-crs``, in its axis order), as a lon/lat box."""
     if text is None:
         return None
     try:
@@ -33,10 +39,42 @@ def parse_bbox(text: str | None) -> Bbox | None:
         raise InvalidParameter(f"bbox {text!r}: four comma-separated numbers expected") from None
     if len(values) != 4:
         raise InvalidParameter(f"bbox {text!r}: four numbers expected (minLon,minLat,maxLon,maxLat)")
-    west, south, east, north = values
+    if not all(map(math.isfinite, values)) or values[0] > values[2] or values[1] > values[3]:
+        raise InvalidParameter(f"bbox {text!r}: finite numbers, min ≤ max on each axis")
+    west, south, east, north = bbox_in_crs84(values, crs)
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidParameter(f"bbox {text!r}: must be minLon,minLat,maxLon,maxLat in degrees, min ≤ max")
     return (west, south, east, north)
+
+
+def parse_sortby(layer: Layer, text: str | None) -> tuple[tuple[str, bool], ...]:
+    """``sortby=-floor_area_m2,+kind``: catalogue properties, ``-`` for descending."""
+    if not text:
+        return ()
+    keys = []
+    for item in text.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("+-").strip()
+        if name not in layer.properties:
+            known = ", ".join(layer.properties)
+            raise InvalidParameter(
+                f"sortby: unknown property {name!r} for {layer.name!r}; properties: {known}"
+            )
+        keys.append((name, descending))
+    return tuple(keys)
+
+
+def parse_properties(layer: Layer, text: str | None) -> list[str] | None:
+    """``properties=a,b``: the catalogue properties to return (all when absent)."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in layer.properties]
+    if unknown:
+        known = ", ".join(layer.properties)
+        raise InvalidParameter(f"properties: unknown {unknown} for {layer.name!r}; properties: {known}")
+    return names
 
 
 def parse_interval(layer: Layer, text: str | None) -> tuple[date | None, date | None] | None:
@@ -98,12 +136,19 @@ def feature_query(layer: Layer, params: QueryParams, *, limit: int, offset: int)
         raise InvalidParameter(f"limit={limit}: must be between 1 and {MAX_LIMIT}")
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidParameter(f"offset={offset}: must be between 0 and {MAX_OFFSET}")
+    filter_crs = params.get("filter-crs")
+    if filter_crs is not None and parse_crs(filter_crs, "filter-crs") != CRS84:
+        raise InvalidParameter(f"filter-crs={filter_crs!r}: filters are read in CRS84 only")
+    text, words = params.get("filter"), params.get("q")
+    condition = None if text is None else parse_filter(layer, text, params.get("filter-lang", TEXT))
     return FeatureQuery(
-        bbox=parse_bbox(params.get("bbox")),
+        bbox=parse_bbox(params.get("bbox"), parse_crs(params.get("bbox-crs"), "bbox-crs")),
         limit=limit,
         offset=offset,
         filters=parse_filters(layer, params),
         interval=parse_interval(layer, params.get("datetime")),
+        condition=both(condition, None if words is None else text_search(layer, words)),
+        sortby=parse_sortby(layer, params.get("sortby")),
     )
 
 

@@ -1,7 +1,9 @@
-"""JSON bodies: GeoJSON features from store records, and problem details for errors."""
+"""Response bodies: GeoJSON features from store records (or CSV rows), and problem details."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from datetime import date
@@ -31,6 +33,21 @@ def feature(layer: Layer, record: Record) -> dict[str, Any]:
         "geometry": json.loads(shapely.to_geojson(record.geometry)),
         "properties": properties,
     }
+
+
+def to_csv(features: list[dict[str, Any]], columns: list[str]) -> str:
+    """GeoJSON features as CSV: one column per property, then the geometry as WKT."""
+    sink = io.StringIO()
+    writer = csv.writer(sink, lineterminator="\n")
+    writer.writerow([*columns, "geometry"])
+    for item in features:
+        geometry = shapely.geometry.shape(item["geometry"]).wkt if item["geometry"] else ""
+        writer.writerow([*(_csv_cell(item["properties"].get(name)) for name in columns), geometry])
+    return sink.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else value
 
 
 class GeoJSONResponse(JSONResponse):

@@ -6,15 +6,22 @@ from typing import Annotated, Any
 
 import morecantile
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
 
+from layers import Layer
 from observatory.api.caching import conditional
 from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store_of
+from observatory.api.lang import Lang, Language, language, localized, pick
 from observatory.api.openapi import documented
 from observatory.api.params import tile_query
+from observatory.api.schemas import json_schema
 from observatory.errors import NotFound
 from observatory.tiles import TMS
 
 MVT = "application/vnd.mapbox-vector-tile"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+TMS_CRS = "http://www.opengis.net/def/crs/EPSG/0/3857"
+GEOMETRY_DIMENSIONS = {"Point": 0, "MultiLineString": 1, "MultiPolygon": 2}
 router = APIRouter()
 
 
@@ -23,14 +30,74 @@ def _check_tms(tms_id: str) -> None:
         raise NotFound(f"no tile matrix set {tms_id!r}; only {TMS.id}")
 
 
-def _template(request: Request, collection_id: str) -> str:
+def _template(request: Request, collection_id: str, *, ogc: bool = False) -> str:
+    """The tile URL template: TileJSON's ``{z}/{y}/{x}`` with the request's filters, or OGC API's
+    names (``ogc``: a tileset's metadata, whose query keys are not filters)."""
     base = str(request.base_url).rstrip("/")
-    query = f"?{request.url.query}" if request.url.query else ""
-    return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{{z}}/{{y}}/{{x}}{query}"
+    query = f"?{request.url.query}" if request.url.query and not ogc else ""
+    cell = "{tileMatrix}/{tileRow}/{tileCol}" if ogc else "{z}/{y}/{x}"
+    return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{cell}{query}"
 
 
 MAX_ZOOM = 24
 MAX_INDEX = 2**MAX_ZOOM - 1
+
+
+def _summary(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
+    """A tileset as the tilesets list gives it, with the links GDAL and MapLibre follow (no
+    database needed)."""
+    base = str(request.base_url).rstrip("/")
+    own = f"{base}/collections/{layer.name}/tiles/{TMS.id}"
+    return {
+        "title": pick(layer.title, layer.title_en, lang),
+        "dataType": "vector",
+        "crs": TMS_CRS,
+        "tileMatrixSetURI": TMS_URI,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": own},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
+             "href": f"{base}/tileMatrixSets/{TMS.id}"},
+            {"rel": "item", "type": MVT, "templated": True,
+             "href": _template(request, layer.name, ogc=True)},
+            {"rel": "describedby", "type": "application/json", "href": f"{own}/tilejson.json"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata", "type": "application/json",
+             "href": f"{base}/collections/{layer.name}"},
+        ],
+    }  # fmt: skip
+
+
+def _tileset(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
+    """A tileset's metadata (OGC API - Tiles): the summary, its extent, zoom limits and layer."""
+    base = str(request.base_url).rstrip("/")
+    west, south, east, north = layer_extent(request, layer) or WORLD_BOUNDS
+    left, bottom = TMS.xy(west, south)
+    right, top = TMS.xy(east, north)
+    summary = _summary(request, layer, lang)
+    return {
+        **summary,
+        # In the tile matrix set's CRS, as GDAL reads it (its MINX..MAXY open options).
+        "boundingBox": {"lowerLeft": [left, bottom], "upperRight": [right, top], "crs": TMS_CRS},
+        "tileMatrixSetLimits": _limits(layer, (west, south, east, north)),
+        "layers": [
+            {"id": layer.name, "title": summary["title"], "dataType": "vector",
+             "geometryDimension": GEOMETRY_DIMENSIONS[layer.geometry],
+             "minTileMatrix": str(layer.min_zoom), "maxTileMatrix": str(layer.max_zoom),
+             "propertiesSchema": json_schema(layer, lang, f"{base}/collections/{layer.name}/schema")}
+        ],
+    }  # fmt: skip
+
+
+def _limits(layer: Layer, bounds: tuple[float, float, float, float]) -> list[dict[str, Any]]:
+    """The tiles that cover the layer's extent at each zoom level it is drawn at."""
+    west, south, east, north = bounds
+    limits = []
+    for zoom in range(layer.min_zoom, layer.max_zoom + 1):
+        first, last = TMS.tile(west, north, zoom), TMS.tile(east, south, zoom)
+        limits.append(
+            {"tileMatrix": str(zoom), "minTileRow": first.y, "maxTileRow": last.y,
+             "minTileCol": first.x, "maxTileCol": last.x}
+        )  # fmt: skip
+    return limits
 
 
 @router.get(
@@ -38,26 +105,21 @@ MAX_INDEX = 2**MAX_ZOOM - 1
     summary="Tilesets of a layer",
     openapi_extra=documented(not_found=True),
 )
-async def tilesets(request: Request, collection_id: str) -> dict[str, Any]:
-    layer_of(collection_id)
-    base = str(request.base_url).rstrip("/")
-    return {
-        "tilesets": [
-            {
-                "title": collection_id,
-                "dataType": "vector",
-                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-                "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
-                "links": [
-                    {"rel": "self", "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}"},
-                    {"rel": "item", "type": MVT, "templated": True,
-                     "href": _template(request, collection_id)},
-                    {"rel": "describedby", "type": "application/json",
-                     "href": f"{base}/collections/{collection_id}/tiles/{TMS.id}/tilejson.json"},
-                ],
-            }
-        ]
-    }  # fmt: skip
+async def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
+    summary = _summary(request, layer_of(collection_id), lang)
+    links = [{"rel": "self", "type": "application/json", "href": str(request.url.remove_query_params("f"))}]
+    return localized({"tilesets": [summary], "links": links}, lang)
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/{tms_id}",
+    summary="A tileset's metadata: its tile matrix set, zoom levels, layers and tile template",
+    openapi_extra=documented(not_found=True),
+)
+def tileset(request: Request, collection_id: str, tms_id: str, lang: Lang) -> JSONResponse:
+    layer = layer_of(collection_id)
+    _check_tms(tms_id)
+    return localized(_tileset(request, layer, lang), lang)
 
 
 @router.get(
@@ -72,7 +134,7 @@ async def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[st
     return {
         "tilejson": "3.0.0",
         "name": layer.name,
-        "description": layer.title,
+        "description": pick(layer.title, layer.title_en, language(request)),
         "scheme": "xyz",
         "tiles": [_template(request, collection_id)],
         "minzoom": layer.min_zoom,

@@ -20,6 +20,44 @@ Bbox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
+class Column:
+    """A catalogue property in a condition (rendered as a quoted identifier)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Value:
+    """A value in a condition (rendered as a bound parameter)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Spatial:
+    """``operation(layer geometry, literal)``: a shapely/PostGIS predicate name and WKB in lon/lat."""
+
+    operation: str
+    wkb: bytes
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A filter (from CQL2) as SQL keywords, columns, values and spatial tests, in order."""
+
+    parts: tuple[str | Column | Value | Spatial, ...]
+    columns: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many features match a query; ``exact`` is False for a planner's estimate."""
+
+    value: int
+    exact: bool
+
+
+@dataclass(frozen=True)
 class FeatureQuery:
     """What a caller may ask of a layer: all values already typed and checked against the catalogue."""
 
@@ -30,6 +68,14 @@ class FeatureQuery:
     """Equality filters on catalogue properties."""
     interval: tuple[date | None, date | None] | None = None
     """Closed interval on the layer's ``datetime`` property; None ends are open."""
+    condition: Condition | None = None
+    """A CQL2 filter, checked against the catalogue."""
+    sortby: tuple[tuple[str, bool], ...] = ()
+    """Catalogue properties to order by, each with ``True`` for descending; the id breaks ties."""
+
+    def filtered_columns(self) -> set[str]:
+        """Properties the query filters on (a withheld value must not be found through them)."""
+        return set(self.filters) | (set(self.condition.columns) if self.condition else set())
 
 
 @dataclass(frozen=True)
@@ -111,6 +157,10 @@ class Store(Protocol):
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
         """One page of features matching the query, in a stable order (the layer's id), as public
         outputs serve them: the values the layer's ``withheld`` rule names are null there."""
+
+    def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
+        """Features matching the query (paging ignored): exact when there are at most
+        ``exact_up_to`` (or counting is cheap), else an estimate, or None when neither is cheap."""
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         """A Mapbox Vector Tile of the layer (WebMercatorQuad), one MVT layer named after it; withheld

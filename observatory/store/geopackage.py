@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
 import logging
 import os
@@ -29,10 +30,15 @@ from layers import Layer
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     Bbox,
+    Column,
+    Condition,
+    Count,
     FeatureQuery,
     LayerVersion,
     LoadRun,
     Record,
+    Spatial,
+    Value,
     conform,
     empty_frame,
     replace_layer,
@@ -56,6 +62,50 @@ def _intersects_bbox(blob: bytes | None, west: float, south: float, east: float,
     if blob is None:
         return False
     return bool(shapely.intersects(geometry_from_gpkg(blob), shapely.box(west, south, east, north)))
+
+
+@functools.lru_cache(maxsize=64)
+def _literal_geometry(wkb: bytes) -> shapely.Geometry:
+    geometry = shapely.from_wkb(wkb)
+    shapely.prepare(geometry)
+    return geometry
+
+
+def _spatial(operation: str, blob: bytes | None, wkb: bytes) -> bool | None:
+    """A CQL2 spatial predicate (a shapely function name) of a row's geometry and a literal."""
+    if blob is None:
+        return None
+    return bool(getattr(shapely, operation)(geometry_from_gpkg(blob), _literal_geometry(wkb)))
+
+
+def _lower(text: str | None) -> str | None:
+    return None if text is None else str(text).lower()
+
+
+def _condition(condition: Condition, params: list[Any], rtree: str) -> str:
+    """A CQL2 condition in SQLite: catalogue names quoted, values and geometries bound. A spatial
+    test that needs the envelopes to meet (all but disjoint) first asks the layer's R-tree."""
+    text = []
+    for part in condition.parts:
+        if isinstance(part, str):
+            text.append(part)
+        elif isinstance(part, Column):
+            text.append(f"t.{_quote(part.name)}")
+        elif isinstance(part, Value):
+            text.append("?")
+            params.append(_sqlite_value(part.value))
+        elif isinstance(part, Spatial):
+            test = "cql2_spatial(?, t.geom, ?)"
+            if part.operation != "disjoint":
+                west, south, east, north = shapely.bounds(_literal_geometry(part.wkb)).tolist()
+                params += [east, west, north, south]
+                test = (
+                    f"(t.fid IN (SELECT id FROM {_quote(rtree)} "  # noqa: S608 - the catalogue's table
+                    f"WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?) AND {test})"
+                )
+            text.append(test)
+            params += [part.operation, part.wkb]
+    return "".join(text)
 
 
 def _scratch(path: Path, pid: int) -> Path:
@@ -129,6 +179,9 @@ class GeoPackageStore:
     def _reading(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         db.create_function("intersects_bbox", 5, _intersects_bbox, deterministic=True)
+        db.create_function("cql2_spatial", 3, _spatial, deterministic=True)
+        db.execute("PRAGMA case_sensitive_like = ON")  # CQL2 LIKE is case-sensitive, as in PostGIS
+        db.create_function("lower", 1, _lower, deterministic=True)  # Unicode, as PostgreSQL's
         try:
             yield db
         finally:
@@ -147,15 +200,8 @@ class GeoPackageStore:
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
         return self._select(layer, query, for_tile=False)
 
-    def _select(self, layer: Layer, query: FeatureQuery, *, for_tile: bool) -> list[Record]:
-        """Features pages are exact and ordered by id; a tile needs neither (it clips, and caps
-        features in index order), which spares a sort and a Python test per row."""
-        # A point's R-tree envelope is the point itself; other shapes need the exact test.
-        exact_bbox = not for_tile and layer.geometry != "Point"
-        if not self.path.exists():
-            return []
-        columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
-        table = _quote(layer.table)
+    def _where(self, layer: Layer, query: FeatureQuery, *, exact_bbox: bool) -> tuple[str, list[Any]]:
+        """The FROM clause's joins and WHERE clause of a query, with their bound values."""
         joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
         if query.bbox is not None:
             joins = f"JOIN {_quote(f'rtree_{layer.table}_geom')} r ON r.id = t.fid"
@@ -168,8 +214,10 @@ class GeoPackageStore:
         for column, value in query.filters.items():
             conditions.append(f"t.{_quote(column)} = ?")
             params.append(_sqlite_value(value))
+        if query.condition is not None:
+            conditions.append(_condition(query.condition, params, f"rtree_{layer.table}_geom"))
         rule = layer.withheld
-        if rule is not None and set(query.filters) & set(rule.columns):
+        if rule is not None and query.filtered_columns() & set(rule.columns):
             # A withheld value must not be found by filtering on it either.
             when = " AND ".join(f"t.{_quote(c)} IN ({', '.join('?' * len(v))})" for c, v in rule.when.items())
             conditions.append(f"NOT COALESCE({when}, 0)")
@@ -183,24 +231,70 @@ class GeoPackageStore:
                 conditions.append(f"t.{_quote(layer.datetime)} <= ?")
                 params.append(end.isoformat())
         where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-        order = "" if for_tile else f"ORDER BY t.{_quote(layer.id)}"
-        statement = (
-            f"SELECT {columns}, t.geom FROM {table} t {joins} {where} "  # noqa: S608 - catalogue names
-            f"{order} LIMIT ? OFFSET ?"
-        )
+        return f"{joins} {where}", params
+
+    def _select(self, layer: Layer, query: FeatureQuery, *, for_tile: bool) -> list[Record]:
+        """Features pages are exact and ordered by id; a tile needs neither (it clips, and caps
+        features in index order), which spares a sort and a Python test per row."""
+        # A point's R-tree envelope is the point itself; other shapes need the exact test.
+        exact_bbox = not for_tile and layer.geometry != "Point"
+        if not self.path.exists():
+            return []
+        columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
+        table = _quote(layer.table)
+        clauses, params = self._where(layer, query, exact_bbox=exact_bbox)
+        keys = [
+            f"t.{_quote(c)} {'DESC' if descending else 'ASC'} NULLS LAST" for c, descending in query.sortby
+        ]
+        order = "" if for_tile else "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"])
+        plain = not for_tile and query.offset > 0 and not params and not query.sortby
         with self._reading() as db:
             # A plain SQLite look-up: opening the file with GDAL on every request costs more.
             registered = db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table])
             if registered.fetchone() is None:
                 return []
-            rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
+            offset = query.offset
+            if plain:
+                # Keyset: the page's first id from the id index alone (no row read), then a seek;
+                # OFFSET would read and drop every skipped row.
+                first = db.execute(
+                    f"SELECT {_quote(layer.id)} FROM {table} ORDER BY {_quote(layer.id)} LIMIT 1 OFFSET ?",  # noqa: S608
+                    [offset],
+                ).fetchone()
+                if first is None:
+                    return []
+                clauses, params, offset = f"WHERE t.{_quote(layer.id)} >= ?", [first[0]], 0
+            statement = (
+                f"SELECT {columns}, t.geom FROM {table} t {clauses} "  # noqa: S608 - catalogue names
+                f"{order} LIMIT ? OFFSET ?"
+            )
+            rows = db.execute(statement, [*params, query.limit, offset]).fetchall()
         names = list(layer.properties)
         records = [
             Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows
         ]
+        rule = layer.withheld
         if rule is None:
             return records
         return [Record(rule.public(record.properties), record.geometry) for record in records]
+
+    def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
+        """Exact; a filtered count stops past ``exact_up_to`` (SQLite has no estimate: None)."""
+        if not self.path.exists():
+            return Count(0, exact=True)
+        clauses, params = self._where(layer, query, exact_bbox=layer.geometry != "Point")
+        table = _quote(layer.table)
+        with self._reading() as db:
+            if (
+                db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table]).fetchone()
+                is None
+            ):
+                return Count(0, exact=True)
+            if not params:  # the whole table: SQLite counts the smallest index
+                return Count(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0], exact=True)  # noqa: S608
+            statement = f"SELECT count(*) FROM (SELECT 1 FROM {table} t {clauses} LIMIT ?)"  # noqa: S608
+            found = db.execute(statement, [*params, exact_up_to + 1]).fetchone()[0]
+        return Count(found, exact=True) if found <= exact_up_to else None
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         records = self._select(

@@ -31,15 +31,20 @@ from psycopg.conninfo import make_conninfo
 from psycopg.copy import QueuedLibpqWriter
 
 from layers import Layer
-from observatory.errors import StoreUnavailable
+from observatory.errors import InvalidParameter, StoreUnavailable
 from observatory.store._deadline import WATCHDOG
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     Bbox,
+    Column,
+    Condition,
+    Count,
     FeatureQuery,
     LayerVersion,
     LoadRun,
     Record,
+    Spatial,
+    Value,
     conform,
     empty_frame,
     replace_layer,
@@ -224,8 +229,10 @@ class PostGISStore:
         for index, (column, value) in enumerate(query.filters.items()):
             conditions.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(f"f{index}")))
             params[f"f{index}"] = value
+        if query.condition is not None:
+            conditions.append(_condition(query.condition, params))
         rule = layer.withheld
-        if rule is not None and set(query.filters) & set(rule.columns):
+        if rule is not None and query.filtered_columns() & set(rule.columns):
             # A withheld value must not be found by filtering on it either.
             conditions.append(sql.SQL("NOT COALESCE({}, false)").format(_withheld_condition(layer)))
             params.update(_withheld_params(layer))
@@ -243,14 +250,20 @@ class PostGISStore:
 
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
         where, params = self._where(layer, query)
+        order = [
+            sql.SQL("{} DESC NULLS LAST" if descending else "{} ASC NULLS LAST").format(
+                sql.Identifier(column)
+            )
+            for column, descending in query.sortby
+        ]
         statement = sql.SQL(
             "SELECT {columns}, ST_AsBinary(geom) FROM {table} WHERE {where} "
-            "ORDER BY {id} LIMIT %(limit)s OFFSET %(offset)s"
+            "ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
         ).format(
             columns=_served_columns(layer),
             table=self._table(layer),
             where=where,
-            id=sql.Identifier(layer.id),
+            order=sql.SQL(", ").join([*order, sql.Identifier(layer.id)]),
         )
 
         def fetch(cursor: psycopg.Cursor[Any]) -> list[Any]:
@@ -259,7 +272,7 @@ class PostGISStore:
             )
             return cursor.fetchall()
 
-        rows = self._read(fetch)
+        rows = self._read(_evaluable(fetch))
         names = list(layer.properties)
         return [
             Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
@@ -307,6 +320,22 @@ class PostGISStore:
 
         row = self._read(fetch)
         return bytes(row[0]) if row and row[0] else b""
+
+    def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
+        """Exact when the planner expects at most ``exact_up_to`` rows; else its estimate."""
+        where, params = self._where(layer, query)
+        rows = sql.SQL("SELECT 1 FROM {table} WHERE {where}").format(table=self._table(layer), where=where)
+        params.update(_withheld_params(layer))
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> Count:
+            cursor.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(rows), params)
+            estimate = int(_first(cursor)[0][0]["Plan"]["Plan Rows"])
+            if estimate > exact_up_to:
+                return Count(estimate, exact=False)
+            cursor.execute(sql.SQL("SELECT count(*) FROM ({}) AS matching").format(rows), params)
+            return Count(int(_first(cursor)[0]), exact=True)
+
+        return self._read(_evaluable(fetch))
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
         statement = sql.SQL("SELECT tag, changed_at FROM {} WHERE layer = %s").format(
@@ -513,6 +542,49 @@ def _run_two_at_a_time(statements: list[sql.SQL], connections: list[psycopg.Conn
     with ThreadPoolExecutor(len(connections)) as pool:
         for done in [pool.submit(work, connection) for connection in connections]:
             done.result()
+
+
+def _condition(condition: Condition, params: dict[str, Any]) -> sql.Composable:
+    """A CQL2 condition: catalogue names as identifiers, values and geometries bound."""
+    parts: list[sql.Composable] = []
+    for part in condition.parts:
+        if isinstance(part, str):
+            parts.append(sql.SQL(part))
+        elif isinstance(part, Column):
+            parts.append(sql.Identifier(part.name))
+        elif isinstance(part, Value):
+            parts.append(sql.Placeholder(name := f"cql{len(params)}"))
+            params[name] = part.value
+        elif isinstance(part, Spatial):
+            parts.append(
+                sql.SQL("{}(geom, ST_GeomFromWKB({}, 4326))").format(
+                    sql.Identifier(f"st_{part.operation}"), sql.Placeholder(name := f"cql{len(params)}")
+                )
+            )
+            params[name] = part.wkb
+    return sql.Composed(parts)
+
+
+def _first(cursor: psycopg.Cursor[Any]) -> Any:
+    row = cursor.fetchone()
+    assert row is not None, "an aggregate or EXPLAIN returns one row"
+    return row
+
+
+def _evaluable(fetch: Callable[[psycopg.Cursor[Any]], T]) -> Callable[[psycopg.Cursor[Any]], T]:
+    """``fetch``, with a filter the data cannot evaluate (a number out of range in its arithmetic)
+    reported as the client's error, not the server's."""
+
+    def guarded(cursor: psycopg.Cursor[Any]) -> T:
+        try:
+            return fetch(cursor)
+        except psycopg.errors.DataException as error:
+            log.info("filter not evaluable: %s", _reason(error))
+            raise InvalidParameter(
+                "filter cannot be evaluated on these data (a value out of range)"
+            ) from None
+
+    return guarded
 
 
 def _withheld_condition(layer: Layer) -> sql.Composable:
