@@ -21,17 +21,16 @@ import geopandas as gpd
 import httpx
 import pandas as pd
 import shapely
-from pygeofilter.backends.geopandas.evaluate import to_filter
-from pygeofilter.parsers.cql2_text import parse as parse_cql2
 
 from layers import Layer, UnknownLayerError, get_layer
+from observatory.api.cql2 import parse_filter
 from observatory.errors import InvalidParameter, NotFound, ObservatoryError, StoreUnavailable
 from observatory.feed import ALL, LATEST, LONG_COLUMNS, FeedQuery, Period, long_feed, long_frame, widen
 from observatory.indicators import REGISTRY
 from observatory.indicators.themes import THEMES
 from observatory.settings import STORAGE_CRS, Settings, get_settings
 from observatory.store import Store, conform, open_store
-from observatory.store.base import Bbox, empty_frame
+from observatory.store.base import Bbox, FeatureQuery, empty_frame
 
 NO_DATA = "no data loaded: run `observatory demo` or `observatory load` first"
 PAGE = 10_000
@@ -169,12 +168,14 @@ class LocalSource:
         return long_feed(self._read(get_layer("indicators")), query)
 
     def layer(self, layer: Layer, *, bbox: Bbox | None, cql2: str | None) -> gpd.GeoDataFrame:
+        """The layer's rows, filtered by the store with the server's own CQL2 translation."""
         frame = self._read(layer).sort_values(layer.id, kind="stable").reset_index(drop=True)
-        if bbox is not None:
-            frame = frame[frame.intersects(shapely.box(*bbox))].reset_index(drop=True)
-        if cql2 is not None:
-            frame = frame[_matches(frame, layer, cql2)].reset_index(drop=True)
-        return frame
+        if bbox is None and cql2 is None:
+            return frame
+        condition = None if cql2 is None else parse_filter(layer, cql2)
+        query = FeatureQuery(bbox=bbox, condition=condition, limit=max(len(frame), 1))
+        kept = {record.properties[layer.id] for record in self.store.select(layer, query)}
+        return frame[frame[layer.id].isin(kept)].reset_index(drop=True)
 
     def _read(self, layer: Layer) -> gpd.GeoDataFrame:
         if self.store.layer_version(layer) is None:
@@ -183,25 +184,6 @@ class LocalSource:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _matches(frame: gpd.GeoDataFrame, layer: Layer, cql2: str) -> pd.Series:
-    """Which rows match a CQL2 text expression (pygeofilter's GeoPandas evaluation); dates compare
-    as dates and ``geometry`` names the layer's geometry."""
-    try:
-        expression = parse_cql2(cql2)
-    except Exception as error:  # lark's parse errors have no common base worth naming
-        raise InvalidParameter(f"filter {cql2!r} is not CQL2 text: {str(error).splitlines()[0]}") from None
-    dated = frame.copy()
-    for column, kind in layer.properties.items():
-        if kind == "date":
-            days = dated[column].dt.date.astype(object)
-            dated[column] = days.where(dated[column].notna(), None)
-    fields = {**{column: column for column in layer.properties}, "geometry": frame.geometry.name}
-    try:
-        return pd.Series(to_filter(dated, expression, fields), index=frame.index).fillna(False).astype(bool)
-    except KeyError as error:
-        raise InvalidParameter(f"filter {cql2!r}: {error} is not a property of {layer.name!r}") from None
 
 
 class RemoteSource:

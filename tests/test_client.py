@@ -114,8 +114,12 @@ def test_layers_with_bbox_agree(local: Observatory, remote: Observatory) -> None
         ("use_class IN ('industria', 'otros') OR investment_usd = 700", ["P3", "P4", "P5"]),
     ],
 )
-def test_local_cql2_filters(local: Observatory, expression: str, expected: list[str]) -> None:
-    assert local.layer("permits", filter=expression)["permit_id"].tolist() == expected
+def test_cql2_filters_locally_and_remotely(
+    local: Observatory, remote: Observatory, expression: str, expected: list[str]
+) -> None:
+    here = local.layer("permits", filter=expression)
+    assert here["permit_id"].tolist() == expected
+    same(here, remote.layer("permits", filter=expression))
 
 
 def test_clear_errors(local: Observatory, remote: Observatory, tmp_path: Path) -> None:
@@ -134,8 +138,9 @@ def test_clear_errors(local: Observatory, remote: Observatory, tmp_path: Path) -
     for observatory in (local, remote):
         with pytest.raises(InvalidParameter, match="unknown indicator_id 'nope'"):
             observatory.indicators(indicator="nope")
-    with pytest.raises(InvalidParameter, match="'colour' is not a property"):
-        local.layer("permits", filter="colour = 'red'")
+    for observatory in (local, remote):
+        with pytest.raises(InvalidParameter, match="unknown property 'colour'"):
+            observatory.layer("permits", filter="colour = 'red'")
     with Observatory.open("http://127.0.0.1:9") as unreachable, pytest.raises(StoreUnavailable):
         unreachable.sheets()
 
