@@ -160,7 +160,7 @@ def probe() -> Iterator[str]:
     whole metropolitan area (the number of municipalities)."""
 
     @indicator(
-        id="_probe", theme="test", title_es="Sonda", title_en="Probe", formula="n", unit="registros",
+        id="_probe", theme="density", title_es="Sonda", title_en="Probe", formula="n", unit="registros",
         direction="neutral", inputs=("municipalities",), sdg_target="11.2.1", iso37120="10.3",
     )  # fmt: skip
     def compute(*, municipalities: pd.DataFrame) -> pd.DataFrame:
@@ -225,3 +225,12 @@ def test_sheets_name_their_sdg_target_and_iso_37120_code(probe: str) -> None:
     sheet = REGISTRY[probe].sheet()
     assert (sheet["sdg_target"], sheet["iso37120"]) == ("11.2.1", "10.3")
     assert REGISTRY["permits_count"].sheet()["sdg_target"] is None
+
+
+def test_an_indicator_of_an_unknown_theme_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown theme 'densidad'"):
+        indicator(
+            id="_stray", theme="densidad", title_es="x", title_en="x", formula="x", unit="x",
+            direction="neutral", inputs=("municipalities",),
+        )(lambda **_: pd.DataFrame())  # fmt: skip
+    assert "_stray" not in REGISTRY
