@@ -7,10 +7,11 @@ from typing import Annotated, Any
 import morecantile
 from fastapi import APIRouter, Path, Request, Response
 
-from observatory.api.caching import conditional
+from observatory.api.caching import accepts_gzip, conditional
 from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store_of
 from observatory.api.openapi import documented
 from observatory.api.params import tile_query
+from observatory.api.tile_cache import Body, TileCache, encoded
 from observatory.errors import NotFound
 from observatory.tiles import TMS
 
@@ -106,11 +107,23 @@ def tile(
         raise NotFound(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix: row and column below 2^{z}")
     query = tile_query(layer, request.query_params)
     store = store_of(request)
+    gzip_accepted = accepts_gzip(request)
 
-    def encode() -> Response:
+    def build() -> Body:
         content = b""
         if layer.min_zoom <= z <= layer.max_zoom:
             content = store.tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
-        return Response(content, media_type=MVT)
+        return encoded(content, gzip_accepted=gzip_accepted)
+
+    def encode() -> Response:
+        version = store.layer_version(layer)
+        if version is None:  # never written: nothing to key a cached copy on
+            body = build()
+        else:
+            cache: TileCache = request.app.state.tile_cache
+            normalised = (tuple(sorted(query.filters.items())), query.interval)
+            body = cache.get((layer.name, version.tag, z, x, y, normalised, gzip_accepted), build)
+        headers = {"Content-Encoding": body.encoding} if body.encoding else None
+        return Response(body.content, media_type=MVT, headers=headers)
 
     return conditional(request, store, layer, encode, links=False)

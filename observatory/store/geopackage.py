@@ -38,7 +38,15 @@ from observatory.store.base import (
     replace_layer,
     with_catalogue_columns,
 )
-from observatory.tiles import encode_tile, lonlat_bounds
+from observatory.store.versions import FileVersions, Versions
+from observatory.tiles import (
+    BYTE_BUDGET,
+    aggregates,
+    encode_aggregates,
+    encode_tile,
+    lonlat_bounds,
+    summary_property,
+)
 
 log = logging.getLogger(__name__)
 RUNS_TABLE = "load_runs"
@@ -47,9 +55,12 @@ _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 def geometry_from_gpkg(blob: bytes) -> shapely.Geometry:
     """Decode a GeoPackage geometry blob (header + WKB), per the GeoPackage 1.3 binary format."""
-    flags = blob[3]
-    offset = 8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111]
-    return shapely.from_wkb(blob[offset:])
+    return shapely.from_wkb(_wkb(blob))
+
+
+def _wkb(blob: bytes) -> bytes:
+    """The WKB of a GeoPackage geometry blob, past its header and envelope."""
+    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111] :]
 
 
 def _intersects_bbox(blob: bytes | None, west: float, south: float, east: float, north: float) -> bool:
@@ -96,6 +107,7 @@ class GeoPackageStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.versions = FileVersions(self.path, self._read_versions)
         remove_dead_scratch(self.path)
 
     # -- writing -----------------------------------------------------------------------------
@@ -150,11 +162,26 @@ class GeoPackageStore:
     def _select(self, layer: Layer, query: FeatureQuery, *, for_tile: bool) -> list[Record]:
         """Features pages are exact and ordered by id; a tile needs neither (it clips, and caps
         features in index order), which spares a sort and a Python test per row."""
+        columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
+        order = "" if for_tile else f"ORDER BY t.{_quote(layer.id)}"
+        rows = self._rows(layer, query, f"{columns}, t.geom", order=order, exact_bbox=not for_tile)
+        names = list(layer.properties)
+        records = [
+            Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows
+        ]
+        rule = layer.withheld
+        if rule is None:
+            return records
+        return [Record(rule.public(record.properties), record.geometry) for record in records]
+
+    def _rows(
+        self, layer: Layer, query: FeatureQuery, columns: str, *, order: str, exact_bbox: bool
+    ) -> list[tuple[Any, ...]]:
+        """Rows of the layer (``columns``: catalogue names only) matching the query."""
         # A point's R-tree envelope is the point itself; other shapes need the exact test.
-        exact_bbox = not for_tile and layer.geometry != "Point"
+        exact_bbox = exact_bbox and layer.geometry != "Point"
         if not self.path.exists():
             return []
-        columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
         table = _quote(layer.table)
         joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
         if query.bbox is not None:
@@ -183,9 +210,8 @@ class GeoPackageStore:
                 conditions.append(f"t.{_quote(layer.datetime)} <= ?")
                 params.append(end.isoformat())
         where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-        order = "" if for_tile else f"ORDER BY t.{_quote(layer.id)}"
         statement = (
-            f"SELECT {columns}, t.geom FROM {table} t {joins} {where} "  # noqa: S608 - catalogue names
+            f"SELECT {columns} FROM {table} t {joins} {where} "  # noqa: S608 - catalogue names
             f"{order} LIMIT ? OFFSET ?"
         )
         with self._reading() as db:
@@ -193,42 +219,46 @@ class GeoPackageStore:
             registered = db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table])
             if registered.fetchone() is None:
                 return []
-            rows = db.execute(statement, [*params, query.limit, query.offset]).fetchall()
-        names = list(layer.properties)
-        records = [
-            Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows
-        ]
-        if rule is None:
-            return records
-        return [Record(rule.public(record.properties), record.geometry) for record in records]
+            return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
-        records = self._select(
-            layer,
-            FeatureQuery(
-                bbox=lonlat_bounds(tile),
-                limit=layer.max_features_per_tile,
-                filters=query.filters,
-                interval=query.interval,
-            ),
-            for_tile=True,
+        cap = layer.max_features_per_tile
+        search = FeatureQuery(
+            bbox=lonlat_bounds(tile),
+            limit=cap + 1 if aggregates(layer) else cap,
+            filters=query.filters,
+            interval=query.interval,
         )
-        return encode_tile(layer, records, tile)
+        records = self._select(layer, search, for_tile=True)
+        if len(records) <= cap:
+            content = encode_tile(layer, records, tile)
+            if not aggregates(layer) or len(content) <= BYTE_BUDGET:
+                return content
+        return self._aggregate(layer, tile, query)
+
+    def _aggregate(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        """The tile's grid of aggregates, from every matching point inside it."""
+        summary = summary_property(layer)
+        inside = FeatureQuery(
+            bbox=lonlat_bounds(tile, buffer=0), limit=-1, filters=query.filters, interval=query.interval
+        )
+        columns = f"t.geom, t.{_quote(summary)}" if summary else "t.geom"
+        rows = self._rows(layer, inside, columns, order="", exact_bbox=False)
+        if not rows:
+            return b""
+        points = shapely.get_coordinates(shapely.from_wkb([_wkb(row[0]) for row in rows]))
+        return encode_aggregates(layer, tile, points, [row[1] for row in rows] if summary else None)
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
-        if not self.path.exists():
-            return None
+        """From memory, re-read only when a write replaced the file."""
+        return self.versions.current().get(layer.name)
+
+    def _read_versions(self) -> Versions:
         with self._reading() as db:
-            known = db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'layer_versions'"
-            ).fetchone()
-            row = (
-                known
-                and db.execute(
-                    "SELECT tag, changed_at FROM layer_versions WHERE layer = ?", [layer.name]
-                ).fetchone()
-            )
-        return LayerVersion(row[0], datetime.fromisoformat(row[1])) if row else None
+            if not _has_sqlite_table(db, "layer_versions"):
+                return {}
+            rows = db.execute("SELECT layer, tag, changed_at FROM layer_versions").fetchall()
+        return {layer: LayerVersion(tag, datetime.fromisoformat(changed)) for layer, tag, changed in rows}
 
     def load_runs(self) -> list[LoadRun]:
         if not self.path.exists():
