@@ -113,3 +113,19 @@ def empty_server(store: Store, settings: Settings) -> Iterator[str]:
     """A live server over a store nothing was loaded into yet."""
     with serving(store, settings) as url:
         yield url
+
+
+@contextmanager
+def fresh_settings(kind: str, folder: Path) -> Iterator[Settings]:
+    """Settings for a fresh, empty store of ``kind`` (see ``settings``), for module-scoped fixtures
+    that share one store between tests."""
+    if kind == "geopackage":
+        yield Settings(data_dir=folder / "store")
+        return
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(data_dir=folder / "store", database_url=database_url(), db_schema=schema)
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(database_url(), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
