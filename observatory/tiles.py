@@ -23,7 +23,7 @@ import pyproj
 import shapely
 
 from layers import Layer
-from observatory.store.base import Bbox, Record
+from observatory.store.base import Bbox, FeatureQuery, Record
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 EXTENT = 4096
@@ -32,6 +32,11 @@ _TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=T
 BYTE_BUDGET = 500_000
 """A point tile whose single features would encode to more bytes than this is aggregated."""
 SUMMARY_PROPERTY = "kind"
+
+
+def query_key(query: FeatureQuery) -> tuple[object, ...]:
+    """What of a query a tile depends on (filters and interval), the same whatever the key order."""
+    return (tuple(sorted(query.filters.items())), query.interval)
 
 
 def aggregates(layer: Layer) -> bool:

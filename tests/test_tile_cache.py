@@ -6,6 +6,8 @@ transaction that swaps the rows in (PostGIS notifies listeners; the GeoPackage f
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -17,7 +19,7 @@ import pytest
 from layers import get_layer
 from observatory.api.tile_cache import Body, TileCache
 from observatory.settings import Settings
-from observatory.store import Store, open_store
+from observatory.store import FeatureQuery, Store, open_store
 from tests.conftest import STORES, fresh_settings, serving
 from tests.fixtures import TMS, permits_at
 
@@ -152,3 +154,29 @@ def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     assert built == ["a", "b", "c", "b"]
     cache.get("big", body("big", 11))  # larger than the bound: served, never kept
     assert len(cache) == 2 and cache.size == 8
+
+
+def test_the_geopackage_keeps_built_tiles_per_version_on_disk(store: Store, settings: Settings) -> None:
+    if settings.database_url is not None:
+        pytest.skip("PostGIS builds tiles with ST_AsMVT; only the GeoPackage keeps them on disk")
+    load(store, "P1", "P2")
+    first = store.tile(PERMITS, TILE, FeatureQuery())
+    built = settings.geopackage_path.with_suffix(".tiles.sqlite")
+
+    def kept() -> list[tuple[str, str]]:
+        """(layer, layer version) of the rows kept; versions are suffixed with the catalogue entry."""
+        with contextlib.closing(sqlite3.connect(built)) as db:
+            rows = db.execute("SELECT layer, version FROM tiles WHERE z = ?", [TILE.z]).fetchall()
+        return [(layer, version.split(":")[0]) for layer, version in rows]
+
+    version = store.layer_version(PERMITS)
+    assert version is not None and kept() == [("permits", version.tag)]
+    # Another store object (another process) on the same file reads it back, not rebuilt.
+    assert open_store(settings).tile(PERMITS, TILE, FeatureQuery()) == first
+    load(store, "P3")
+    assert "P3" in str(mapbox_vector_tile.decode(store.tile(PERMITS, TILE, FeatureQuery())))
+    newer = store.layer_version(PERMITS)
+    # The old version's row is gone.
+    assert newer is not None and [(layer, tag.split(":")[0]) for layer, tag in kept()] == [
+        ("permits", newer.tag)
+    ]

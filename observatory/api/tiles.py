@@ -13,7 +13,7 @@ from observatory.api.openapi import documented
 from observatory.api.params import tile_query
 from observatory.api.tile_cache import Body, TileCache, encoded
 from observatory.errors import NotFound
-from observatory.tiles import TMS
+from observatory.tiles import TMS, query_key
 
 MVT = "application/vnd.mapbox-vector-tile"
 router = APIRouter()
@@ -121,8 +121,7 @@ def tile(
             body = build()
         else:
             cache: TileCache = request.app.state.tile_cache
-            normalised = (tuple(sorted(query.filters.items())), query.interval)
-            body = cache.get((layer.name, version.tag, z, x, y, normalised, gzip_accepted), build)
+            body = cache.get((layer.name, version.tag, z, x, y, query_key(query), gzip_accepted), build)
         headers = {"Content-Encoding": body.encoding} if body.encoding else None
         return Response(body.content, media_type=MVT, headers=headers)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -38,6 +39,7 @@ from observatory.store.base import (
     replace_layer,
     with_catalogue_columns,
 )
+from observatory.store.built_tiles import BuiltTiles
 from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
@@ -45,6 +47,7 @@ from observatory.tiles import (
     encode_aggregates,
     encode_tile,
     lonlat_bounds,
+    query_key,
     summary_property,
 )
 
@@ -108,6 +111,7 @@ class GeoPackageStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.versions = FileVersions(self.path, self._read_versions)
+        self.built = BuiltTiles(self.path.with_suffix(".tiles.sqlite"))
         remove_dead_scratch(self.path)
 
     # -- writing -----------------------------------------------------------------------------
@@ -222,6 +226,20 @@ class GeoPackageStore:
             return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        """Built once per layer version and catalogue entry (see ``built_tiles``), then read back."""
+        version = self.layer_version(layer)
+        if version is None:
+            return self._build_tile(layer, tile, query)
+        # The catalogue entry too: a cap or a property changed in its TOML changes the tiles.
+        entry = hashlib.sha256(layer.model_dump_json().encode()).hexdigest()[:16]
+        key = (layer.name, f"{version.tag}:{entry}", tile.z, tile.x, tile.y, repr(query_key(query)))
+        content = self.built.get(*key)
+        if content is None:
+            content = self._build_tile(layer, tile, query)
+            self.built.put(*key, content)
+        return content
+
+    def _build_tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         cap = layer.max_features_per_tile
         search = FeatureQuery(
             bbox=lonlat_bounds(tile),
