@@ -183,36 +183,28 @@ def main() -> None:
         "TIPG_DB_SCHEMAS": f'["{args.schema}"]',
         "TIPG_MAX_FEATURES_PER_TILE": "5000",
     }
-    servers = {
-        "tipg": lambda: measure(
-            "tipg", "http://127.0.0.1:8081/collections",
-            f"/collections/{args.schema}.{{layer}}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
-            f"/collections/{args.schema}.{{layer}}/items?f=geojson&limit={{limit}}&bbox={{bbox}}&offset={{offset}}",
-            [str(peer / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", "8081",
-             "--workers", "1", "--no-access-log", "--log-level", "warning"],
-            tipg,
-        ),
-        "ours": lambda: measure(
-            f"ours-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
-            our_command(8083, args.workers), ours,
-        ),
-        "ours-nocache": lambda: measure(
-            f"ours-nocache-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
-            our_command(8083, args.workers), {**ours, "OBSERVATORY_TILE_CACHE_MB": "0"},
-        ),
-        "ours-gpkg": lambda: measure(
-            f"ours-gpkg-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
-            our_command(8083, args.workers), gpkg,
-        ),
-        "ours-gpkg-nocache": lambda: measure(
-            f"ours-gpkg-nocache-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
-            our_command(8083, args.workers), {**gpkg, "OBSERVATORY_TILE_CACHE_MB": "0"},
-        ),
-    }  # fmt: skip
+    variants = {  # our servers: the environment each runs in
+        "ours": ours,
+        "ours-nocache": {**ours, "OBSERVATORY_TILE_CACHE_MB": "0"},
+        "ours-gpkg": gpkg,
+        "ours-gpkg-nocache": {**gpkg, "OBSERVATORY_TILE_CACHE_MB": "0"},
+    }
     for name in args.servers.split(","):
-        if name.startswith("ours-gpkg") and args.gpkg_dir is None:
-            continue
-        servers[name]()
+        if name == "tipg":
+            measure(
+                "tipg", "http://127.0.0.1:8081/collections",
+                f"/collections/{args.schema}.{{layer}}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
+                f"/collections/{args.schema}.{{layer}}/items?f=geojson&limit={{limit}}&bbox={{bbox}}"
+                "&offset={offset}",
+                [str(peer / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port", "8081",
+                 "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                tipg,
+            )  # fmt: skip
+        elif not (name.startswith("ours-gpkg") and args.gpkg_dir is None):
+            measure(
+                f"{name}-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
+                our_command(8083, args.workers), variants[name],
+            )  # fmt: skip
     table = subprocess.run(
         ["bash", str(SHARED / "run_peers.sh"), "report"], env=env, check=True, capture_output=True, text=True
     ).stdout

@@ -33,16 +33,8 @@ def database_url() -> str:
 @pytest.fixture(params=STORES)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for a fresh, empty store of each kind (PostGIS: a schema of its own)."""
-    if request.param == "geopackage":
-        yield Settings(data_dir=tmp_path / "store")
-        return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield Settings(data_dir=tmp_path / "store", database_url=database_url(), db_schema=schema)
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(database_url(), autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_settings(request.param, tmp_path) as chosen:
+        yield chosen
 
 
 @pytest.fixture
