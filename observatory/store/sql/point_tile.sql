@@ -1,6 +1,6 @@
 -- A point layer's tile (see observatory/tiles.py for the rules): its records with count 1 while
 -- they fit under the cap (and the caller did not ask for aggregates), else one aggregate per grid
--- cell of the records inside the tile itself, with their count and most common {summary}.
+-- cell of the records inside the tile itself, with their count and most common summary value.
 -- Only one of the two parts is non-empty: the tile holds one MVT layer.
 WITH bounds AS (
     SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
