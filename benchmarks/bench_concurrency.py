@@ -192,7 +192,7 @@ def main() -> None:
     for name in args.servers.split(","):
         if name == "tipg":
             measure(
-                "tipg", "http://127.0.0.1:8081/collections",
+                "tipg", "http://127.0.0.1:8081",
                 f"/collections/{args.schema}.{{layer}}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
                 f"/collections/{args.schema}.{{layer}}/items?f=geojson&limit={{limit}}&bbox={{bbox}}"
                 "&offset={offset}",
@@ -202,7 +202,7 @@ def main() -> None:
             )  # fmt: skip
         elif not (name.startswith("ours-gpkg") and args.gpkg_dir is None):
             measure(
-                f"{name}-w{args.workers}", "http://127.0.0.1:8083/conformance", OUR_TILES, OUR_ITEMS,
+                f"{name}-w{args.workers}", "http://127.0.0.1:8083", OUR_TILES, OUR_ITEMS,
                 our_command(8083, args.workers), variants[name],
             )  # fmt: skip
     table = subprocess.run(
