@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     db_startup_wait: float = 10.0
     """Seconds the server waits for the database at start-up before serving 503s while it keeps
     retrying in the background."""
+    tile_cache_mb: float = Field(default=256.0, ge=0)
+    """Memory the server keeps encoded tiles in (least recently used out); 0 turns the cache off."""
     data_dir: Path = Path("var")
     """Folder of the embedded store, the rejects reports and other run output."""
     max_shrink: float = Field(default=0.5, ge=0, le=1)

@@ -1,22 +1,61 @@
-"""Vector tiles in Python, for the store that has no ``ST_AsMVT`` (the embedded GeoPackage)."""
+"""Vector tiles in Python, for the store that has no ``ST_AsMVT`` (the embedded GeoPackage), and the
+rules both stores follow to aggregate point layers.
+
+Aggregated point tiles (the contract with the map): in a tile of a point layer every feature has an
+integer ``count``. A tile whose features would pass the layer's cap (``max_features_per_tile``) or
+:data:`BYTE_BUDGET` holds instead one feature per cell of a :func:`grid_side` × :func:`grid_side`
+grid over the tile, at the mean position of its records, with their ``count`` and the most common
+value of the :func:`summary_property` (ties: the smallest value). Aggregates count the records inside
+the tile itself (half-open: west and north edges in, east and south out), not its buffer, so the
+counts of all tiles at a zoom add up to the layer's (filtered) records, each counted once.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import mapbox_vector_tile
 import morecantile
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
 from layers import Layer
-from observatory.store.base import Bbox, Record
+from observatory.store.base import Bbox, FeatureQuery, Record
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 EXTENT = 4096
 BUFFER = 64
 _TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+BYTE_BUDGET = 500_000
+"""A point tile whose single features would encode to more bytes than this is aggregated."""
+SUMMARY_PROPERTY = "kind"
+
+
+def query_key(query: FeatureQuery) -> tuple[object, ...]:
+    """What of a query a tile depends on (filters and interval), the same whatever the key order."""
+    return (tuple(sorted(query.filters.items())), query.interval)
+
+
+def aggregates(layer: Layer) -> bool:
+    """Whether the layer's tiles carry ``count`` and aggregate past the cap (point layers)."""
+    return layer.geometry == "Point"
+
+
+def grid_side(layer: Layer) -> int:
+    """Cells per side of the aggregation grid: at most the cap's number of cells in a tile."""
+    return max(1, math.isqrt(layer.max_features_per_tile))
+
+
+def summary_property(layer: Layer) -> str | None:
+    """The property aggregates carry (its most common value), when the layer has it and serves it."""
+    rule = layer.withheld
+    hidden = set() if rule is None else {*rule.columns, *rule.mark}
+    if SUMMARY_PROPERTY in layer.properties and SUMMARY_PROPERTY not in hidden:
+        return SUMMARY_PROPERTY
+    return None
 
 
 def lonlat_bounds(tile: morecantile.Tile, *, buffer: int = BUFFER) -> Bbox:
@@ -58,11 +97,47 @@ def encode_tile(layer: Layer, records: Iterable[Record], tile: morecantile.Tile)
     geometries = shapely.transform(np.array([record.geometry for record in records]), to_tile)
     clip_box = shapely.box(-BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
     geometries = shapely.simplify(shapely.intersection(geometries, clip_box), 0.25)
+    single = {"count": 1} if aggregates(layer) else {}
     features = [
-        {"geometry": geometry, "properties": _tile_properties(record.properties)}
+        {"geometry": geometry, "properties": {**_tile_properties(record.properties), **single}}
         for record, geometry in zip(records, geometries, strict=True)
         if not geometry.is_empty
     ]
+    return _encode(layer, features)
+
+
+def encode_aggregates(
+    layer: Layer, tile: morecantile.Tile, points: np.ndarray, summary: list[object] | None
+) -> bytes:
+    """Encode lon/lat ``points`` (n × 2) as the tile's grid of aggregates (see the module's rules);
+    ``summary``: each point's value of the layer's summary property, when it has one."""
+    bounds = TMS.xy_bounds(tile)
+    x, y = _TO_MERCATOR.transform(points[:, 0], points[:, 1])
+    column = (x - bounds.left) * EXTENT / (bounds.right - bounds.left)
+    row = (bounds.top - y) * EXTENT / (bounds.top - bounds.bottom)  # down from the north edge
+    side = grid_side(layer)
+    frame = pd.DataFrame({"column": column, "row": row, "summary": summary})
+    frame = frame[(frame.column >= 0) & (frame.column < EXTENT) & (frame.row >= 0) & (frame.row < EXTENT)]
+    frame["cell"] = (frame.column * side // EXTENT) * side + frame.row * side // EXTENT
+    cells = frame.groupby("cell").agg(count=("cell", "size"), column=("column", "mean"), row=("row", "mean"))
+    name = summary_property(layer) if summary is not None else None
+    if name is not None:
+        tally = frame.dropna(subset=["summary"]).groupby(["cell", "summary"]).size().rename("n").reset_index()
+        tally = tally.sort_values(["cell", "n", "summary"], ascending=[True, False, True])
+        cells["summary"] = tally.drop_duplicates("cell").set_index("cell")["summary"]
+    features = [
+        {
+            "geometry": shapely.Point(cell["column"], EXTENT - cell["row"]),  # the encoder's y is up
+            "properties": _tile_properties(
+                {"count": int(cell["count"]), **({name: cell["summary"]} if name is not None else {})}
+            ),
+        }
+        for cell in cells.to_dict("records")
+    ]
+    return _encode(layer, features)
+
+
+def _encode(layer: Layer, features: list[dict[str, object]]) -> bytes:
     if not features:
         return b""
     return bytes(
@@ -76,5 +151,5 @@ def _tile_properties(properties: dict[str, object]) -> dict[str, object]:
     return {
         key: value if isinstance(value, int | float | str | bool) else str(value)
         for key, value in properties.items()
-        if value is not None
+        if value is not None and not (isinstance(value, float) and math.isnan(value))
     }

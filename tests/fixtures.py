@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import morecantile
 import pandas as pd
 import pyproj
 import shapely
@@ -20,6 +21,7 @@ from observatory.settings import Settings
 from observatory.store import Store
 
 UTM = "EPSG:32616"
+TMS = morecantile.tms.get("WebMercatorQuad")
 X0, Y0 = 263_000, 1_515_000
 WEST_SQUARE = shapely.box(X0, Y0, X0 + 2_000, Y0 + 2_000)
 EAST_SQUARE = shapely.box(X0 + 2_000, Y0, X0 + 5_000, Y0 + 2_000)
@@ -182,3 +184,28 @@ def publish(store: Store, folder: Path, *, settings: Settings) -> Store:
     frame = pd.concat([values, added.rename_geometry("geom")], ignore_index=True)
     store.replace_layer(layer, conform(layer, gpd.GeoDataFrame(frame, geometry="geom")), run=None)
     return store
+
+
+def permits_at(tile: morecantile.Tile, rows: list[tuple[str, str, str, float, float]]) -> gpd.GeoDataFrame:
+    """Permits (id, kind, resolved date, column, row) placed at fractions of ``tile`` (0..1 from
+    its west and north edges), as a store frame: positions in tiles are then known by hand."""
+    bounds = TMS.xy_bounds(tile)
+    width, height = bounds.right - bounds.left, bounds.top - bounds.bottom
+    points = [
+        shapely.Point(TMS.lnglat(bounds.left + column * width, bounds.top - row * height))
+        for *_, column, row in rows
+    ]
+    frame = pd.DataFrame(
+        {
+            "permit_id": [row[0] for row in rows],
+            "kind": [row[1] for row in rows],
+            "use_class": "habitacional",
+            "floor_area_m2": 100.0,
+            "investment_usd": 1000.0,
+            "submitted": "2020-01-01",
+            "resolved": [row[2] for row in rows],
+            "status": "aprobado",
+            "municipality_code": "0001",
+        }
+    )
+    return gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326")

@@ -41,14 +41,17 @@ def test_round_trip_keeps_types_and_nulls(loaded: Store) -> None:
     assert str(record.properties["resolved"]) == "2017-05-15"
 
 
-def test_tiles_cap_features_and_repeat_exactly(loaded: Store) -> None:
+def test_tiles_over_the_cap_aggregate_and_repeat_exactly(loaded: Store) -> None:
     capped = get_layer("permits").model_copy(update={"max_features_per_tile": 2})
     tile = morecantile.tms.get("WebMercatorQuad").tile(-89.18, 13.71, 11)
     first = loaded.tile(capped, tile, FeatureQuery())
-    assert len(mapbox_vector_tile.decode(first)["permits"]["features"]) == 2
+    # 5 permits > 2: one cell (a 1 × 1 grid) counts them all; 4 of the 5 are building permits.
+    aggregated = mapbox_vector_tile.decode(first)["permits"]["features"]
+    assert [f["properties"] for f in aggregated] == [{"count": 5, "kind": "permiso_construccion"}]
     assert loaded.tile(capped, tile, FeatureQuery()) == first
     every = mapbox_vector_tile.decode(loaded.tile(get_layer("permits"), tile, FeatureQuery()))
     assert len(every["permits"]["features"]) == 5
+    assert all(f["properties"]["count"] == 1 for f in every["permits"]["features"])
 
 
 def test_an_unloaded_layer_reads_empty(store: Store) -> None:

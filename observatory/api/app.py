@@ -25,6 +25,7 @@ from observatory.api import features, feeds, mapdata, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.periods import INDICATORS, stored_periods
 from observatory.api.responses import ProblemResponse
+from observatory.api.tile_cache import TileCache
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
 from observatory.indicators.composite import OVERALL, SPEC, stored_sensitivity
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(tiles.router)
     app.include_router(mapdata.router)
     app.include_router(feeds.router)
+    app.state.tile_cache = TileCache(round(settings.tile_cache_mb * 2**20))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app)
     _add_error_handlers(app)

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from layers import Layer
-from observatory.api.caching import conditional
+from observatory.api.caching import accepts_gzip, conditional
 from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store_of
 from observatory.api.lang import Lang, Language, language, localized, pick
 from observatory.api.openapi import documented
 from observatory.api.params import tile_query
 from observatory.api.schemas import json_schema
+from observatory.api.tile_cache import Body, TileCache, encoded
 from observatory.errors import NotFound
-from observatory.tiles import TMS
+from observatory.tiles import TMS, query_key
 
 MVT = "application/vnd.mapbox-vector-tile"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -168,11 +169,22 @@ def tile(
         raise NotFound(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix: row and column below 2^{z}")
     query = tile_query(layer, request.query_params)
     store = store_of(request)
+    gzip_accepted = accepts_gzip(request)
 
-    def encode() -> Response:
+    def build() -> Body:
         content = b""
         if layer.min_zoom <= z <= layer.max_zoom:
             content = store.tile(layer, morecantile.Tile(x=x, y=y, z=z), query)
-        return Response(content, media_type=MVT)
+        return encoded(content, gzip_accepted=gzip_accepted)
+
+    def encode() -> Response:
+        version = store.layer_version(layer)
+        if version is None:  # never written: nothing to key a cached copy on
+            body = build()
+        else:
+            cache: TileCache = request.app.state.tile_cache
+            body = cache.get((layer.name, version.tag, z, x, y, query_key(query), gzip_accepted), build)
+        headers = {"Content-Encoding": body.encoding} if body.encoding else None
+        return Response(body.content, media_type=MVT, headers=headers)
 
     return conditional(request, store, layer, encode, links=False)

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import functools
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -44,7 +45,17 @@ from observatory.store.base import (
     replace_layer,
     with_catalogue_columns,
 )
-from observatory.tiles import encode_tile, lonlat_bounds
+from observatory.store.built_tiles import BuiltTiles
+from observatory.store.versions import FileVersions, Versions
+from observatory.tiles import (
+    BYTE_BUDGET,
+    aggregates,
+    encode_aggregates,
+    encode_tile,
+    lonlat_bounds,
+    query_key,
+    summary_property,
+)
 
 log = logging.getLogger(__name__)
 RUNS_TABLE = "load_runs"
@@ -53,9 +64,12 @@ _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 def geometry_from_gpkg(blob: bytes) -> shapely.Geometry:
     """Decode a GeoPackage geometry blob (header + WKB), per the GeoPackage 1.3 binary format."""
-    flags = blob[3]
-    offset = 8 + _ENVELOPE_BYTES[(flags >> 1) & 0b111]
-    return shapely.from_wkb(blob[offset:])
+    return shapely.from_wkb(_wkb(blob))
+
+
+def _wkb(blob: bytes) -> bytes:
+    """The WKB of a GeoPackage geometry blob, past its header and envelope."""
+    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111] :]
 
 
 def _intersects_bbox(blob: bytes | None, west: float, south: float, east: float, north: float) -> bool:
@@ -146,6 +160,8 @@ class GeoPackageStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.versions = FileVersions(self.path, self._read_versions)
+        self.built = BuiltTiles(self.path.with_suffix(".tiles.sqlite"))
         remove_dead_scratch(self.path)
 
     # -- writing -----------------------------------------------------------------------------
@@ -249,9 +265,7 @@ class GeoPackageStore:
         order = "" if for_tile else "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"])
         plain = not for_tile and query.offset > 0 and not params and not query.sortby
         with self._reading() as db:
-            # A plain SQLite look-up: opening the file with GDAL on every request costs more.
-            registered = db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table])
-            if registered.fetchone() is None:
+            if not _registered(db, layer):
                 return []
             offset = query.offset
             if plain:
@@ -278,6 +292,21 @@ class GeoPackageStore:
             return records
         return [Record(rule.public(record.properties), record.geometry) for record in records]
 
+    def _rows(self, layer: Layer, query: FeatureQuery, columns: str) -> list[tuple[Any, ...]]:
+        """Unordered rows of the layer (``columns``: catalogue names only) matching the query: the
+        points a tile aggregates, envelope test only (a point's envelope is the point)."""
+        if not self.path.exists():
+            return []
+        clauses, params = self._where(layer, query, exact_bbox=False)
+        statement = f"SELECT {columns} FROM {_quote(layer.table)} t {clauses}"  # noqa: S608 - catalogue names
+        with self._reading() as db:
+            if (
+                db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table]).fetchone()
+                is None
+            ):
+                return []
+            return db.execute(statement, params).fetchall()
+
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
         """Exact; a filtered count stops past ``exact_up_to`` (SQLite has no estimate: None)."""
         if not self.path.exists():
@@ -297,32 +326,57 @@ class GeoPackageStore:
         return Count(found, exact=True) if found <= exact_up_to else None
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
-        records = self._select(
-            layer,
-            FeatureQuery(
-                bbox=lonlat_bounds(tile),
-                limit=layer.max_features_per_tile,
-                filters=query.filters,
-                interval=query.interval,
-            ),
-            for_tile=True,
+        """Built once per layer version and catalogue entry (see ``built_tiles``), then read back."""
+        version = self.layer_version(layer)
+        if version is None:
+            return self._build_tile(layer, tile, query)
+        # The catalogue entry too: a cap or a property changed in its TOML changes the tiles.
+        entry = hashlib.sha256(layer.model_dump_json().encode()).hexdigest()[:16]
+        key = (layer.name, f"{version.tag}:{entry}", tile.z, tile.x, tile.y, repr(query_key(query)))
+        content = self.built.get(*key)
+        if content is None:
+            content = self._build_tile(layer, tile, query)
+            self.built.put(*key, content)
+        return content
+
+    def _build_tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        cap = layer.max_features_per_tile
+        search = FeatureQuery(
+            bbox=lonlat_bounds(tile),
+            limit=cap + 1 if aggregates(layer) else cap,
+            filters=query.filters,
+            interval=query.interval,
         )
-        return encode_tile(layer, records, tile)
+        records = self._select(layer, search, for_tile=True)
+        if len(records) <= cap:
+            content = encode_tile(layer, records, tile)
+            if not aggregates(layer) or len(content) <= BYTE_BUDGET:
+                return content
+        return self._aggregate(layer, tile, query)
+
+    def _aggregate(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        """The tile's grid of aggregates, from every matching point inside it."""
+        summary = summary_property(layer)
+        inside = FeatureQuery(
+            bbox=lonlat_bounds(tile, buffer=0), limit=-1, filters=query.filters, interval=query.interval
+        )
+        columns = f"t.geom, t.{_quote(summary)}" if summary else "t.geom"
+        rows = self._rows(layer, inside, columns)
+        if not rows:
+            return b""
+        points = shapely.get_coordinates(shapely.from_wkb([_wkb(row[0]) for row in rows]))
+        return encode_aggregates(layer, tile, points, [row[1] for row in rows] if summary else None)
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
-        if not self.path.exists():
-            return None
+        """From memory, re-read only when a write replaced the file."""
+        return self.versions.current().get(layer.name)
+
+    def _read_versions(self) -> Versions:
         with self._reading() as db:
-            known = db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'layer_versions'"
-            ).fetchone()
-            row = (
-                known
-                and db.execute(
-                    "SELECT tag, changed_at FROM layer_versions WHERE layer = ?", [layer.name]
-                ).fetchone()
-            )
-        return LayerVersion(row[0], datetime.fromisoformat(row[1])) if row else None
+            if not _has_sqlite_table(db, "layer_versions"):
+                return {}
+            rows = db.execute("SELECT layer, tag, changed_at FROM layer_versions").fetchall()
+        return {layer: LayerVersion(tag, datetime.fromisoformat(changed)) for layer, tag, changed in rows}
 
     def load_runs(self) -> list[LoadRun]:
         if not self.path.exists():
@@ -420,6 +474,14 @@ def _record_run(db: sqlite3.Connection, run: LoadRun) -> None:
     db.execute(
         f"INSERT INTO {RUNS_TABLE} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608
         list(values.values()),
+    )
+
+
+def _registered(db: sqlite3.Connection, layer: Layer) -> bool:
+    """Whether the layer's table is in the GeoPackage (a plain SQLite look-up: opening the file
+    with GDAL on every request costs more)."""
+    return (
+        db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table]).fetchone() is not None
     )
 
 

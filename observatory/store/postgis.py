@@ -49,7 +49,17 @@ from observatory.store.base import (
     empty_frame,
     replace_layer,
 )
-from observatory.tiles import BUFFER, EXTENT, lonlat_bounds
+from observatory.store.versions import ListenedVersions, notify, read_versions
+from observatory.tiles import (
+    BUFFER,
+    BYTE_BUDGET,
+    EXTENT,
+    TMS,
+    aggregates,
+    grid_side,
+    lonlat_bounds,
+    summary_property,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +110,7 @@ class PostGISStore:
             migrate(make_conninfo(_libpq_url(url), connect_timeout=connect_seconds), schema)
         except psycopg.OperationalError as error:
             raise StoreUnavailable(f"cannot reach PostGIS at {self._where_text}: {_reason(error)}") from None
+        self.versions = ListenedVersions(self._conninfo, schema)
 
     def _unavailable(self, error: BaseException, what: str) -> StoreUnavailable:
         """The error a client sees (no host, no driver text); the details go to the log."""
@@ -184,6 +195,8 @@ class PostGISStore:
                     raise
                 with connection.transaction():
                     writer.swap()
+                    notify(writer.cursor, self.schema)
+                self.versions.replace(read_versions(writer.cursor, self.schema))
             finally:
                 writer.close()
 
@@ -279,27 +292,43 @@ class PostGISStore:
         ]
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
+        if not aggregates(layer):
+            return self._tile(layer, tile, query, _sql("tile"), {}, {})
+        summary = summary_property(layer)
+        inner = lonlat_bounds(tile, buffer=0)
+        corner = TMS.xy_bounds(tile)
+        statement = _sql("point_tile")
+        names: dict[str, sql.Composable] = {
+            "summary": sql.SQL("t.{}").format(sql.Identifier(summary)) if summary else sql.SQL("NULL::text"),
+            "summary_name": sql.Identifier(summary or "summary"),
+        }
+        params = {
+            **dict(zip(("inner_west", "inner_south", "inner_east", "inner_north"), inner, strict=True)),
+            "side": grid_side(layer),
+            "left": corner.left,
+            "top": corner.top,
+            "size": corner.right - corner.left,
+            "aggregate": False,
+        }
+        content = self._tile(layer, tile, query, statement, names, params)
+        if len(content) > BYTE_BUDGET:
+            content = self._tile(layer, tile, query, statement, names, {**params, "aggregate": True})
+        return content
+
+    def _tile(
+        self,
+        layer: Layer,
+        tile: morecantile.Tile,
+        query: FeatureQuery,
+        template: sql.SQL,
+        names: dict[str, sql.Composable],
+        extra: dict[str, Any],
+    ) -> bytes:
+        """``template`` (from ``sql/``) run for the tile, with the layer's columns, table and the
+        query's conditions, plus ``names`` and ``extra`` parameters."""
         where, params = self._where(layer, FeatureQuery(filters=query.filters, interval=query.interval))
-        statement = sql.SQL(
-            """
-            WITH bounds AS (
-                SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
-                       ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326) AS search
-            ), features AS (
-                SELECT {columns},
-                       ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.tile,
-                                    %(extent)s, %(buffer)s, true) AS geom
-                FROM {table} t, bounds
-                WHERE t.geom && bounds.search AND {where}
-                LIMIT %(cap)s
-            )
-            SELECT ST_AsMVT(features.*, %(name)s, %(extent)s, 'geom') FROM features
-            WHERE geom IS NOT NULL
-            """
-        ).format(
-            columns=_served_columns(layer),
-            table=self._table(layer),
-            where=where,
+        statement = template.format(
+            columns=_served_columns(layer), table=self._table(layer), where=where, **names
         )
         # The search box is the buffered tile in lon/lat, clamped to ±180° (a transformed
         # ST_TileEnvelope margin wraps around on the matrix's edges and finds nothing).
@@ -307,7 +336,7 @@ class PostGISStore:
         params.update(
             z=tile.z, x=tile.x, y=tile.y, west=west, south=south, east=east, north=north,
             extent=EXTENT, buffer=BUFFER, cap=layer.max_features_per_tile, name=layer.name,
-            **_withheld_params(layer),
+            **_withheld_params(layer), **extra,
         )  # fmt: skip
 
         def fetch(cursor: psycopg.Cursor[Any]) -> Any:
@@ -315,6 +344,9 @@ class PostGISStore:
             # dense tile, every request keeps the same features, so equal ETags mean equal bytes.
             cursor.execute("SET LOCAL synchronize_seqscans = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # Aggregating a zoomed-out point tile groups up to the layer's every row: in memory,
+            # not in temporary files (4 MB, the default, spills at about 100,000 rows).
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(statement, params)
             return cursor.fetchone()
 
@@ -338,16 +370,11 @@ class PostGISStore:
         return self._read(_evaluable(fetch))
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
-        statement = sql.SQL("SELECT tag, changed_at FROM {} WHERE layer = %s").format(
-            sql.Identifier(self.schema, "layer_versions")
-        )
-
-        def fetch(cursor: psycopg.Cursor[Any]) -> Any:
-            cursor.execute(statement, [layer.name])
-            return cursor.fetchone()
-
-        row = self._read(fetch)
-        return LayerVersion(row[0], row[1]) if row else None
+        """From memory while the version listener is connected; from the table otherwise."""
+        versions = self.versions.current()
+        if versions is None:
+            versions = self._read(lambda cursor: read_versions(cursor, self.schema))
+        return versions.get(layer.name)
 
     def extent(self, layer: Layer) -> Bbox | None:
         statement = sql.SQL(
@@ -369,6 +396,7 @@ class PostGISStore:
             return [LoadRun(*row) for row in cursor.fetchall()]
 
     def close(self) -> None:
+        self.versions.close()
         self.engine.dispose()
 
 
@@ -443,6 +471,8 @@ class _PostGISWriter:
         spatial_first = sorted(indexes, key=lambda row: not row[2])
         builds = [sql.SQL(definition) for definition, _, _ in spatial_first]
         _run_two_at_a_time(builds, [self.connection, self.second])
+        if aggregates(layer):
+            self._cluster(layer)
         self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staging(layer)))
         for _, constraint, _ in indexes:
             if constraint is not None:
@@ -454,6 +484,21 @@ class _PostGISWriter:
                     )
                 )
         self.finished.append((layer, run))
+
+    def _cluster(self, layer: Layer) -> None:
+        """Store a point layer's rows in the order of its spatial index: a zoomed-out tile
+        aggregates every point in it, and reads them from a few pages instead of one per point
+        (measured on 1,000,000 permits: a z11 tile's heap scan 700 ms -> 130 ms)."""
+        self.cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s "
+            "AND indexdef LIKE '%% USING gist %%'",
+            [self.schema, f"_staging_{layer.table}"],
+        )
+        spatial = self.cursor.fetchone()
+        if spatial is not None:
+            self.cursor.execute(
+                sql.SQL("CLUSTER {} USING {}").format(self._staging(layer), sql.Identifier(spatial[0]))
+            )
 
     def record(self, run: LoadRun) -> None:
         self.runs.append(run)
