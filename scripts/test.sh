@@ -19,4 +19,5 @@ export OBSERVATORY_TEST_DATABASE_URL
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest "$@"
+# One worker per core, at most four (pytest-xdist): every test has its own schema, folder and port.
+exec .venv/bin/pytest -n auto --maxprocesses=4 "$@"

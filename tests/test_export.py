@@ -140,7 +140,7 @@ def test_pmtiles_hold_every_permit_at_every_zoom(site: str) -> None:
 
     reader = Reader(get_bytes)
     header, metadata = reader.header(), reader.metadata()
-    assert header["tile_type"] == TileType.MVT and (header["min_zoom"], header["max_zoom"]) == (11, 14)
+    assert header["tile_type"] == TileType.MVT and (header["min_zoom"], header["max_zoom"]) == (0, 14)
     assert metadata["vector_layers"][0]["id"] == "permits"
     ids: dict[int, set[str]] = {}
     for (z, _x, _y), data in all_tiles(lambda offset, length: archive[offset : offset + length]):
