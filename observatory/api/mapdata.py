@@ -25,6 +25,7 @@ from observatory.api.periods import INDICATORS
 from observatory.errors import NotFound
 from observatory.indicators import REGISTRY
 from observatory.indicators.compute import MUNICIPALITIES_2007
+from observatory.indicators.registry import METROPOLITAN_CODE
 from observatory.indicators.themes import THEMES
 from observatory.map import render_page
 from observatory.settings import REFERENCE_DIR
@@ -149,7 +150,7 @@ def classes(
     _check_indicator(indicator_id)
     values = public_values(store_of(request), geography=geography)
     own = values[(values["indicator_id"] == indicator_id) & (values["period"] == period)]
-    own = own[own["municipality_code"] != "AMSS"]
+    own = own[own["municipality_code"] != METROPOLITAN_CODE]
     result = classify(own.set_index("municipality_code")["value"], method=method, k=k)
     return {
         "indicator_id": indicator_id, "period": period, "geography": geography, "method": method, "k": k,
@@ -179,7 +180,7 @@ def profile(
     geography: Annotated[Geography, Query(description="the geography")] = "municipios_2007",
 ) -> dict[str, Any]:
     values = public_values(store_of(request), geography=geography)
-    places = values[values["municipality_code"] != "AMSS"]
+    places = values[values["municipality_code"] != METROPOLITAN_CODE]
     if code not in set(places["municipality_code"]):
         raise NotFound(f"no values for municipality {code!r} in {geography}")
     entries = []
