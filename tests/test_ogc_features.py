@@ -186,6 +186,23 @@ def test_number_matched_counts_the_filter_not_the_page(api: httpx.Client) -> Non
     assert api.get("/collections/permits/items").json()["numberMatched"] == 5
 
 
+def test_a_filter_binding_no_value_filters_every_page_and_the_count(api: httpx.Client) -> None:
+    # IS NOT NULL binds no value: the GeoPackage took that for "no filter" in numberMatched and
+    # past the first page (P1, P2, P3, P5 have an area; P4 has none).
+    body = api.get(
+        "/collections/permits/items", params={"filter": "floor_area_m2 IS NOT NULL", "limit": 2, "offset": 2}
+    ).json()
+    assert [feature["id"] for feature in body["features"]] == ["P3", "P5"]
+    assert body["numberMatched"] == 4
+    assert ids(api, limit=1, offset=0, filter="floor_area_m2 IS NULL") == ["P4"]
+    assert (
+        api.get("/collections/permits/items", params={"filter": "floor_area_m2 IS NULL"}).json()[
+            "numberMatched"
+        ]
+        == 1
+    )
+
+
 def test_numbers_are_numbers_and_dates_iso_in_the_geojson(api: httpx.Client) -> None:
     properties = api.get("/collections/permits/items/P2").json()["properties"]
     assert properties["floor_area_m2"] == 300.0 and isinstance(properties["floor_area_m2"], float)
@@ -261,6 +278,20 @@ def test_bbox_crs_reads_the_box_in_that_crs(api: httpx.Client) -> None:
         "P2",
         "P5",
     ]
+
+
+def test_a_projected_bbox_selects_its_own_area_not_the_lon_lat_box_around_it(api: httpx.Client) -> None:
+    # A tall UTM box whose west edge passes 10 m east of P1: UTM's grid is turned about half a
+    # degree from the meridians here, so the lon/lat box enclosing it holds P1 too.
+    box = [fixtures.X0 + 510, fixtures.Y0 - 19_500, fixtures.X0 + 30_000, fixtures.Y0 + 20_500]
+    west, south, east, north = pyproj.Transformer.from_crs(fixtures.UTM, "OGC:CRS84").transform_bounds(*box)
+    lon, lat = WGS84_UTM.transform(fixtures.X0 + 500, fixtures.Y0 + 500)
+    assert west <= lon <= east and south <= lat <= north  # P1 is in the enclosing lon/lat box
+    utm = "http://www.opengis.net/def/crs/EPSG/0/32616"
+    bbox = ",".join(map(str, box))
+    assert ids(api, bbox=bbox, **{"bbox-crs": utm}) == ["P2", "P3", "P4", "P5"]
+    body = api.get("/collections/permits/items", params={"bbox": bbox, "bbox-crs": utm, "limit": 1}).json()
+    assert body["numberMatched"] == 4
 
 
 def test_collection_lists_its_crs_and_links(api: httpx.Client) -> None:

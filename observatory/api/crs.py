@@ -67,3 +67,18 @@ def bbox_in_crs84(values: list[float], uri: str) -> Bbox:
     if not np.isfinite([first, second, third, fourth]).all():
         raise InvalidParameter(f"bbox {values}: outside the area where {SUPPORTED[uri]} is defined")
     return (first, second, third, fourth)
+
+
+def bbox_area_in_crs84(values: list[float], uri: str) -> shapely.Polygon | None:
+    """The area a ``bbox`` given in a projected CRS covers, as a lon/lat polygon (edges densified).
+
+    A box in UTM or a Lambert projection is no lon/lat box: the lon/lat box enclosing it
+    (``bbox_in_crs84``) also holds features outside it, so a query tests this polygon as well.
+    None for a geographic CRS, whose box is a lon/lat box."""
+    if pyproj.CRS(SUPPORTED[uri]).is_geographic:
+        return None
+    west, south, east, north = values
+    box = shapely.segmentize(shapely.box(west, south, east, north), max(east - west, north - south) / 64)
+    transformer = _to_crs84(uri)
+    area = shapely.transform(box, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    return shapely.Polygon(area)

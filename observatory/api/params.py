@@ -6,14 +6,15 @@ import math
 from datetime import date, datetime
 from typing import Any
 
+import shapely
 from starlette.datastructures import QueryParams
 
 from layers import Layer
 from observatory.api.cql2 import TEXT, both, parse_filter, text_search
-from observatory.api.crs import CRS84, bbox_in_crs84, parse_crs
+from observatory.api.crs import CRS84, bbox_area_in_crs84, bbox_in_crs84, parse_crs
 from observatory.errors import InvalidParameter
 from observatory.store import FeatureQuery
-from observatory.store.base import Bbox
+from observatory.store.base import Bbox, Condition, Spatial
 
 MAX_LIMIT = 10_000
 MAX_OFFSET = 2**53 - 1
@@ -141,8 +142,16 @@ def feature_query(layer: Layer, params: QueryParams, *, limit: int, offset: int)
         raise InvalidParameter(f"filter-crs={filter_crs!r}: filters are read in CRS84 only")
     text, words = params.get("filter"), params.get("q")
     condition = None if text is None else parse_filter(layer, text, params.get("filter-lang", TEXT))
+    bbox_crs = parse_crs(params.get("bbox-crs"), "bbox-crs")
+    bbox = parse_bbox(params.get("bbox"), bbox_crs)
+    if bbox is not None:
+        # The lon/lat box encloses a projected bbox; the bbox's own area is tested as well.
+        area = bbox_area_in_crs84([float(part) for part in params["bbox"].split(",")], bbox_crs)
+        if area is not None:
+            inside = Condition((Spatial("intersects", shapely.to_wkb(area)),), frozenset())
+            condition = both(inside, condition)
     return FeatureQuery(
-        bbox=parse_bbox(params.get("bbox"), parse_crs(params.get("bbox-crs"), "bbox-crs")),
+        bbox=bbox,
         limit=limit,
         offset=offset,
         filters=parse_filters(layer, params),

@@ -263,7 +263,8 @@ class GeoPackageStore:
             f"t.{_quote(c)} {'DESC' if descending else 'ASC'} NULLS LAST" for c, descending in query.sortby
         ]
         order = "" if for_tile else "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"])
-        plain = not for_tile and query.offset > 0 and not params and not query.sortby
+        # Unfiltered only: a condition may bind no value (``floor_area_m2 IS NULL``).
+        plain = not for_tile and query.offset > 0 and not clauses.strip() and not query.sortby
         with self._reading() as db:
             if not _registered(db, layer):
                 return []
@@ -319,7 +320,7 @@ class GeoPackageStore:
                 is None
             ):
                 return Count(0, exact=True)
-            if not params:  # the whole table: SQLite counts the smallest index
+            if not clauses.strip():  # the whole table: SQLite counts the smallest index
                 return Count(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0], exact=True)  # noqa: S608
             statement = f"SELECT count(*) FROM (SELECT 1 FROM {table} t {clauses} LIMIT ?)"  # noqa: S608
             found = db.execute(statement, [*params, exact_up_to + 1]).fetchone()[0]
