@@ -14,8 +14,22 @@ from string import Template
 APP_DIR = Path(__file__).resolve().parent / "static" / "app"
 
 ERROR_TEXT = {
-    "es": {"title": "No se encontró lo que buscaba", "back": "Volver al mapa", "status": "Error"},
-    "en": {"title": "What you were looking for was not found", "back": "Back to the map", "status": "Error"},
+    "es": {
+        "title": "No se encontró lo que buscaba",
+        "back": "Volver al mapa",
+        "status": "Error",
+        "404": "La dirección no corresponde a ningún indicador, capa ni página del observatorio.",
+        "other": "La dirección tiene un parámetro que el observatorio no acepta.",
+        "technical": "Detalle técnico (en inglés):",
+    },
+    "en": {
+        "title": "What you were looking for was not found",
+        "back": "Back to the map",
+        "status": "Error",
+        "404": "The address matches no indicator, layer or page of the observatory.",
+        "other": "The address has a parameter the observatory does not accept.",
+        "technical": "Technical detail:",
+    },
 }
 """The error page's own words (the map's live in ``static/app/i18n.js``)."""
 
@@ -38,6 +52,8 @@ def render_error(status: int, detail: str, *, lang: str = "es") -> str:
         lang=lang if lang in ERROR_TEXT else "es",
         status=status,
         heading=html.escape(heading),
+        explanation=html.escape(words["404"] if status == 404 else words["other"]),
+        technical=html.escape(words["technical"]),
         detail=html.escape(detail),
         back=html.escape(words["back"]),
         href="/map" + ("?lang=en" if lang == "en" else ""),

@@ -421,6 +421,42 @@ def test_phone_drawer_nothing_overlapping_and_pinch_zoom(browser: Browser, serve
         assert page.locator("#panel").is_visible() and page.locator("#indicator").is_visible()
         page.locator("#indicator").select_option("site_rulings_count")  # the selector can be used
         page.wait_for_function("document.body.dataset.drawn.startsWith('site_rulings_count')")
+        page.locator("#municipality").select_option("0001")
+        page.wait_for_selector("#profile-table")
+        page.locator("#profile-heading").scroll_into_view_if_needed()
+        # the profile's series charts stay inside the drawer, and its heading clear of the close button
+        assert page.evaluate(
+            "(() => { const p = document.getElementById('panel'); return p.scrollWidth <= p.clientWidth; })()"
+        ), "the profile table overflows"
+        table, drawer = page.locator("#profile-table").bounding_box(), page.locator("#panel").bounding_box()
+        assert table is not None and drawer is not None
+        assert table["x"] + table["width"] <= drawer["x"] + drawer["width"]
+        page.evaluate("document.getElementById('profile').scrollIntoView({block: 'start'})")
+        heading, toggle = (
+            page.locator("#profile-heading").bounding_box(),
+            page.locator("#drawer-toggle").bounding_box(),
+        )
+        assert heading is not None and toggle is not None and heading["y"] >= toggle["y"] + toggle["height"]
+        page.keyboard.press("Escape")  # the drawer closes from the keyboard, focus back on its button
+        assert page.get_attribute("#drawer-toggle", "aria-expanded") == "false"
+        assert page.evaluate("document.activeElement.id") == "drawer-toggle"
+        shown = page.evaluate(
+            "[...document.querySelectorAll('.place-label')].filter((e) => e.style.visibility !== 'hidden')"
+            ".map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"
+        )
+        for i, a in enumerate(shown):  # place names never drawn over one another
+            for b in shown[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+@SIZES
+def test_a_shared_url_with_an_unknown_municipality(browser: Browser, server: str, size: str) -> None:
+    """Point 9: a bookmarked view naming a municipality the store lacks still opens (the code dropped)."""
+    url = f"{server}/map?indicator=permits_count&period=2017&municipality=9999&compare=0001,0002,9999"
+    with opened(browser, url, size, "unknown-municipality") as page:
+        page.wait_for_selector("#compare-table", state="attached")
+        assert page.locator("#compare-table thead th").all_text_contents() == ["Indicador", "Oeste", "Este"]
+        assert "municipality" not in state(page) and state(page)["compare"] == "0001,0002"
 
 
 @SIZES
@@ -429,4 +465,6 @@ def test_browsers_get_an_html_error_page(browser: Browser, server: str, size: st
         assert page.get_attribute("html", "lang") == "es"
         assert page.locator("h1").inner_text() == "No se encontró lo que buscaba"
         assert "nope" in page.locator("#error-detail").inner_text()
+        assert page.get_attribute("#error-detail", "lang") == "en"  # the API's own words, marked as English
+        assert page.locator("#error-explanation").inner_text().startswith("La dirección no corresponde")
         assert page.locator("main a").get_attribute("href") == "/map"

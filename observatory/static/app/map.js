@@ -106,6 +106,12 @@ function translatePage() {
     location.reload();
   });
   $("drawer-toggle").addEventListener("click", () => toggleDrawer());
+  document.addEventListener("keydown", (event) => {  // Escape closes the drawer (the open sheet handles its own)
+    if (event.key === "Escape" && document.body.classList.contains("drawer-open") && !$("sheet").open) {
+      toggleDrawer(false);
+      $("drawer-toggle").focus();
+    }
+  });
 }
 
 function toggleDrawer(open) {
@@ -183,19 +189,25 @@ function fillTime() {
   $("play").addEventListener("click", () => (playing ? stopPlaying() : startPlaying()));
 }
 
-function startPlaying() {
+let plays = 0;
+
+function startPlaying() {  // each period is drawn in full and shown 1.5 s before the next is asked for
   const periods = data.context.periods;
+  const mine = ++plays;
   $("play").textContent = T.pause;
-  playing = setInterval(() => {
+  const step = async () => {
     const next = (periods.indexOf(state.period) + 1) % periods.length;
     state.period = periods[next];
-    refresh();
+    await refresh();
+    if (!playing || mine !== plays) return;  // paused (or restarted) while this period was drawn
     if (next === periods.length - 1) stopPlaying();
-  }, 1500);
+    else playing = setTimeout(step, 1500);
+  };
+  playing = setTimeout(step, 1500);
 }
 
 function stopPlaying() {
-  clearInterval(playing);
+  clearTimeout(playing);
   playing = null;
   $("play").textContent = T.play;
 }
@@ -279,8 +291,23 @@ function addLayers(outlines) {
   map.addLayer({ id: "outlines", type: "line", source: "municipalities",
     paint: { "line-color": "#333", "line-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1] } });
   placeMarkers = data.context.places.map((place) => {
-    const label = element("div", place.name, { class: "place-label", "aria-hidden": "true" });
+    const label = element("div", place.name, { class: "place-label", "aria-hidden": "true", "data-code": place.code });
     return new maplibregl.Marker({ element: label }).setLngLat(place.label).addTo(map);
+  });
+  map.on("moveend", declutterPlaces);
+  declutterPlaces();
+}
+
+function declutterPlaces() {  // HTML labels have no collision test of their own: hide one that would overlap another
+  const shown = [];
+  const chosen = (marker) => Number(marker.getElement().dataset.code === state.municipality);
+  [...placeMarkers].sort((a, b) => chosen(b) - chosen(a)).forEach((marker) => {  // the chosen one's label first
+    const label = marker.getElement();
+    label.style.visibility = "";
+    const box = label.getBoundingClientRect();
+    const clash = shown.some((other) => box.left < other.right && other.left < box.right && box.top < other.bottom && other.top < box.bottom);
+    if (clash) label.style.visibility = "hidden";
+    else shown.push(box);
   });
 }
 
@@ -540,6 +567,7 @@ async function drawProfile() {
     data.context.places.forEach((place) => map.setFeatureState({ source: "municipalities", id: place.code }, { selected: place.code === state.municipality }));
   }
   $("municipality").value = state.municipality || "";
+  declutterPlaces();
   if (!state.municipality) return;
   const profile = await profileOf(state.municipality);
   const sheet = data.sheets[state.indicator];
@@ -670,6 +698,9 @@ async function start() {
   data.themes = themes.themes;
   sheets.indicators.forEach((sheet) => { data.sheets[sheet.id] = sheet; });
   data.context = context;
+  const places = new Set(context.places.map((place) => place.code));  // a mistyped code in a shared URL is dropped
+  if (!places.has(state.municipality)) state.municipality = null;
+  state.compare = state.compare.filter((code) => places.has(code));
   $("sample-badge").hidden = !context.sample;
   $("sample-badge").title = T.sampleBadgeTitle;
   fillNavigation();
