@@ -316,6 +316,8 @@ def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) ->
             "Fecha de ingreso\t6 de febrero de 2017" in text
         )  # the calendar day, not shifted by a time zone
         assert "0002" not in text and "municipality_code" not in text
+        assert "Industria" in text and "Aprobado" in text  # use and status in words, not codes
+        assert "industria" not in text and "aprobado" not in text
         open_drawer(page, size)
         page.select_option("#kind", "permiso_construccion")
         settle(page)

@@ -387,6 +387,8 @@ function onClick(event) {
 function fieldValue(key, value) {
   if (key === "municipality_code") return placeName(value);
   if (key === "kind") return T.kinds[value] || value;
+  if (key === "use_class") return T.uses[value] || value;
+  if (key === "status") return T.statuses[value] || value;
   if (key === "land_use_class") {
     const found = data.context.zoning_classes.find((c) => c.id === value);
     return found ? found.title[state.lang] : value;
