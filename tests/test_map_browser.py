@@ -318,6 +318,8 @@ def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) ->
         assert "0002" not in text and "municipality_code" not in text
         assert "Industria" in text and "Aprobado" in text  # use and status in words, not codes
         assert "industria" not in text and "aprobado" not in text
+        page.keyboard.press("Escape")  # closes the popup
+        assert page.locator(".maplibregl-popup").count() == 0
         open_drawer(page, size)
         page.select_option("#kind", "permiso_construccion")
         settle(page)

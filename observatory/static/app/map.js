@@ -45,6 +45,7 @@ let map;
 let playing = null;
 let placeMarkers = [];
 let countMarkers = [];
+let openPopup = null;  // the feature popup open on the map, for Escape
 
 const $ = (id) => document.getElementById(id);
 const number = (value, digits) => {
@@ -106,8 +107,11 @@ function translatePage() {
     location.reload();
   });
   $("drawer-toggle").addEventListener("click", () => toggleDrawer());
-  document.addEventListener("keydown", (event) => {  // Escape closes the drawer (the open sheet handles its own)
-    if (event.key === "Escape" && document.body.classList.contains("drawer-open") && !$("sheet").open) {
+  document.addEventListener("keydown", (event) => {  // Escape closes a popup, else the drawer (the sheet handles its own)
+    if (event.key !== "Escape" || $("sheet").open) return;
+    if (openPopup?.isOpen()) {
+      openPopup.remove();
+    } else if (document.body.classList.contains("drawer-open")) {
       toggleDrawer(false);
       $("drawer-toggle").focus();
     }
@@ -377,7 +381,7 @@ function onClick(event) {
     .filter((name) => map.getLayer(name) && state.overlays.includes(name));
   const hit = overlays.length ? map.queryRenderedFeatures(event.point, { layers: overlays })[0] : null;
   if (hit) {
-    new maplibregl.Popup({ maxWidth: "300px" }).setLngLat(event.lngLat).setDOMContent(popupTable(hit)).addTo(map);
+    openPopup = new maplibregl.Popup({ maxWidth: "300px" }).setLngLat(event.lngLat).setDOMContent(popupTable(hit)).addTo(map);
     return;
   }
   const place = map.queryRenderedFeatures(event.point, { layers: ["choropleth"] })[0];
