@@ -71,7 +71,12 @@ def test_readers_neither_wait_nor_see_half_a_load(
         started = time.perf_counter()
         result = fixtures.load(store, "permits", path, settings=settings)
         took = time.perf_counter() - started
-        time.sleep(0.2)  # a few reads of the new layer
+        # Two whole reads begun after the load returned (a fixed sleep flaked on a busy machine: a
+        # read begun before the swap could still be the last one recorded).
+        seen = len(pages)
+        deadline = time.monotonic() + 30
+        while len(pages) < seen + 2 and time.monotonic() < deadline and reader.is_alive():
+            time.sleep(0.01)
     finally:
         loading.clear()
         reader.join(timeout=30)
