@@ -23,6 +23,7 @@ from observatory.api.features import store_of
 from observatory.api.openapi import documented
 from observatory.api.periods import INDICATORS
 from observatory.errors import NotFound
+from observatory.files import public_layer
 from observatory.indicators import REGISTRY
 from observatory.indicators.compute import MUNICIPALITIES_2007
 from observatory.indicators.registry import METROPOLITAN_CODE
@@ -102,10 +103,7 @@ def classify(values: pd.Series, *, method: Method, k: int) -> Classes:
 
 def public_values(store: Store, *, geography: str) -> pd.DataFrame:
     """Indicator values of one geography without geometry, as public outputs serve them."""
-    layer = get_layer(INDICATORS)
-    frame = pd.DataFrame(store.read_layer(layer).drop(columns="geom"))
-    if layer.withheld is not None:
-        frame = layer.withheld.public_frame(frame)
+    frame = pd.DataFrame(public_layer(store, get_layer(INDICATORS)).drop(columns="geom"))
     frame = frame[frame["geography"].fillna(MUNICIPALITIES_2007) == geography]
     return frame.assign(
         value=pd.to_numeric(frame["value"], errors="coerce"), period=frame["period"].astype(int)
