@@ -7,7 +7,8 @@ integer ``count``. A tile whose features would pass the layer's cap (``max_featu
 grid over the tile, at the mean position of its records, with their ``count`` and the most common
 value of the :func:`summary_property` (ties: the smallest value). Aggregates count the records inside
 the tile itself (half-open: west and north edges in, east and south out), not its buffer, so the
-counts of all tiles at a zoom add up to the layer's (filtered) records, each counted once.
+counts of all tiles at a zoom add up to the layer's (filtered) records, each counted once. The cells
+are those of :mod:`observatory.point_cells`, where dense tiles' counts are kept from the load.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def aggregates(layer: Layer) -> bool:
 
 
 def grid_side(layer: Layer) -> int:
-    """Cells per side of the aggregation grid: at most the cap's number of cells in a tile."""
-    return max(1, math.isqrt(layer.max_features_per_tile))
+    """Cells per side of the aggregation grid: the largest power of two whose square is at most the
+    cap, so the cells of a tile are the tiles of a deeper zoom (64 for a cap of 5,000)."""
+    return 1 << (math.isqrt(layer.max_features_per_tile).bit_length() - 1)
 
 
 def summary_property(layer: Layer) -> str | None:
@@ -106,33 +108,31 @@ def encode_tile(layer: Layer, records: Iterable[Record], tile: morecantile.Tile)
     return _encode(layer, features)
 
 
-def encode_aggregates(
-    layer: Layer, tile: morecantile.Tile, points: np.ndarray, summary: list[object] | None
-) -> bytes:
-    """Encode lon/lat ``points`` (n × 2) as the tile's grid of aggregates (see the module's rules);
-    ``summary``: each point's value of the layer's summary property, when it has one."""
+def encode_cells(layer: Layer, tile: morecantile.Tile, cells: pd.DataFrame) -> bytes:
+    """Encode the tile's grid of aggregates from its tallies (see :mod:`observatory.point_cells`):
+    rows of ``cx``, ``cy``, ``summary``, ``n`` and the sums ``sx``, ``sy`` of Web Mercator x and y,
+    several rows per cell when its records differ in summary value (or year)."""
+    if cells.empty:
+        return b""
+    tallies = cells.groupby(["cx", "cy", "summary"], dropna=False, sort=False)["n"].sum().reset_index()
+    totals = cells.groupby(["cx", "cy"], sort=False)[["n", "sx", "sy"]].sum()
     bounds = TMS.xy_bounds(tile)
-    x, y = _TO_MERCATOR.transform(points[:, 0], points[:, 1])
-    column = (x - bounds.left) * EXTENT / (bounds.right - bounds.left)
-    row = (bounds.top - y) * EXTENT / (bounds.top - bounds.bottom)  # down from the north edge
-    side = grid_side(layer)
-    frame = pd.DataFrame({"column": column, "row": row, "summary": summary})
-    frame = frame[(frame.column >= 0) & (frame.column < EXTENT) & (frame.row >= 0) & (frame.row < EXTENT)]
-    frame["cell"] = (frame.column * side // EXTENT) * side + frame.row * side // EXTENT
-    cells = frame.groupby("cell").agg(count=("cell", "size"), column=("column", "mean"), row=("row", "mean"))
-    name = summary_property(layer) if summary is not None else None
+    scale = EXTENT / (bounds.right - bounds.left)
+    totals["column"] = (totals["sx"] / totals["n"] - bounds.left) * scale
+    totals["row"] = (totals["sy"] / totals["n"] - bounds.bottom) * scale  # the encoder's y is up
+    name = summary_property(layer)
     if name is not None:
-        tally = frame.dropna(subset=["summary"]).groupby(["cell", "summary"]).size().rename("n").reset_index()
-        tally = tally.sort_values(["cell", "n", "summary"], ascending=[True, False, True])
-        cells["summary"] = tally.drop_duplicates("cell").set_index("cell")["summary"]
+        tallies = tallies.dropna(subset=["summary"])
+        tallies = tallies.sort_values(["cx", "cy", "n", "summary"], ascending=[True, True, False, True])
+        totals["summary"] = tallies.drop_duplicates(["cx", "cy"]).set_index(["cx", "cy"])["summary"]
     features = [
         {
-            "geometry": shapely.Point(cell["column"], EXTENT - cell["row"]),  # the encoder's y is up
+            "geometry": shapely.Point(cell["column"], cell["row"]),
             "properties": _tile_properties(
-                {"count": int(cell["count"]), **({name: cell["summary"]} if name is not None else {})}
+                {"count": int(cell["n"]), **({name: cell["summary"]} if name is not None else {})}
             ),
         }
-        for cell in cells.to_dict("records")
+        for cell in totals.to_dict("records")
     ]
     return _encode(layer, features)
 

@@ -24,10 +24,13 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
+import pandas as pd
 import pyogrio
 import shapely
 
 from layers import Layer
+from observatory.point_cells import COLUMNS as CELL_COLUMNS
+from observatory.point_cells import CellCounter, CellFilter, cell_filter, cells_table, grid_levels, tally
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
     Bbox,
@@ -50,7 +53,7 @@ from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
     aggregates,
-    encode_aggregates,
+    encode_cells,
     encode_tile,
     lonlat_bounds,
     query_key,
@@ -342,6 +345,10 @@ class GeoPackageStore:
 
     def _build_tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         cap = layer.max_features_per_tile
+        wanted = cell_filter(layer, query) if aggregates(layer) else None
+        counted = None if wanted is None else self._counted(layer, tile, wanted)
+        if counted is not None and (counted.empty or counted["n"].sum() > cap):
+            return encode_cells(layer, tile, counted)
         search = FeatureQuery(
             bbox=lonlat_bounds(tile),
             limit=cap + 1 if aggregates(layer) else cap,
@@ -355,18 +362,45 @@ class GeoPackageStore:
                 return content
         return self._aggregate(layer, tile, query)
 
+    def _counted(self, layer: Layer, tile: morecantile.Tile, wanted: CellFilter) -> pd.DataFrame | None:
+        """The tile's rows of the cells counted at load that match, or None when the load did not
+        count this tile (it was under the cap)."""
+        extra = grid_levels(layer)
+        cells = (tile.z, tile.z + extra, tile.x << extra, ((tile.x + 1) << extra) - 1,
+                 tile.y << extra, ((tile.y + 1) << extra) - 1)  # fmt: skip
+        inside = "zoom = ? AND level = ? AND cx BETWEEN ? AND ? AND cy BETWEEN ? AND ?"
+        table = _quote(cells_table(layer))
+        conditions = ["year IS NULL" if wanted.years is None else "year IS NOT NULL"]
+        params: list[object] = [*cells]
+        for operator, year in wanted.year_bounds():
+            conditions.append(f"year {operator} ?")
+            params.append(year)
+        if wanted.summary is not None:
+            conditions.append("summary = ?")
+            params.append(wanted.summary)
+        with self._reading() as db:
+            if not _has_sqlite_table(db, cells_table(layer)):
+                return None
+            if db.execute(f"SELECT 1 FROM {table} WHERE {inside} LIMIT 1", cells).fetchone() is None:  # noqa: S608
+                return None
+            where = " AND ".join([inside, *conditions])
+            statement = f"SELECT cx, cy, summary, n, sx, sy FROM {table} WHERE {where}"  # noqa: S608
+            rows = db.execute(statement, params).fetchall()
+        return pd.DataFrame(rows, columns=["cx", "cy", "summary", "n", "sx", "sy"])
+
     def _aggregate(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         """The tile's grid of aggregates, from every matching point inside it."""
         summary = summary_property(layer)
         inside = FeatureQuery(
-            bbox=lonlat_bounds(tile, buffer=0), limit=-1, filters=query.filters, interval=query.interval
+            bbox=lonlat_bounds(tile, buffer=1), limit=-1, filters=query.filters, interval=query.interval
         )
         columns = f"t.geom, t.{_quote(summary)}" if summary else "t.geom"
         rows = self._rows(layer, inside, columns)
         if not rows:
             return b""
         points = shapely.get_coordinates(shapely.from_wkb([_wkb(row[0]) for row in rows]))
-        return encode_aggregates(layer, tile, points, [row[1] for row in rows] if summary else None)
+        tallies = tally(layer, tile, points, [row[1] for row in rows] if summary else None)
+        return encode_cells(layer, tile, tallies)
 
     def layer_version(self, layer: Layer) -> LayerVersion | None:
         """From memory, re-read only when a write replaced the file."""
@@ -411,14 +445,19 @@ class _GeoPackageWriter:
         self.scratch = scratch
         self.fresh: set[str] = set()
         self.finished: list[tuple[Layer, LoadRun | None]] = []
+        self.counters: dict[str, CellCounter] = {}
 
     def begin(self, layer: Layer) -> None:
         self.fresh.add(layer.name)
+        if aggregates(layer):
+            self.counters[layer.name] = CellCounter(layer)
 
     def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
         rows = conform(layer, frame)
         if rows.empty and layer.name not in self.fresh:
             return
+        if layer.name in self.counters:
+            self.counters[layer.name].add(rows)
         for column, kind in layer.properties.items():
             if kind == "date":
                 text = rows[column].dt.strftime("%Y-%m-%d").astype(object)
@@ -442,6 +481,8 @@ class _GeoPackageWriter:
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'idx_{layer.table}_{layer.id}')} "
                 f"ON {_quote(layer.table)} ({_quote(layer.id)})"
             )
+            if layer.name in self.counters:
+                _write_cells(db, layer, self.counters.pop(layer.name).cells())
             db.execute(
                 "CREATE TABLE IF NOT EXISTS layer_versions "
                 "(layer TEXT PRIMARY KEY, tag TEXT NOT NULL, changed_at TEXT NOT NULL)"
@@ -462,6 +503,20 @@ class _GeoPackageWriter:
         """Reclaim the space of replaced rows, so the file does not grow with every load."""
         with contextlib.closing(sqlite3.connect(self.scratch)) as db:
             db.execute("VACUUM")
+
+
+def _write_cells(db: sqlite3.Connection, layer: Layer, cells: pd.DataFrame) -> None:
+    """Replace the layer's cells table (see ``observatory.point_cells``) with ``cells``."""
+    table = _quote(cells_table(layer))
+    db.execute(f"DROP TABLE IF EXISTS {table}")
+    db.execute(
+        f"CREATE TABLE {table} (zoom INTEGER NOT NULL, level INTEGER NOT NULL, cx INTEGER NOT NULL, "
+        "cy INTEGER NOT NULL, year INTEGER, summary TEXT, n INTEGER NOT NULL, sx REAL NOT NULL, "
+        "sy REAL NOT NULL)"
+    )
+    rows = cells[CELL_COLUMNS].astype(object).where(cells[CELL_COLUMNS].notna(), None)
+    db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.itertuples(index=False))  # noqa: S608
+    db.execute(f"CREATE INDEX {_quote(f'{cells_table(layer)}_cell_idx')} ON {table} (zoom, cx, cy)")
 
 
 def _record_run(db: sqlite3.Connection, run: LoadRun) -> None:

@@ -32,6 +32,17 @@ from psycopg.copy import QueuedLibpqWriter
 
 from layers import Layer
 from observatory.errors import InvalidParameter, StoreUnavailable
+from observatory.point_cells import (
+    COLUMNS as CELL_COLUMNS,
+)
+from observatory.point_cells import (
+    HALF_WORLD,
+    CellCounter,
+    CellFilter,
+    cell_filter,
+    cells_table,
+    grid_levels,
+)
 from observatory.store._deadline import WATCHDOG
 from observatory.store.base import (
     LOAD_RUN_FIELDS,
@@ -56,7 +67,6 @@ from observatory.tiles import (
     EXTENT,
     TMS,
     aggregates,
-    grid_side,
     lonlat_bounds,
     summary_property,
 )
@@ -294,26 +304,55 @@ class PostGISStore:
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         if not aggregates(layer):
             return self._tile(layer, tile, query, _sql("tile"), {}, {})
-        summary = summary_property(layer)
-        inner = lonlat_bounds(tile, buffer=0)
-        corner = TMS.xy_bounds(tile)
-        statement = _sql("point_tile")
-        names: dict[str, sql.Composable] = {
-            "summary": sql.SQL("t.{}").format(sql.Identifier(summary)) if summary else sql.SQL("NULL::text"),
-            "summary_name": sql.Identifier(summary or "summary"),
-        }
+        wanted = cell_filter(layer, query)
+        if wanted is not None:
+            counted, total, content = self._counted_tile(layer, tile, wanted)
+            if counted and total > layer.max_features_per_tile:
+                return content
+            if counted and total == 0:
+                return b""
+        inner = lonlat_bounds(tile, buffer=1)  # a pixel more: the cells decide what is inside
+        names = {**self._summary_names(layer), "summary": _summary_column(layer)}
         params = {
             **dict(zip(("inner_west", "inner_south", "inner_east", "inner_north"), inner, strict=True)),
-            "side": grid_side(layer),
-            "left": corner.left,
-            "top": corner.top,
-            "size": corner.right - corner.left,
+            **_grid_params(layer, tile),
             "aggregate": False,
         }
+        statement = _sql("point_tile")
         content = self._tile(layer, tile, query, statement, names, params)
         if len(content) > BYTE_BUDGET:
             content = self._tile(layer, tile, query, statement, names, {**params, "aggregate": True})
         return content
+
+    def _summary_names(self, layer: Layer) -> dict[str, sql.Composable]:
+        summary_name = sql.Identifier(summary_property(layer) or "summary")
+        return {"cells_from_tallies": _sql("cells_from_tallies").format(summary_name=summary_name)}
+
+    def _counted_tile(
+        self, layer: Layer, tile: morecantile.Tile, wanted: CellFilter
+    ) -> tuple[bool, int, bytes]:
+        """From the cells counted at load: whether the tile was (it held more records than the
+        cap), how many of its records match, and their tile of aggregates."""
+        params: dict[str, Any] = {**_grid_params(layer, tile), "extent": EXTENT, "name": layer.name}
+        conditions = [sql.SQL("year IS NULL" if wanted.years is None else "year IS NOT NULL")]
+        for index, (operator, year) in enumerate(wanted.year_bounds()):
+            conditions.append(sql.SQL(f"year {operator} %(year{index})s"))
+            params[f"year{index}"] = year
+        if wanted.summary is not None:
+            conditions.append(sql.SQL("summary = %(summary)s"))
+            params["summary"] = wanted.summary
+        statement = _sql("point_tile_cells").format(
+            cells=sql.Identifier(self.schema, cells_table(layer)),
+            where=sql.SQL(" AND ").join(conditions),
+            **self._summary_names(layer),
+        )
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> tuple[bool, int, bytes]:
+            cursor.execute(statement, params)
+            counted, total, content = _first(cursor)
+            return bool(counted), int(total or 0), bytes(content) if content else b""
+
+        return self._read(fetch)
 
     def _tile(
         self,
@@ -334,9 +373,9 @@ class PostGISStore:
         # ST_TileEnvelope margin wraps around on the matrix's edges and finds nothing).
         west, south, east, north = lonlat_bounds(tile)
         params.update(
-            z=tile.z, x=tile.x, y=tile.y, west=west, south=south, east=east, north=north,
-            extent=EXTENT, buffer=BUFFER, cap=layer.max_features_per_tile, name=layer.name,
-            **_withheld_params(layer), **extra,
+            {"z": tile.z, "x": tile.x, "y": tile.y, "west": west, "south": south, "east": east,
+             "north": north, "extent": EXTENT, "buffer": BUFFER, "cap": layer.max_features_per_tile,
+             "name": layer.name, **_withheld_params(layer), **extra}
         )  # fmt: skip
 
         def fetch(cursor: psycopg.Cursor[Any]) -> Any:
@@ -420,19 +459,25 @@ class _PostGISWriter:
         self.runs: list[LoadRun] = []
         self.copies: dict[str, Copy] = {}
         self.streams = contextlib.ExitStack()
+        self.counters: dict[str, CellCounter] = {}
 
     def _staging(self, layer: Layer) -> sql.Identifier:
-        return sql.Identifier(self.schema, f"_staging_{layer.table}")
+        return self._staged(layer.table)
+
+    def _staged(self, table: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, f"_staging_{table}")
 
     def begin(self, layer: Layer) -> None:
-        """An empty copy of the layer's table, without indexes: COPY fills it, then they are built."""
-        target = sql.Identifier(self.schema, layer.table)
-        self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(layer)))
-        self.cursor.execute(
-            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
-                self._staging(layer), target
+        """An empty copy of the layer's tables, without indexes: COPY fills them, then they are built."""
+        for table in _tables(layer):
+            self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staged(table)))
+            self.cursor.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+                    self._staged(table), sql.Identifier(self.schema, table)
+                )
             )
-        )
+        if aggregates(layer):
+            self.counters[layer.name] = CellCounter(layer)
         self.staged.append(layer)
 
     def append(self, layer: Layer, frame: gpd.GeoDataFrame) -> None:
@@ -441,6 +486,8 @@ class _PostGISWriter:
         rows = conform(layer, frame)
         if rows.empty:
             return
+        if layer.name in self.counters:
+            self.counters[layer.name].add(rows)
         if layer.name not in self.copies:
             columns = [*layer.properties, "geom"]
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
@@ -460,12 +507,16 @@ class _PostGISWriter:
             self.streams.close()
             self.streams = contextlib.ExitStack()
             del self.copies[layer.name]
-        self.cursor.execute(
-            _sql("staged_indexes"),
-            {"schema": self.schema, "table": layer.table, "staging": f"_staging_{layer.table}",
-             "qualified": f'"{self.schema}"."{layer.table}"'},
-        )  # fmt: skip
-        indexes = self.cursor.fetchall()
+        if layer.name in self.counters:
+            self._write_cells(layer, self.counters.pop(layer.name))
+        indexes = []
+        for table in _tables(layer):
+            self.cursor.execute(
+                _sql("staged_indexes"),
+                {"schema": self.schema, "table": table, "staging": f"_staging_{table}",
+                 "qualified": f'"{self.schema}"."{table}"'},
+            )  # fmt: skip
+            indexes.extend(self.cursor.fetchall())
         if self.second is None:
             self.second = self.connect()
         spatial_first = sorted(indexes, key=lambda row: not row[2])
@@ -473,7 +524,8 @@ class _PostGISWriter:
         _run_two_at_a_time(builds, [self.connection, self.second])
         if aggregates(layer):
             self._cluster(layer)
-        self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staging(layer)))
+        for table in _tables(layer):
+            self.cursor.execute(sql.SQL("ANALYZE {}").format(self._staged(table)))
         for _, constraint, _ in indexes:
             if constraint is not None:
                 self.cursor.execute(
@@ -484,6 +536,22 @@ class _PostGISWriter:
                     )
                 )
         self.finished.append((layer, run))
+
+    def _write_cells(self, layer: Layer, counter: CellCounter) -> None:
+        """The layer's cells (counted from the rows as they streamed in) into its staged cells table,
+        in the order of their index."""
+        cells = counter.cells()
+        if cells.empty:
+            return
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            self._staged(cells_table(layer)),
+            sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS)),
+        )
+        text = io.BytesIO()
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        pa_csv.write_csv(pa.Table.from_pandas(cells, preserve_index=False), text, options)
+        with self.cursor.copy(statement) as copy:
+            copy.write(text.getvalue())
 
     def _cluster(self, layer: Layer) -> None:
         """Store a point layer's rows in the order of its spatial index: a zoomed-out tile
@@ -511,9 +579,9 @@ class _PostGISWriter:
         except Exception:  # the copy was already broken
             log.debug("ending an unfinished COPY", exc_info=True)
         self.copies.clear()
-        for layer in self.staged:
+        for table in [table for layer in self.staged for table in _tables(layer)]:
             try:
-                self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(layer)))
+                self.cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staged(table)))
             except psycopg.Error:  # the connection is gone: the next session's begin drops it
                 log.debug("dropping a staged table", exc_info=True)
 
@@ -522,30 +590,10 @@ class _PostGISWriter:
             self.second.close()
 
     def swap(self) -> None:
-        """Put every finished layer's staged table in place of the old one (brief exclusive locks)."""
+        """Put every finished layer's staged tables in place of the old ones (brief exclusive locks)."""
         for layer, run in self.finished:
-            target = sql.Identifier(self.schema, layer.table)
-            retired = f"_retired_{layer.table}"
-            self.cursor.execute(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(retired))
-            )
-            self.cursor.execute(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    self._staging(layer), sql.Identifier(layer.table)
-                )
-            )
-            self.cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(self.schema, retired)))
-            self.cursor.execute(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s "
-                "AND indexname LIKE %s",
-                [self.schema, layer.table, "\\_staging\\_%"],
-            )
-            for (index,) in self.cursor.fetchall():
-                self.cursor.execute(
-                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                        sql.Identifier(self.schema, index), sql.Identifier(index.removeprefix("_staging_"))
-                    )
-                )
+            for table in _tables(layer):
+                self._swap_table(table)
             self.cursor.execute(
                 sql.SQL(
                     "INSERT INTO {} (layer, tag, changed_at) VALUES (%s, %s, now()) ON CONFLICT (layer) "
@@ -564,6 +612,33 @@ class _PostGISWriter:
                 ),
                 run.as_dict(),
             )
+
+    def _swap_table(self, table: str) -> None:
+        retired = sql.Identifier(self.schema, f"_retired_{table}")
+        self.cursor.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(self.schema, table), sql.Identifier(f"_retired_{table}")
+            )
+        )
+        self.cursor.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._staged(table), sql.Identifier(table))
+        )
+        self.cursor.execute(sql.SQL("DROP TABLE {}").format(retired))
+        self.cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s AND indexname LIKE %s",
+            [self.schema, table, "\\_staging\\_%"],
+        )
+        for (index,) in self.cursor.fetchall():
+            self.cursor.execute(
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(self.schema, index), sql.Identifier(index.removeprefix("_staging_"))
+                )
+            )
+
+
+def _tables(layer: Layer) -> list[str]:
+    """A layer's tables, staged and swapped together: its rows, and a point layer's cells."""
+    return [layer.table, cells_table(layer)] if aggregates(layer) else [layer.table]
 
 
 def _run_two_at_a_time(statements: list[sql.SQL], connections: list[psycopg.Connection[Any]]) -> None:
@@ -608,6 +683,24 @@ def _condition(condition: Condition, params: dict[str, Any]) -> sql.Composable:
             )
             params[name] = part.wkb
     return sql.Composed(parts)
+
+
+def _summary_column(layer: Layer) -> sql.Composable:
+    summary = summary_property(layer)
+    return sql.SQL("t.{}").format(sql.Identifier(summary)) if summary else sql.SQL("NULL::text")
+
+
+def _grid_params(layer: Layer, tile: morecantile.Tile) -> dict[str, Any]:
+    """The tile's cells in the global grid (observatory/point_cells.py) and its corner in metres."""
+    extra = grid_levels(layer)
+    corner = TMS.xy_bounds(tile)
+    return {
+        "z": tile.z, "level": tile.z + extra, "cells_across": float(2 ** (tile.z + extra)),
+        "half_world": HALF_WORLD,
+        "first_cx": tile.x << extra, "last_cx": ((tile.x + 1) << extra) - 1,
+        "first_cy": tile.y << extra, "last_cy": ((tile.y + 1) << extra) - 1,
+        "left": corner.left, "top": corner.top, "size": corner.right - corner.left,
+    }  # fmt: skip
 
 
 def _first(cursor: psycopg.Cursor[Any]) -> Any:

@@ -14,28 +14,25 @@ WITH bounds AS (
            ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.tile, %(extent)s, %(buffer)s, true) AS geom
     FROM {table} t, bounds, probe
     WHERE NOT probe.over AND t.geom && bounds.search AND {where}
-), placed AS (
+), mercator AS (
     -- Web Mercator (EPSG:3857) by its spherical formulas: the same numbers as ST_Transform, at a
     -- fraction of its cost over the hundreds of thousands of points of a zoomed-out tile.
     SELECT {summary} AS summary,
-           (6378137 * radians(ST_X(t.geom)) - %(left)s) * %(extent)s / %(size)s AS col,
-           (%(top)s - 6378137 * ln(tan(pi() / 4 + radians(ST_Y(t.geom)) / 2))) * %(extent)s / %(size)s AS row
+           6378137 * radians(ST_X(t.geom)) AS mx,
+           6378137 * ln(tan(pi() / 4 + radians(ST_Y(t.geom)) / 2)) AS my
     FROM {table} t, bounds, probe
     WHERE probe.over AND t.geom && bounds.inside AND {where}
-), tallies AS (  -- hashed, in memory: the records per cell and summary value
-    SELECT floor(col * %(side)s / %(extent)s) AS cx, floor(row * %(side)s / %(extent)s) AS cy, summary,
-           count(*) AS n, sum(col) AS col, sum(row) AS row
+), placed AS (  -- each record's cell of the global grid (observatory/point_cells.py)
+    SELECT summary, mx, my,
+           floor((mx + %(half_world)s) / (2 * %(half_world)s) * %(cells_across)s) AS cx,
+           floor((%(half_world)s - my) / (2 * %(half_world)s) * %(cells_across)s) AS cy
+    FROM mercator
+), tallies AS (  -- hashed, in memory: the records per cell and summary value inside the tile
+    SELECT cx, cy, summary, count(*) AS n, sum(mx) AS sx, sum(my) AS sy
     FROM placed
-    WHERE col >= 0 AND col < %(extent)s AND row >= 0 AND row < %(extent)s
-    GROUP BY 1, 2, 3
-), cells AS (
-    SELECT sum(n)::integer AS count,
-           (array_agg(summary ORDER BY n DESC, summary COLLATE "C")
-               FILTER (WHERE summary IS NOT NULL))[1] AS {summary_name},
-           ST_MakePoint(sum(col) / sum(n), sum(row) / sum(n)) AS geom
-    FROM tallies
-    GROUP BY cx, cy
-)
+    WHERE cx BETWEEN %(first_cx)s AND %(last_cx)s AND cy BETWEEN %(first_cy)s AND %(last_cy)s
+    GROUP BY cx, cy, summary
+), {cells_from_tallies}
 SELECT coalesce((SELECT ST_AsMVT(singles.*, %(name)s, %(extent)s, 'geom') FROM singles
                  WHERE geom IS NOT NULL), '')
     || coalesce((SELECT ST_AsMVT(cells.*, %(name)s, %(extent)s, 'geom') FROM cells), '')

@@ -1,0 +1,201 @@
+"""Point layers counted per grid cell once, at load, so that a dense tile is drawn from a few
+thousand counts instead of aggregating every point in it on each request (a z11 permits tile of the
+million-permit store holds 682,000 of them).
+
+The grid is global: at level ``L`` the Web Mercator square is cut into 2^L × 2^L cells, the tiles
+of zoom ``L``; a point's cell is ``floor((x + W) / 2W · 2^L)`` across and ``floor((W - y) / 2W ·
+2^L)`` down. A tile of zoom ``z`` is aggregated on the cells of level ``z +`` :func:`grid_levels`,
+the :func:`~observatory.tiles.grid_side` × ``grid_side`` cells inside it, so counts taken at load and
+counts taken live fall in the same cells and every point in exactly one cell per zoom.
+
+Rows are kept only for the tiles that hold more points than the layer's cap at load (the only ones
+that are ever aggregated from them), per cell, value of the summary property (``kind``) and year of
+the layer's date, plus one row per cell and summary over all years (``year`` null): enough to answer
+a tile filtered by kind and by whole years; any other filter aggregates live.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import geopandas as gpd
+import morecantile
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers import Layer
+from observatory.store.base import FeatureQuery
+from observatory.tiles import grid_side, summary_property
+
+EARTH_RADIUS = 6378137.0
+HALF_WORLD = math.pi * EARTH_RADIUS
+"""Half the side of the Web Mercator square, in metres (20,037,508.34)."""
+FINEST = 30
+"""The level points are first placed at (cells of ~4 cm); every coarser cell is a shift of it."""
+COLUMNS = ["zoom", "level", "cx", "cy", "year", "summary", "n", "sx", "sy"]
+"""The stored table: the zoom of the tile counted, its cell, year (null: all years), summary value,
+count and sums of x and y. A tile is read from the rows of its zoom and of the level its grid has
+now: a cap changed in the catalogue since the load (another grid) finds none and aggregates live."""
+
+
+def grid_levels(layer: Layer) -> int:
+    """Levels between a tile and its aggregation cells: ``grid_side = 2 ** grid_levels``."""
+    return grid_side(layer).bit_length() - 1
+
+
+def mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spherical Web Mercator (EPSG:3857) by its formulas, as the PostGIS tile query computes it."""
+    x = EARTH_RADIUS * np.radians(lon)
+    y = EARTH_RADIUS * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+    return x, y
+
+
+def placed(x: np.ndarray, y: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's cell (column, row from the north-west) at ``level``; off-square points clamp."""
+    last = 2**level - 1
+    column = np.clip(np.floor((x + HALF_WORLD) / (2 * HALF_WORLD) * 2**level), 0, last)
+    row = np.clip(np.floor((HALF_WORLD - y) / (2 * HALF_WORLD) * 2**level), 0, last)
+    return column.astype(np.int64), row.astype(np.int64)
+
+
+@dataclass
+class CellCounter:
+    """Gathers a point layer's rows as a load streams them, then counts them per cell."""
+
+    layer: Layer
+    parts: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, frame: gpd.GeoDataFrame) -> None:
+        """Keep what the counts need of each row (its point, summary value and year)."""
+        if frame.empty:
+            return
+        lon, lat = shapely.get_x(frame.geometry.values), shapely.get_y(frame.geometry.values)
+        summary = summary_property(self.layer)
+        dates = frame[self.layer.datetime] if self.layer.datetime else None
+        self.parts.append(
+            pd.DataFrame({
+                "lon": lon,
+                "lat": lat,
+                "summary": frame[summary].astype(object).to_numpy() if summary else None,
+                "year": None if dates is None else pd.to_datetime(dates).dt.year.astype("Int16").to_numpy(),
+            })
+        )  # fmt: skip
+
+    def cells(self) -> pd.DataFrame:
+        """The rows of the cells table (see the module's rules), sorted by zoom and cell."""
+        if not self.parts:
+            return pd.DataFrame(columns=COLUMNS)
+        points = pd.concat(self.parts, ignore_index=True)
+        self.parts = []
+        return count_cells(self.layer, points)
+
+
+def count_cells(layer: Layer, points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` (lon, lat, summary, year) counted per cell of the tiles over the layer's cap."""
+    x, y = mercator(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
+    column, row = placed(x, y, FINEST)
+    summary = pd.Categorical(points["summary"])
+    codes = summary.codes
+    years = points["year"].astype("Int16").fillna(-1).to_numpy(np.int16)
+    extra = grid_levels(layer)
+    kept = np.arange(len(points))
+    levels = []
+    for zoom in range(layer.min_zoom, min(layer.max_zoom, FINEST - extra) + 1):
+        shift = FINEST - zoom
+        tile = (column[kept] >> shift) << zoom | (row[kept] >> shift)
+        _, index, counts = np.unique(tile, return_inverse=True, return_counts=True)
+        kept = kept[counts[index] > layer.max_features_per_tile]
+        if kept.size == 0:
+            break
+        levels.append(_level_rows(zoom + extra, kept, column, row, codes, years, x, y).assign(zoom=zoom))
+    if not levels:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = pd.concat(levels, ignore_index=True)
+    values = np.array([*summary.categories, None], dtype=object)  # code -1 (missing) is the last
+    rows["summary"] = values[rows.pop("code").to_numpy()]
+    rows["year"] = rows["year"].astype("Int16").where(rows["year"] >= 0)
+    return rows.sort_values(["zoom", "cx", "cy"], kind="stable").reset_index(drop=True)[COLUMNS]
+
+
+def _level_rows(
+    level: int,
+    kept: np.ndarray,
+    column: np.ndarray,
+    row: np.ndarray,
+    codes: np.ndarray,
+    years: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> pd.DataFrame:
+    """One level's rows: per cell, summary code and year, and per cell and code over all years."""
+    shift = FINEST - level
+    frame = pd.DataFrame({
+        "cx": column[kept] >> shift, "cy": row[kept] >> shift, "code": codes[kept], "year": years[kept],
+        "x": x[kept], "y": y[kept],
+    })  # fmt: skip
+    sums = {"n": ("x", "size"), "sx": ("x", "sum"), "sy": ("y", "sum")}
+    by_year = frame[frame["year"] >= 0].groupby(["cx", "cy", "code", "year"], sort=False).agg(**sums)
+    all_years = frame.groupby(["cx", "cy", "code"], sort=False).agg(**sums).assign(year=-1)
+    rows = pd.concat([by_year.reset_index(), all_years.reset_index()], ignore_index=True)
+    rows["level"] = level
+    return rows
+
+
+@dataclass(frozen=True)
+class CellFilter:
+    """What of a tile query the stored cells can answer: a summary value and a span of years."""
+
+    summary: object | None
+    years: tuple[int | None, int | None] | None
+    """First and last year (None: open), or None for all records, dated or not."""
+
+    def year_bounds(self) -> list[tuple[str, int]]:
+        """The comparisons (``>=`` or ``<=``, year) a row's year must pass: rows of all years have
+        no year and are read only without a span; with one, the rows of each year in it."""
+        first, last = self.years or (None, None)
+        return [(operator, year) for operator, year in ((">=", first), ("<=", last)) if year is not None]
+
+
+def cell_filter(layer: Layer, query: FeatureQuery) -> CellFilter | None:
+    """The query as a filter on cells, or None when it filters on more than they keep (then the
+    tile is aggregated live)."""
+    summary = summary_property(layer)
+    if query.condition is not None or query.bbox is not None or set(query.filters) - {summary}:
+        return None
+    years = None
+    if query.interval is not None:
+        start, end = query.interval
+        if not (_year_start(start) and _year_end(end)):
+            return None
+        years = (start.year if start else None, end.year if end else None)
+    return CellFilter(query.filters.get(summary) if summary else None, years)
+
+
+def _year_start(day: date | None) -> bool:
+    return day is None or (day.month, day.day) == (1, 1)
+
+
+def _year_end(day: date | None) -> bool:
+    return day is None or (day.month, day.day) == (12, 31)
+
+
+def cells_table(layer: Layer) -> str:
+    """The table of a point layer's cells, replaced with the layer's own."""
+    return f"{layer.table}_cells"
+
+
+def tally(
+    layer: Layer, tile: morecantile.Tile, points: np.ndarray, summary: list[object] | None
+) -> pd.DataFrame:
+    """Lon/lat ``points`` (n × 2) counted per cell of ``tile``'s grid and summary value, as the
+    cells table holds them; points outside the tile (its buffer) are left out."""
+    extra = grid_levels(layer)
+    x, y = mercator(points[:, 0], points[:, 1])
+    cx, cy = placed(x, y, tile.z + extra)
+    frame = pd.DataFrame({"cx": cx, "cy": cy, "summary": summary, "x": x, "y": y})
+    frame = frame[((cx >> extra) == tile.x) & ((cy >> extra) == tile.y)]
+    grouped = frame.groupby(["cx", "cy", "summary"], dropna=False, sort=False)
+    return grouped.agg(n=("x", "size"), sx=("x", "sum"), sy=("y", "sum")).reset_index()
