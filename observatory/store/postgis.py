@@ -73,6 +73,15 @@ from observatory.tiles import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TILE_SETTINGS = {
+    # Scans start at the table's first page and run in one process: when the cap cuts a dense
+    # tile, every request keeps the same features, so equal ETags mean equal bytes.
+    "synchronize_seqscans": "off",
+    "max_parallel_workers_per_gather": "0",
+    # Aggregating a zoomed-out point tile live groups up to the layer's every row: in memory, not
+    # in temporary files (4 MB, the default, spills at about 100,000 rows).
+    "work_mem": "64MB",
+}
 
 
 def _reason(error: BaseException) -> str:
@@ -128,8 +137,11 @@ class PostGISStore:
         return StoreUnavailable(f"the database {what}; retry later")
 
     @contextmanager
-    def _cursor(self, *, retry: list[bool] | None = None) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor in a transaction with a statement timeout, under a client-side deadline.
+    def _cursor(
+        self, *, retry: list[bool] | None = None, settings: dict[str, str] | None = None
+    ) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction with a statement timeout (and the other ``settings``, set in
+        the same statement: one round trip), under a client-side deadline.
 
         Connection failures become :class:`StoreUnavailable` (503). When ``retry`` is given and
         the server dropped a pooled connection (a restart), ``retry[0]`` is set and the pool is
@@ -142,15 +154,16 @@ class PostGISStore:
         except (sqlalchemy.exc.DBAPIError, psycopg.OperationalError) as error:  # the pool's connect
             raise self._unavailable(error, "is unreachable") from None
         driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
+        local = {"statement_timeout": f"{round(self.statement_timeout * 1000)}ms", **(settings or {})}
+        setting = sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in local)
+        )
         deadline = self.statement_timeout + 2  # time for the server to cancel on its own first
         try:
             with WATCHDOG.guard(driver.pgconn.socket, deadline) as guard:
                 try:
                     with driver.cursor() as cursor:
-                        cursor.execute(
-                            "SELECT set_config('statement_timeout', %s, true)",
-                            [f"{round(self.statement_timeout * 1000)}ms"],
-                        )
+                        cursor.execute(setting, [item for pair in local.items() for item in pair])
                         yield cursor
                     connection.commit()
                 except psycopg.OperationalError as error:
@@ -166,17 +179,17 @@ class PostGISStore:
         except psycopg.OperationalError as error:  # closing a connection the server dropped
             raise self._unavailable(error, "dropped the connection") from None
 
-    def _read(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+    def _read(self, work: Callable[[psycopg.Cursor[Any]], T], settings: dict[str, str] | None = None) -> T:
         """``work(cursor)``, tried a second time on a fresh connection if the server dropped the
         pooled one (reads are idempotent)."""
         retry = [False]
         try:
-            with self._cursor(retry=retry) as cursor:
+            with self._cursor(retry=retry, settings=settings) as cursor:
                 return work(cursor)
         except StoreUnavailable:
             if not retry[0]:
                 raise
-        with self._cursor() as cursor:
+        with self._cursor(settings=settings) as cursor:
             return work(cursor)
 
     def _table(self, layer: Layer) -> sql.Composable:
@@ -379,17 +392,10 @@ class PostGISStore:
         )  # fmt: skip
 
         def fetch(cursor: psycopg.Cursor[Any]) -> Any:
-            # Scans start at the table's first page and run in one process: when the cap cuts a
-            # dense tile, every request keeps the same features, so equal ETags mean equal bytes.
-            cursor.execute("SET LOCAL synchronize_seqscans = off")
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            # Aggregating a zoomed-out point tile groups up to the layer's every row: in memory,
-            # not in temporary files (4 MB, the default, spills at about 100,000 rows).
-            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(statement, params)
             return cursor.fetchone()
 
-        row = self._read(fetch)
+        row = self._read(fetch, TILE_SETTINGS)
         return bytes(row[0]) if row and row[0] else b""
 
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
