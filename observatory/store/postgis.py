@@ -73,6 +73,8 @@ from observatory.tiles import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+POOL_SIZE = 20
+"""Connections per store (and per server process): requests past it wait up to connect_timeout."""
 TILE_SETTINGS = {
     # Scans start at the table's first page and run in one process: when the cap cuts a dense
     # tile, every request keeps the same features, so equal ETags mean equal bytes.
@@ -119,6 +121,11 @@ class PostGISStore:
             # deadline instead, and a connection the server dropped is discarded and retried once.
             pool_pre_ping=False,
             pool_timeout=connect_timeout,
+            # Connections past the pool's size are closed when returned: under concurrent requests
+            # each one would be a new backend (fork, PostGIS and PROJ loaded again, statements
+            # never prepared). Keep as many as the server runs requests at once, none beyond.
+            pool_size=POOL_SIZE,
+            max_overflow=0,
             connect_args={"options": f"-c search_path={schema},public", "connect_timeout": connect_seconds},
         )
         self._where_text = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
