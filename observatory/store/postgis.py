@@ -7,6 +7,7 @@ bound parameters.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
@@ -793,8 +794,9 @@ def _csv(layer: Layer, rows: gpd.GeoDataFrame) -> bytes:
     return sink.getvalue()
 
 
+@functools.cache
 def _sql(name: str) -> sql.SQL:
-    """A static statement from ``sql/``."""
+    """A static statement from ``sql/``, read once."""
     text = resources.files("observatory.store").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
     return sql.SQL(text)
 
