@@ -9,14 +9,18 @@ the :func:`~observatory.tiles.grid_side` × ``grid_side`` cells inside it, so co
 counts taken live fall in the same cells and every point in exactly one cell per zoom.
 
 Rows are kept only for the tiles that hold more points than the layer's cap at load (the only ones
-that are ever aggregated from them), per cell, value of the summary property (``kind``) and year of
-the layer's date, plus one row per cell and summary over all years (``year`` null): enough to answer
-a tile filtered by kind and by whole years; any other filter aggregates live.
+that are ever aggregated from them) and at least twice as many points as rows to count them in
+(deeper, reading the points costs about what reading their cells would): per cell and value of the
+summary property (``kind``) over all years (``year`` null), and, in the tiles where one year alone
+passes the cap, per cell, summary value and year of the layer's date. Enough to answer a tile
+filtered by kind and by whole years; any other filter aggregates live, and so does a span of years
+in a tile without rows by year (a single year of it fits under the cap as single features).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -84,64 +88,75 @@ class CellCounter:
             })
         )  # fmt: skip
 
-    def cells(self) -> pd.DataFrame:
-        """The rows of the cells table (see the module's rules), sorted by zoom and cell."""
+    def cells(self) -> Iterator[pd.DataFrame]:
+        """The rows of the cells table (see the module's rules), a frame per zoom, each sorted by
+        cell: written as they come, the counts of a large layer are never all in memory at once."""
         if not self.parts:
-            return pd.DataFrame(columns=COLUMNS)
+            return iter(())
         points = pd.concat(self.parts, ignore_index=True)
         self.parts = []
         return count_cells(self.layer, points)
 
 
-def count_cells(layer: Layer, points: pd.DataFrame) -> pd.DataFrame:
-    """``points`` (lon, lat, summary, year) counted per cell of the tiles over the layer's cap."""
+def count_cells(layer: Layer, points: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """``points`` (lon, lat, summary, year) counted per cell of the tiles over the layer's cap, a
+    frame per zoom."""
     x, y = mercator(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
     column, row = placed(x, y, FINEST)
     summary = pd.Categorical(points["summary"])
+    values = np.array([*summary.categories, None], dtype=object)  # code -1 (missing) is the last
     codes = summary.codes
     years = points["year"].astype("Int16").fillna(-1).to_numpy(np.int16)
     extra = grid_levels(layer)
+    cap = layer.max_features_per_tile
     kept = np.arange(len(points))
-    levels = []
     for zoom in range(layer.min_zoom, min(layer.max_zoom, FINEST - extra) + 1):
         shift = FINEST - zoom
         tile = (column[kept] >> shift) << zoom | (row[kept] >> shift)
         _, index, counts = np.unique(tile, return_inverse=True, return_counts=True)
-        kept = kept[counts[index] > layer.max_features_per_tile]
+        kept = kept[counts[index] > cap]
         if kept.size == 0:
-            break
-        levels.append(_level_rows(zoom + extra, kept, column, row, codes, years, x, y).assign(zoom=zoom))
-    if not levels:
-        return pd.DataFrame(columns=COLUMNS)
-    rows = pd.concat(levels, ignore_index=True)
-    values = np.array([*summary.categories, None], dtype=object)  # code -1 (missing) is the last
-    rows["summary"] = values[rows.pop("code").to_numpy()]
-    rows["year"] = rows["year"].astype("Int16").where(rows["year"] >= 0)
-    return rows.sort_values(["zoom", "cx", "cy"], kind="stable").reset_index(drop=True)[COLUMNS]
+            return
+        frame = pd.DataFrame({
+            "tile": tile[counts[index] > cap], "cx": column[kept] >> (shift - extra),
+            "cy": row[kept] >> (shift - extra), "code": codes[kept], "year": years[kept], "x": x[kept],
+            "y": y[kept],
+        })  # fmt: skip
+        all_years = _all_years(frame)
+        # Deeper, where cells hold one or two records each, counting saves little over aggregating
+        # the records themselves: stop at the tiles whose cells would not halve the rows read.
+        rows_per_tile = all_years.groupby("tile").size()
+        worth = rows_per_tile.index[2 * rows_per_tile <= frame.groupby("tile").size()[rows_per_tile.index]]
+        inside = frame["tile"].isin(worth).to_numpy()
+        frame, kept = frame[inside], kept[inside]
+        if kept.size == 0:
+            return
+        rows = pd.concat(
+            [all_years[all_years["tile"].isin(worth)], _by_year(frame, cap)], ignore_index=True
+        ).drop(columns="tile")
+        rows["summary"] = values[rows.pop("code").to_numpy()]
+        rows["year"] = rows["year"].astype("Int16").where(rows["year"] >= 0)
+        rows = rows.assign(zoom=zoom, level=zoom + extra).sort_values(["cx", "cy"], kind="stable")
+        yield rows.reset_index(drop=True)[COLUMNS]
 
 
-def _level_rows(
-    level: int,
-    kept: np.ndarray,
-    column: np.ndarray,
-    row: np.ndarray,
-    codes: np.ndarray,
-    years: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-) -> pd.DataFrame:
-    """One level's rows: per cell, summary code and year, and per cell and code over all years."""
-    shift = FINEST - level
-    frame = pd.DataFrame({
-        "cx": column[kept] >> shift, "cy": row[kept] >> shift, "code": codes[kept], "year": years[kept],
-        "x": x[kept], "y": y[kept],
-    })  # fmt: skip
-    sums = {"n": ("x", "size"), "sx": ("x", "sum"), "sy": ("y", "sum")}
-    by_year = frame[frame["year"] >= 0].groupby(["cx", "cy", "code", "year"], sort=False).agg(**sums)
-    all_years = frame.groupby(["cx", "cy", "code"], sort=False).agg(**sums).assign(year=-1)
-    rows = pd.concat([by_year.reset_index(), all_years.reset_index()], ignore_index=True)
-    rows["level"] = level
-    return rows
+SUMS = {"n": ("x", "size"), "sx": ("x", "sum"), "sy": ("y", "sum")}
+
+
+def _all_years(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and summary code, every record (dated or not), with no year."""
+    grouped = frame.groupby(["tile", "cx", "cy", "code"], sort=False)
+    return grouped.agg(**SUMS).reset_index().assign(year=-1)
+
+
+def _by_year(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """Per cell, summary code and year, in the tiles where one year alone passes the cap: in the
+    others a year's records fit in the tile as single features, drawn from the rows."""
+    dated = frame[frame["year"] >= 0]
+    per_year = dated.groupby(["tile", "year"], sort=False).size()
+    crowded = per_year[per_year > cap].index.get_level_values("tile").unique()
+    grouped = dated[dated["tile"].isin(crowded)].groupby(["tile", "cx", "cy", "code", "year"], sort=False)
+    return grouped.agg(**SUMS).reset_index()
 
 
 @dataclass(frozen=True)

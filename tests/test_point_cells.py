@@ -22,10 +22,10 @@ import pytest
 from psycopg import sql
 
 from layers import Layer, get_layer
-from observatory.point_cells import CellCounter, CellFilter, cell_filter, grid_levels
+from observatory.point_cells import COLUMNS, CellCounter, CellFilter, cell_filter, grid_levels
 from observatory.store import FeatureQuery, Store, conform, open_store
 from tests.conftest import STORES, database_url, fresh_settings
-from tests.fixtures import permits_at
+from tests.fixtures import TMS, permits_at
 from tests.test_tile_aggregation import ROWS, TILE
 
 PERMITS = get_layer("permits")
@@ -38,7 +38,7 @@ def capped(cap: int) -> Layer:
 def counted(layer: Layer, rows: list[tuple[str, str, str, float, float]]) -> pd.DataFrame:
     counter = CellCounter(layer)
     counter.add(conform(layer, permits_at(TILE, rows)))
-    return counter.cells()
+    return pd.concat([pd.DataFrame(columns=COLUMNS), *counter.cells()], ignore_index=True)
 
 
 def test_grid_side_is_the_largest_power_of_two_within_the_cap() -> None:
@@ -54,34 +54,66 @@ def test_grid_side_is_the_largest_power_of_two_within_the_cap() -> None:
     ]
 
 
-def test_cells_are_kept_for_the_tiles_over_the_cap_by_kind_and_year() -> None:
-    cells = counted(capped(4), ROWS)
-    # Every tile from zoom 0 to 14 holding the six permits of the tile is over 4 (D1 may share the
-    # coarser ones); at zoom 15 no quarter of the tile holds more than 3: no rows.
-    assert sorted(cells["zoom"].unique()) == list(range(15))
-    at_14 = cells[cells["zoom"] == 14]
-    assert set(at_14["level"]) == {15}  # a 2 × 2 grid: one level down
-    quadrant = {
-        (0, 0): "NW", (1, 0): "NE", (1, 1): "SE",
-    }  # fmt: skip
-    rows = {
-        (quadrant[(cx - 2 * TILE.x, cy - 2 * TILE.y)], summary, None if pd.isna(year) else int(year), n)
-        for cx, cy, summary, year, n in at_14[["cx", "cy", "summary", "year", "n"]].itertuples(index=False)
+def rows_at(cells: pd.DataFrame, zoom: int, name: dict[tuple[int, int], str]) -> set[tuple[object, ...]]:
+    """The zoom's rows as (cell named by its place in the tile, summary, year or None, n)."""
+    at = cells[cells["zoom"] == zoom]
+    side = 2 ** (at["level"].iloc[0] - zoom)
+    return {
+        (name[(cx - side * TILE.x, cy - side * TILE.y)], summary, None if pd.isna(year) else int(year), n)
+        for cx, cy, summary, year, n in at[["cx", "cy", "summary", "year", "n"]].itertuples(index=False)
     }
-    assert rows == {
-        ("NW", "a", 2020, 2), ("NW", "b", 2021, 1), ("NE", "b", 2020, 1), ("SE", "b", 2020, 1),
-        ("SE", "c", 2021, 1),
-        # over all years (no year): what an undated filter reads
-        ("NW", "a", None, 2), ("NW", "b", None, 1), ("NE", "b", None, 1), ("SE", "b", None, 1),
-        ("SE", "c", None, 1),
+
+
+DOUBLED = [*ROWS[:6], *[(f"{name}x", *rest) for name, *rest in ROWS[:6]]]  # each permit twice
+
+
+def test_cells_are_kept_for_the_tiles_over_the_cap_by_kind_and_year() -> None:
+    cells = counted(capped(4), DOUBLED)
+    # Twelve permits in the tile, over 4 from zoom 0 to 14; at 15 the north-west quarter still holds
+    # six (A1, A2, A3 twice) in three cells; at 16 no tile holds more than two.
+    assert sorted(cells["zoom"].unique()) == list(range(16))
+    assert set(cells.loc[cells["zoom"] == 14, "level"]) == {15}  # a 2 × 2 grid: one level down
+    assert rows_at(cells, 14, {(0, 0): "NW", (1, 0): "NE", (1, 1): "SE"}) == {
+        ("NW", "a", None, 4), ("NW", "b", None, 2), ("NE", "b", None, 2), ("SE", "b", None, 2),
+        ("SE", "c", None, 2),
+        # 2020 has 8 permits in the tile, over 4: rows by year too
+        ("NW", "a", 2020, 4), ("NW", "b", 2021, 2), ("NE", "b", 2020, 2), ("SE", "b", 2020, 2),
+        ("SE", "c", 2021, 2),
     }  # fmt: skip
-    # D1 is in the next tile east, under the cap at 14: not among the tile's cells.
-    assert at_14.loc[at_14["year"].isna(), "n"].sum() == 6
+    # The quarter at 15: 2020 has 4 permits there, not over 4: all years only.
+    at_15 = cells[cells["zoom"] == 15]
+    assert sorted(at_15["n"]) == [2, 2, 2] and at_15["year"].isna().all()
+
+
+def test_cells_stop_where_they_would_not_halve_the_rows() -> None:
+    # At 14, six permits in five rows (cells by kind) of the 2 × 2 grid; at 13 the tile is one cell
+    # of its parent (x 4132 even: D1's tile, 4133, shares it), seven permits in four rows (a, b, c
+    # in the tile's cell, c in D1's): neither halves the rows, so counts stop at 12.
+    assert TILE.x % 2 == 0
+    assert sorted(counted(capped(4), ROWS)["zoom"].unique()) == list(range(13))
+
+
+def test_cells_by_year_where_one_year_passes_the_cap() -> None:
+    cells = counted(capped(3), ROWS)  # one cell a tile; 2020 has 4 permits in the tile, over 3
+    assert rows_at(cells, 14, {(0, 0): "tile"}) == {
+        ("tile", "a", None, 2), ("tile", "b", None, 3), ("tile", "c", None, 1),
+        ("tile", "a", 2020, 2), ("tile", "b", 2020, 2), ("tile", "b", 2021, 1), ("tile", "c", 2021, 1),
+    }  # fmt: skip
+    # The mean position is kept as sums of Web Mercator metres, per row.
+    at_14 = cells[(cells["zoom"] == 14) & cells["year"].isna()]
+    bounds = TMS.xy_bounds(TILE)
+    size = bounds.right - bounds.left
+    assert at_14["sx"].sum() / 6 == pytest.approx(
+        bounds.left + size * sum(r[3] for r in ROWS[:6]) / 6, abs=0.01
+    )
+    assert at_14["sy"].sum() / 6 == pytest.approx(
+        bounds.top - size * sum(r[4] for r in ROWS[:6]) / 6, abs=0.01
+    )
 
 
 def test_an_undated_record_counts_in_all_years_only() -> None:
     rows = [*ROWS[:6], ("E1", "a", "", 0.12, 0.12)]
-    cells = counted(capped(4), rows)
+    cells = counted(capped(3), rows)
     at_14 = cells[cells["zoom"] == 14]
     assert at_14.loc[at_14["year"].isna(), "n"].sum() == 7
     assert at_14.loc[at_14["year"].notna(), "n"].sum() == 6

@@ -41,15 +41,13 @@ def capped(cap: int) -> Layer:
     return PERMITS.model_copy(update={"max_features_per_tile": cap})
 
 
-@pytest.fixture(scope="module", params=[(kind, when) for kind in STORES for when in ("live", "counted")])
+@pytest.fixture(scope="module", params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """Each store twice: loaded with the catalogue's cap of 5,000 (the tile under its cap at load,
-    aggregated live when asked with a cap of 4) and loaded with a cap of 4 (its cells counted at load,
-    see observatory.point_cells): the same tiles either way."""
-    kind, when = request.param
-    with fresh_settings(kind, tmp_path_factory.mktemp(kind)) as settings:
+    """Loaded with the catalogue's cap of 5,000, so no cells are counted at load: tiles asked with a
+    smaller cap aggregate live (tests/test_point_cells.py has the counted ones)."""
+    with fresh_settings(request.param, tmp_path_factory.mktemp(request.param)) as settings:
         opened = open_store(settings)
-        opened.replace_layer(PERMITS if when == "live" else capped(4), permits_at(TILE, ROWS), run=None)
+        opened.replace_layer(PERMITS, permits_at(TILE, ROWS), run=None)
         yield opened
         opened.close()
 

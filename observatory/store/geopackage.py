@@ -370,7 +370,8 @@ class GeoPackageStore:
                  tile.y << extra, ((tile.y + 1) << extra) - 1)  # fmt: skip
         inside = "zoom = ? AND level = ? AND cx BETWEEN ? AND ? AND cy BETWEEN ? AND ?"
         table = _quote(cells_table(layer))
-        conditions = ["year IS NULL" if wanted.years is None else "year IS NOT NULL"]
+        rows = "year IS NULL" if wanted.years is None else "year IS NOT NULL"
+        conditions = [rows]
         params: list[object] = [*cells]
         for operator, year in wanted.year_bounds():
             conditions.append(f"year {operator} ?")
@@ -381,12 +382,13 @@ class GeoPackageStore:
         with self._reading() as db:
             if not _has_sqlite_table(db, cells_table(layer)):
                 return None
-            if db.execute(f"SELECT 1 FROM {table} WHERE {inside} LIMIT 1", cells).fetchone() is None:  # noqa: S608
+            counted = f"SELECT 1 FROM {table} WHERE {inside} AND {rows} LIMIT 1"  # noqa: S608
+            if db.execute(counted, cells).fetchone() is None:
                 return None
             where = " AND ".join([inside, *conditions])
             statement = f"SELECT cx, cy, summary, n, sx, sy FROM {table} WHERE {where}"  # noqa: S608
-            rows = db.execute(statement, params).fetchall()
-        return pd.DataFrame(rows, columns=["cx", "cy", "summary", "n", "sx", "sy"])
+            found = db.execute(statement, params).fetchall()
+        return pd.DataFrame(found, columns=["cx", "cy", "summary", "n", "sx", "sy"])
 
     def _aggregate(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         """The tile's grid of aggregates, from every matching point inside it."""
@@ -505,8 +507,8 @@ class _GeoPackageWriter:
             db.execute("VACUUM")
 
 
-def _write_cells(db: sqlite3.Connection, layer: Layer, cells: pd.DataFrame) -> None:
-    """Replace the layer's cells table (see ``observatory.point_cells``) with ``cells``."""
+def _write_cells(db: sqlite3.Connection, layer: Layer, counted: Iterator[pd.DataFrame]) -> None:
+    """Replace the layer's cells table (see ``observatory.point_cells``) with the ``counted`` rows."""
     table = _quote(cells_table(layer))
     db.execute(f"DROP TABLE IF EXISTS {table}")
     db.execute(
@@ -514,8 +516,9 @@ def _write_cells(db: sqlite3.Connection, layer: Layer, cells: pd.DataFrame) -> N
         "cy INTEGER NOT NULL, year INTEGER, summary TEXT, n INTEGER NOT NULL, sx REAL NOT NULL, "
         "sy REAL NOT NULL)"
     )
-    rows = cells[CELL_COLUMNS].astype(object).where(cells[CELL_COLUMNS].notna(), None)
-    db.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.itertuples(index=False))  # noqa: S608
+    insert = f"INSERT INTO {table} VALUES ({', '.join('?' for _ in CELL_COLUMNS)})"  # noqa: S608
+    for cells in counted:
+        db.executemany(insert, cells.astype(object).where(cells.notna(), None).itertuples(index=False))
     db.execute(f"CREATE INDEX {_quote(f'{cells_table(layer)}_cell_idx')} ON {table} (zoom, cx, cy)")
 
 

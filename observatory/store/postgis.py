@@ -355,7 +355,8 @@ class PostGISStore:
         """From the cells counted at load: whether the tile was (it held more records than the
         cap), how many of its records match, and their tile of aggregates."""
         params: dict[str, Any] = {**_grid_params(layer, tile), "extent": EXTENT, "name": layer.name}
-        conditions = [sql.SQL("year IS NULL" if wanted.years is None else "year IS NOT NULL")]
+        rows = sql.SQL("year IS NULL" if wanted.years is None else "year IS NOT NULL")
+        conditions = [rows]
         for index, (operator, year) in enumerate(wanted.year_bounds()):
             conditions.append(sql.SQL(f"year {operator} %(year{index})s"))
             params[f"year{index}"] = year
@@ -365,6 +366,7 @@ class PostGISStore:
         statement = _sql("point_tile_cells").format(
             cells=sql.Identifier(self.schema, cells_table(layer)),
             where=sql.SQL(" AND ").join(conditions),
+            rows=rows,
             **self._summary_names(layer),
         )
 
@@ -554,18 +556,15 @@ class _PostGISWriter:
     def _write_cells(self, layer: Layer, counter: CellCounter) -> None:
         """The layer's cells (counted from the rows as they streamed in) into its staged cells table,
         in the order of their index."""
-        cells = counter.cells()
-        if cells.empty:
-            return
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            self._staged(cells_table(layer)),
-            sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS)),
+            self._staged(cells_table(layer)), sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS))
         )
-        text = io.BytesIO()
         options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-        pa_csv.write_csv(pa.Table.from_pandas(cells, preserve_index=False), text, options)
         with self.cursor.copy(statement) as copy:
-            copy.write(text.getvalue())
+            for cells in counter.cells():
+                text = io.BytesIO()
+                pa_csv.write_csv(pa.Table.from_pandas(cells, preserve_index=False), text, options)
+                copy.write(text.getbuffer())
 
     def _cluster(self, layer: Layer) -> None:
         """Store a point layer's rows in the order of its spatial index: a zoomed-out tile
