@@ -112,51 +112,57 @@ def count_cells(layer: Layer, points: pd.DataFrame) -> Iterator[pd.DataFrame]:
     kept = np.arange(len(points))
     for zoom in range(layer.min_zoom, min(layer.max_zoom, FINEST - extra) + 1):
         shift = FINEST - zoom
-        tile = (column[kept] >> shift) << zoom | (row[kept] >> shift)
+        tile = (column[kept] >> shift) << HALF | (row[kept] >> shift)
         _, index, counts = np.unique(tile, return_inverse=True, return_counts=True)
-        kept = kept[counts[index] > cap]
+        dense = counts[index] > cap
+        kept, tile = kept[dense], tile[dense]
         if kept.size == 0:
             return
         frame = pd.DataFrame({
-            "tile": tile[counts[index] > cap], "cx": column[kept] >> (shift - extra),
-            "cy": row[kept] >> (shift - extra), "code": codes[kept], "year": years[kept], "x": x[kept],
-            "y": y[kept],
+            "cell": (column[kept] >> (shift - extra)) << HALF | (row[kept] >> (shift - extra)),
+            "code": codes[kept], "year": years[kept], "x": x[kept], "y": y[kept],
         })  # fmt: skip
-        all_years = _all_years(frame)
+        all_years = frame.groupby(["cell", "code"], sort=False).agg(**SUMS).reset_index().assign(year=-1)
         # Deeper, where cells hold one or two records each, counting saves little over aggregating
         # the records themselves: stop at the tiles whose cells would not halve the rows read.
-        rows_per_tile = all_years.groupby("tile").size()
-        worth = rows_per_tile.index[2 * rows_per_tile <= frame.groupby("tile").size()[rows_per_tile.index]]
-        inside = frame["tile"].isin(worth).to_numpy()
-        frame, kept = frame[inside], kept[inside]
+        row_tile = _tile_of(all_years["cell"].to_numpy(), extra)
+        rows_per_tile = pd.Series(row_tile).value_counts()
+        records = pd.Series(tile).value_counts()[rows_per_tile.index]
+        worth = rows_per_tile.index[2 * rows_per_tile.to_numpy() <= records.to_numpy()]
+        inside = np.isin(tile, worth)
+        frame, kept, tile = frame[inside], kept[inside], tile[inside]
         if kept.size == 0:
             return
-        rows = pd.concat(
-            [all_years[all_years["tile"].isin(worth)], _by_year(frame, cap)], ignore_index=True
-        ).drop(columns="tile")
-        rows["summary"] = values[rows.pop("code").to_numpy()]
-        rows["year"] = rows["year"].astype("Int16").where(rows["year"] >= 0)
-        rows = rows.assign(zoom=zoom, level=zoom + extra).sort_values(["cx", "cy"], kind="stable")
-        yield rows.reset_index(drop=True)[COLUMNS]
+        counted = pd.concat(
+            [all_years[np.isin(row_tile, worth)], _by_year(frame, tile, cap)], ignore_index=True
+        )
+        cells = counted.pop("cell").to_numpy()
+        counted["cx"], counted["cy"] = cells >> HALF, cells & (2**HALF - 1)
+        counted["summary"] = values[counted.pop("code").to_numpy()]
+        counted["year"] = counted["year"].astype("Int16").where(counted["year"] >= 0)
+        counted = counted.assign(zoom=zoom, level=zoom + extra).sort_values(["cx", "cy"], kind="stable")
+        yield counted.reset_index(drop=True)[COLUMNS]
 
 
+HALF = 32
+"""Bits of a cell's (or tile's) row in the one integer that names it, its column in the bits above."""
 SUMS = {"n": ("x", "size"), "sx": ("x", "sum"), "sy": ("y", "sum")}
 
 
-def _all_years(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and summary code, every record (dated or not), with no year."""
-    grouped = frame.groupby(["tile", "cx", "cy", "code"], sort=False)
-    return grouped.agg(**SUMS).reset_index().assign(year=-1)
+def _tile_of(cells: np.ndarray, extra: int) -> np.ndarray:
+    """The tile (named as cells are) holding each cell, ``extra`` levels up."""
+    return (cells >> HALF >> extra) << HALF | ((cells & (2**HALF - 1)) >> extra)
 
 
-def _by_year(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
+def _by_year(frame: pd.DataFrame, tile: np.ndarray, cap: int) -> pd.DataFrame:
     """Per cell, summary code and year, in the tiles where one year alone passes the cap: in the
     others a year's records fit in the tile as single features, drawn from the rows."""
-    dated = frame[frame["year"] >= 0]
-    per_year = dated.groupby(["tile", "year"], sort=False).size()
-    crowded = per_year[per_year > cap].index.get_level_values("tile").unique()
-    grouped = dated[dated["tile"].isin(crowded)].groupby(["tile", "cx", "cy", "code", "year"], sort=False)
-    return grouped.agg(**SUMS).reset_index()
+    dated = (frame["year"] >= 0).to_numpy()
+    per_year = pd.Series(1, index=pd.MultiIndex.from_arrays([tile[dated], frame["year"].to_numpy()[dated]]))
+    per_year = per_year.groupby(level=[0, 1], sort=False).size()
+    crowded = per_year[per_year > cap].index.get_level_values(0).unique()
+    chosen = dated & np.isin(tile, crowded)
+    return frame[chosen].groupby(["cell", "code", "year"], sort=False).agg(**SUMS).reset_index()
 
 
 @dataclass(frozen=True)
