@@ -29,6 +29,7 @@ import morecantile
 import numpy as np
 import pandas as pd
 import shapely
+from pandas.api.types import union_categoricals
 
 from layers import Layer
 from observatory.store.base import FeatureQuery
@@ -83,7 +84,8 @@ class CellCounter:
             pd.DataFrame({
                 "lon": lon,
                 "lat": lat,
-                "summary": frame[summary].astype(object).to_numpy() if summary else None,
+                # codes and the few distinct values, not a string object per row
+                "summary": pd.Categorical(frame[summary].astype(object) if summary else [None] * len(frame)),
                 "year": None if dates is None else pd.to_datetime(dates).dt.year.astype("Int16").to_numpy(),
             })
         )  # fmt: skip
@@ -93,7 +95,8 @@ class CellCounter:
         cell: written as they come, the counts of a large layer are never all in memory at once."""
         if not self.parts:
             return iter(())
-        points = pd.concat(self.parts, ignore_index=True)
+        summaries = union_categoricals([part.pop("summary").array for part in self.parts])
+        points = pd.concat(self.parts, ignore_index=True).assign(summary=summaries)
         self.parts = []
         return count_cells(self.layer, points)
 
@@ -103,7 +106,7 @@ def count_cells(layer: Layer, points: pd.DataFrame) -> Iterator[pd.DataFrame]:
     frame per zoom."""
     x, y = mercator(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
     column, row = placed(x, y, FINEST)
-    summary = pd.Categorical(points["summary"])
+    summary = pd.Categorical(points["summary"])  # (already one when counted from a load)
     values = np.array([*summary.categories, None], dtype=object)  # code -1 (missing) is the last
     codes = summary.codes
     years = points["year"].astype("Int16").fillna(-1).to_numpy(np.int16)
