@@ -112,9 +112,8 @@ def test_a_server_with_its_own_store_drops_tiles_another_process_replaced(
         assert ids_in(fresh) == ["P5", "P6"]
 
 
+@pytest.mark.parametrize("settings", ["postgis"], indirect=True)  # LISTEN/NOTIFY is PostGIS's
 def test_postgis_versions_change_in_memory_on_another_store_s_notice(settings: Settings) -> None:
-    if settings.database_url is None:
-        pytest.skip("LISTEN/NOTIFY is PostGIS's; the GeoPackage's check is the file's identity")
     watching, writing = open_store(settings), open_store(settings)
     try:
         before = watching.layer_version(PERMITS)  # starts the listener
@@ -156,9 +155,8 @@ def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     assert len(cache) == 2 and cache.size == 8
 
 
+@pytest.mark.parametrize("settings", ["geopackage"], indirect=True)  # PostGIS keeps no built tiles
 def test_the_geopackage_keeps_built_tiles_per_version_on_disk(store: Store, settings: Settings) -> None:
-    if settings.database_url is not None:
-        pytest.skip("PostGIS builds tiles with ST_AsMVT; only the GeoPackage keeps them on disk")
     load(store, "P1", "P2")
     first = store.tile(PERMITS, TILE, FeatureQuery())
     built = settings.geopackage_path.with_suffix(".tiles.sqlite")
