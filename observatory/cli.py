@@ -214,12 +214,18 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes; each keeps its own tile cache in memory")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request (costs time per request)")] = True,
 ) -> None:
     """Serve the API and the map."""
-    from observatory.api import create_app
-
     console.print(f"map at http://{host}:{port}/map · API at http://{host}:{port}/?f=json · docs at /docs")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # An import string, so that each worker process builds its own app.
+    uvicorn.run(
+        "observatory.api:create_app", factory=True, host=host, port=port, workers=workers,
+        access_log=access_log, log_level="info",
+    )  # fmt: skip
 
 
 @app.command()

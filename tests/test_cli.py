@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
+import httpx
 import pandas as pd
 
 from layers import get_layer
@@ -101,3 +104,36 @@ def test_a_load_that_shrinks_a_layer_needs_allow_shrink(tmp_path: Path) -> None:
     allowed = run("load", manifest, "--no-recompute", "--allow-shrink", data_dir=store_dir)
     assert allowed.returncode == 0, allowed.stderr
     assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 40
+
+
+def test_serve_runs_the_workers_asked_for_without_an_access_log(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OBSERVATORY_DATA_DIR": str(tmp_path / "store"), "OBSERVATORY_DATABASE_URL": ""}
+    command = [sys.executable, "-c", "from observatory.cli import main; main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--workers", "2", "--no-access-log"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/conformance", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout
+        workers = [
+            pid for pid in children.split() if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert b"Started parent process" in output and b"GET /conformance" not in output

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from fastapi import Request, Response
 
 from layers import Layer
-from observatory.store import Store
+from observatory.store import LayerVersion, Store
 
 LINKED_VARY = "Accept-Encoding, Host, X-Forwarded-Proto"
 """Request headers a body with absolute links depends on."""
@@ -31,6 +32,36 @@ PLAIN_VARY = "Accept-Encoding"
 def accepts_gzip(request: Request) -> bool:
     """The test the gzip middleware makes, so the ETag follows the coding actually sent."""
     return "gzip" in request.headers.get("accept-encoding", "")
+
+
+def validators(request: Request, version: LayerVersion, *, links: bool) -> dict[str, str]:
+    """The ETag, Last-Modified, Cache-Control and Vary headers of a response for ``request``."""
+    parts = [
+        version.tag,
+        request.url.path,
+        request.url.query,
+        "gzip" if accepts_gzip(request) else "identity",
+    ]
+    if links:
+        parts.append(str(request.base_url))
+    etag = '"' + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + '"'
+    return {
+        "ETag": etag,
+        "Last-Modified": _http_date(version.changed_at),
+        "Cache-Control": "no-cache",
+        "Vary": LINKED_VARY if links else PLAIN_VARY,
+    }
+
+
+@lru_cache(maxsize=256)
+def _http_date(moment: datetime) -> str:
+    """An HTTP date, formatted once per layer version rather than on every request."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def offered_tags(request: Request) -> set[str]:
+    """The entity tags of ``If-None-Match`` (weak ones compared as strong, ``*`` kept)."""
+    return {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
 
 
 def conditional(
@@ -50,23 +81,9 @@ def conditional(
     version = store.layer_version(layer)
     if version is None:
         return build()
-    parts = [
-        version.tag,
-        request.url.path,
-        request.url.query,
-        "gzip" if accepts_gzip(request) else "identity",
-    ]
-    if links:
-        parts.append(str(request.base_url))
-    etag = '"' + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + '"'
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(version.changed_at.astimezone(UTC), usegmt=True),
-        "Cache-Control": "no-cache",
-        "Vary": LINKED_VARY if links else PLAIN_VARY,
-    }
-    offered = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in offered:
+    headers = validators(request, version, links=links)
+    offered = offered_tags(request)
+    if headers["ETag"] in offered:
         return Response(status_code=304, headers=headers)
     response = build()
     if "*" in offered:  # the resource exists (build() did not raise): any current copy will do

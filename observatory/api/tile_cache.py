@@ -37,13 +37,20 @@ class TileCache:
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, build: Callable[[], Body]) -> Body:
-        """The cached body of ``key``, else ``build()``'s, kept if it fits the bound."""
+    def peek(self, key: Hashable) -> Body | None:
+        """The cached body of ``key`` (now the most recently used), or None; never builds, never
+        waits on a build, so the event loop may ask."""
         with self._lock:
             body = self._entries.get(key)
             if body is not None:
                 self._entries.move_to_end(key)
-                return body
+            return body
+
+    def get(self, key: Hashable, build: Callable[[], Body]) -> Body:
+        """The cached body of ``key``, else ``build()``'s, kept if it fits the bound."""
+        body = self.peek(key)
+        if body is not None:
+            return body
         body = build()
         if len(body.content) <= self.max_bytes:
             with self._lock:

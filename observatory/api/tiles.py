@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Annotated, Any
 
 import morecantile
@@ -17,6 +18,7 @@ from observatory.api.params import tile_query
 from observatory.api.schemas import json_schema
 from observatory.api.tile_cache import Body, TileCache, encoded
 from observatory.errors import NotFound
+from observatory.store import FeatureQuery, LayerVersion
 from observatory.tiles import TMS, query_key
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -24,6 +26,19 @@ TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 TMS_CRS = "http://www.opengis.net/def/crs/EPSG/0/3857"
 GEOMETRY_DIMENSIONS = {"Point": 0, "MultiLineString": 1, "MultiPolygon": 2}
 router = APIRouter()
+
+
+def tile_key(
+    layer: Layer, version: LayerVersion, z: int, x: int, y: int, query: FeatureQuery, gzip_accepted: bool
+) -> Hashable:
+    """A tile's key in the tile cache: everything its bytes depend on (see tile_cache)."""
+    return (layer.name, version.tag, z, x, y, query_key(query), gzip_accepted)
+
+
+def tile_response(body: Body) -> Response:
+    """A tile's response, before its validators (conditional's)."""
+    headers = {"Content-Encoding": body.encoding} if body.encoding else None
+    return Response(body.content, media_type=MVT, headers=headers)
 
 
 def _check_tms(tms_id: str) -> None:
@@ -180,11 +195,8 @@ def tile(
     def encode() -> Response:
         version = store.layer_version(layer)
         if version is None:  # never written: nothing to key a cached copy on
-            body = build()
-        else:
-            cache: TileCache = request.app.state.tile_cache
-            body = cache.get((layer.name, version.tag, z, x, y, query_key(query), gzip_accepted), build)
-        headers = {"Content-Encoding": body.encoding} if body.encoding else None
-        return Response(body.content, media_type=MVT, headers=headers)
+            return tile_response(build())
+        cache: TileCache = request.app.state.tile_cache
+        return tile_response(cache.get(tile_key(layer, version, z, x, y, query, gzip_accepted), build))
 
     return conditional(request, store, layer, encode, links=False)
