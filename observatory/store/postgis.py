@@ -34,9 +34,7 @@ from psycopg.copy import QueuedLibpqWriter
 from layers import Layer
 from observatory.errors import InvalidParameter, StoreUnavailable
 from observatory.point_cells import (
-    COLUMNS as CELL_COLUMNS,
-)
-from observatory.point_cells import (
+    COLUMNS,
     HALF_WORLD,
     CellCounter,
     CellFilter,
@@ -339,7 +337,7 @@ class PostGISStore:
             if counted and total == 0:
                 return b""
         inner = lonlat_bounds(tile, buffer=1)  # a pixel more: the cells decide what is inside
-        names = {**self._summary_names(layer), "summary": _summary_column(layer)}
+        names = {"cells_from_tallies": _cells_from_tallies(layer), "summary": _summary_column(layer)}
         params = {
             **dict(zip(("inner_west", "inner_south", "inner_east", "inner_north"), inner, strict=True)),
             **_grid_params(layer, tile),
@@ -350,10 +348,6 @@ class PostGISStore:
         if len(content) > BYTE_BUDGET:
             content = self._tile(layer, tile, query, statement, names, {**params, "aggregate": True})
         return content
-
-    def _summary_names(self, layer: Layer) -> dict[str, sql.Composable]:
-        summary_name = sql.Identifier(summary_property(layer) or "summary")
-        return {"cells_from_tallies": _sql("cells_from_tallies").format(summary_name=summary_name)}
 
     def _counted_tile(
         self, layer: Layer, tile: morecantile.Tile, wanted: CellFilter
@@ -373,7 +367,7 @@ class PostGISStore:
             cells=sql.Identifier(self.schema, cells_table(layer)),
             where=sql.SQL(" AND ").join(conditions),
             rows=rows,
-            **self._summary_names(layer),
+            cells_from_tallies=_cells_from_tallies(layer),
         )
 
         def fetch(cursor: psycopg.Cursor[Any]) -> tuple[bool, int, bytes]:
@@ -483,9 +477,6 @@ class _PostGISWriter:
         self.streams = contextlib.ExitStack()
         self.counters: dict[str, CellCounter] = {}
 
-    def _staging(self, layer: Layer) -> sql.Identifier:
-        return self._staged(layer.table)
-
     def _staged(self, table: str) -> sql.Identifier:
         return sql.Identifier(self.schema, f"_staging_{table}")
 
@@ -513,7 +504,7 @@ class _PostGISWriter:
         if layer.name not in self.copies:
             columns = [*layer.properties, "geom"]
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                self._staging(layer), sql.SQL(", ").join(map(sql.Identifier, columns))
+                self._staged(layer.table), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
             self.copies[layer.name] = self.streams.enter_context(
                 self.cursor.copy(statement, writer=QueuedLibpqWriter(self.cursor))
@@ -552,7 +543,7 @@ class _PostGISWriter:
             if constraint is not None:
                 self.cursor.execute(
                     sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}").format(
-                        self._staging(layer),
+                        self._staged(layer.table),
                         sql.Identifier(f"_staging_{constraint}"),
                         sql.Identifier(f"_staging_{constraint}"),
                     )
@@ -563,7 +554,7 @@ class _PostGISWriter:
         """The layer's cells (counted from the rows as they streamed in) into its staged cells table,
         in the order of their index."""
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            self._staged(cells_table(layer)), sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS))
+            self._staged(cells_table(layer)), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
         )
         options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
         with self.cursor.copy(statement) as copy:
@@ -584,7 +575,7 @@ class _PostGISWriter:
         spatial = self.cursor.fetchone()
         if spatial is not None:
             self.cursor.execute(
-                sql.SQL("CLUSTER {} USING {}").format(self._staging(layer), sql.Identifier(spatial[0]))
+                sql.SQL("CLUSTER {} USING {}").format(self._staged(layer.table), sql.Identifier(spatial[0]))
             )
 
     def record(self, run: LoadRun) -> None:
@@ -702,6 +693,12 @@ def _condition(condition: Condition, params: dict[str, Any]) -> sql.Composable:
             )
             params[name] = part.wkb
     return sql.Composed(parts)
+
+
+def _cells_from_tallies(layer: Layer) -> sql.Composable:
+    """The shared CTE that turns tallies into the tile's aggregates, naming the summary property."""
+    summary_name = sql.Identifier(summary_property(layer) or "summary")
+    return _sql("cells_from_tallies").format(summary_name=summary_name)
 
 
 def _summary_column(layer: Layer) -> sql.Composable:
