@@ -49,6 +49,7 @@ from observatory.store.base import (
     with_catalogue_columns,
 )
 from observatory.store.built_tiles import BuiltTiles
+from observatory.store.page_starts import PageStarts
 from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
@@ -125,6 +126,20 @@ def _condition(condition: Condition, params: list[Any], rtree: str) -> str:
     return "".join(text)
 
 
+ENVELOPE = "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
+"""An R-tree ``r``'s entries meeting a box; bound east, west, north, south."""
+
+
+def _rtree(layer: Layer) -> str:
+    return _quote(f"rtree_{layer.table}_geom")
+
+
+def _bbox_only(layer: Layer, query: FeatureQuery) -> bool:
+    """Whether a bounding box is the query's one condition, if it has any."""
+    by_time = query.interval is not None and layer.datetime is not None
+    return not query.filters and query.condition is None and not by_time
+
+
 def _scratch(path: Path, pid: int) -> Path:
     """The private copy a write session of process ``pid`` works on, beside the store."""
     return path.with_name(f".{path.stem}.{pid}.tmp.gpkg")
@@ -165,6 +180,7 @@ class GeoPackageStore:
         self.path = Path(path)
         self.versions = FileVersions(self.path, self._read_versions)
         self.built = BuiltTiles(self.path.with_suffix(".tiles.sqlite"))
+        self.page_starts = PageStarts()
         remove_dead_scratch(self.path)
 
     # -- writing -----------------------------------------------------------------------------
@@ -223,9 +239,9 @@ class GeoPackageStore:
         """The FROM clause's joins and WHERE clause of a query, with their bound values."""
         joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
         if query.bbox is not None:
-            joins = f"JOIN {_quote(f'rtree_{layer.table}_geom')} r ON r.id = t.fid"
+            joins = f"JOIN {_rtree(layer)} r ON r.id = t.fid"
             west, south, east, north = query.bbox
-            conditions += ["r.minx <= ?", "r.maxx >= ?", "r.miny <= ?", "r.maxy >= ?"]
+            conditions.append(ENVELOPE)
             params += [east, west, north, south]
             if exact_bbox:
                 conditions.append("intersects_bbox(t.geom, ?, ?, ?, ?)")
@@ -255,38 +271,16 @@ class GeoPackageStore:
     def _select(self, layer: Layer, query: FeatureQuery, *, for_tile: bool) -> list[Record]:
         """Features pages are exact and ordered by id; a tile needs neither (it clips, and caps
         features in index order), which spares a sort and a Python test per row."""
-        # A point's R-tree envelope is the point itself; other shapes need the exact test.
-        exact_bbox = not for_tile and layer.geometry != "Point"
         if not self.path.exists():
             return []
         columns = ", ".join(f"t.{_quote(column)}" for column in layer.properties)
-        table = _quote(layer.table)
-        clauses, params = self._where(layer, query, exact_bbox=exact_bbox)
-        keys = [
-            f"t.{_quote(c)} {'DESC' if descending else 'ASC'} NULLS LAST" for c, descending in query.sortby
-        ]
-        order = "" if for_tile else "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"])
-        # Unfiltered only: a condition may bind no value (``floor_area_m2 IS NULL``).
-        plain = not for_tile and query.offset > 0 and not clauses.strip() and not query.sortby
         with self._reading() as db:
             if not _registered(db, layer):
                 return []
-            offset = query.offset
-            if plain:
-                # Keyset: the page's first id from the id index alone (no row read), then a seek;
-                # OFFSET would read and drop every skipped row.
-                first = db.execute(
-                    f"SELECT {_quote(layer.id)} FROM {table} ORDER BY {_quote(layer.id)} LIMIT 1 OFFSET ?",  # noqa: S608
-                    [offset],
-                ).fetchone()
-                if first is None:
-                    return []
-                clauses, params, offset = f"WHERE t.{_quote(layer.id)} >= ?", [first[0]], 0
-            statement = (
-                f"SELECT {columns}, t.geom FROM {table} t {clauses} "  # noqa: S608 - catalogue names
-                f"{order} LIMIT ? OFFSET ?"
-            )
-            rows = db.execute(statement, [*params, query.limit, offset]).fetchall()
+            if not for_tile and not query.sortby and _bbox_only(layer, query):
+                rows = self._page_by_id(db, layer, query, columns)
+            else:
+                rows = self._page(db, layer, query, columns, ordered=not for_tile)
         names = list(layer.properties)
         records = [
             Record(dict(zip(names, row[:-1], strict=True)), geometry_from_gpkg(row[-1])) for row in rows
@@ -295,6 +289,69 @@ class GeoPackageStore:
         if rule is None:
             return records
         return [Record(rule.public(record.properties), record.geometry) for record in records]
+
+    def _page(
+        self, db: sqlite3.Connection, layer: Layer, query: FeatureQuery, columns: str, *, ordered: bool
+    ) -> list[tuple[Any, ...]]:
+        """Rows of the query from OFFSET on; ``ordered`` by its keys, then id."""
+        # A point's R-tree envelope is the point itself; other shapes need the exact test.
+        clauses, params = self._where(layer, query, exact_bbox=ordered and layer.geometry != "Point")
+        keys = [f"t.{_quote(c)} {'DESC' if down else 'ASC'} NULLS LAST" for c, down in query.sortby]
+        order = "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"]) if ordered else ""
+        statement = (
+            f"SELECT {columns}, t.geom FROM {_quote(layer.table)} t {clauses} "  # noqa: S608 - catalogue names
+            f"{order} LIMIT ? OFFSET ?"
+        )
+        return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
+
+    def _page_by_id(
+        self, db: sqlite3.Connection, layer: Layer, query: FeatureQuery, columns: str
+    ) -> list[tuple[Any, ...]]:
+        """A page of the layer, or of a bounding box of it, in id order: from the nearest page start
+        already served (``page_starts``). While the rows to step over are fewer than the box
+        holds, it walks the id index asking the R-tree about each row; a box holding few rows is
+        read from the R-tree and sorted."""
+        table, identifier = _quote(layer.table), _quote(layer.id)
+        rtree = _rtree(layer)
+        version = self.layer_version(layer)
+        key = (layer.name, version.tag if version else None, query.bbox)
+        start_offset, start_id = self.page_starts.nearest(key, query.offset)
+        joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
+        if start_id is not None:
+            conditions.append(f"t.{identifier} >= ?")
+            params.append(start_id)
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            box = [east, west, north, south]
+            in_box = self.page_starts.matched(
+                key,
+                lambda: db.execute(f"SELECT count(*) FROM {rtree} r WHERE {ENVELOPE}", box).fetchone()[0],  # noqa: S608
+            )
+            in_layer = self.page_starts.matched(
+                key[:2],
+                lambda: db.execute(f"SELECT count(*) FROM {rtree}").fetchone()[0],  # noqa: S608
+            )
+            stepped_over = (query.offset - start_offset + query.limit) * in_layer / max(in_box, 1)
+            if stepped_over <= in_box:
+                conditions.append(f"EXISTS (SELECT 1 FROM {rtree} r WHERE r.id = t.fid AND {ENVELOPE})")  # noqa: S608
+            else:
+                joins = f"JOIN {rtree} r ON r.id = t.fid"
+                conditions.append(ENVELOPE)
+            params += box
+            if layer.geometry != "Point":
+                conditions.append("intersects_bbox(t.geom, ?, ?, ?, ?)")
+                params += [west, south, east, north]
+        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        statement = (
+            f"SELECT {columns}, t.geom FROM {table} t {joins} {where} "  # noqa: S608 - catalogue names
+            f"ORDER BY t.{identifier} LIMIT ? OFFSET ?"
+        )
+        rows = db.execute(statement, [*params, query.limit, query.offset - start_offset]).fetchall()
+        if rows:
+            at = list(layer.properties).index(layer.id)
+            self.page_starts.remember(key, query.offset, rows[0][at])
+            self.page_starts.remember(key, query.offset + len(rows) - 1, rows[-1][at])
+        return rows
 
     def _rows(self, layer: Layer, query: FeatureQuery, columns: str) -> list[tuple[Any, ...]]:
         """Unordered rows of the layer (``columns``: catalogue names only) matching the query: the
@@ -326,6 +383,9 @@ class GeoPackageStore:
             if not clauses.strip():  # the whole table: SQLite counts the smallest index
                 return Count(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0], exact=True)  # noqa: S608
             statement = f"SELECT count(*) FROM (SELECT 1 FROM {table} t {clauses} LIMIT ?)"  # noqa: S608
+            if layer.geometry == "Point" and query.bbox is not None and _bbox_only(layer, query):
+                # A point's envelope is the point: the R-tree alone answers.
+                statement = f"SELECT count(*) FROM (SELECT 1 FROM {_rtree(layer)} r WHERE {ENVELOPE} LIMIT ?)"  # noqa: S608
             found = db.execute(statement, [*params, exact_up_to + 1]).fetchone()[0]
         return Count(found, exact=True) if found <= exact_up_to else None
 
@@ -429,7 +489,7 @@ class GeoPackageStore:
     def extent(self, layer: Layer) -> Bbox | None:
         if not self.path.exists():
             return None
-        rtree = _quote(f"rtree_{layer.table}_geom")
+        rtree = _rtree(layer)
         with self._reading() as db:
             if not _has_sqlite_table(db, f"rtree_{layer.table}_geom"):
                 return None

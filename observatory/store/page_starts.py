@@ -1,0 +1,73 @@
+"""Where the pages of a query begin: keyset pagination behind offset URLs.
+
+A page at ``offset`` of a query ordered by id is the first ``limit`` rows from some id on. Each
+page served tells where it begins and where the next one does (its last row, asked one past the
+limit); a later page of the same query then seeks from the nearest start at or before its offset
+through the id index instead of counting every row before it. Entries are keyed by the layer's
+version, so a load or a recomputation leaves the old ones unreachable; both bounds keep the memory
+small (a start is an id)."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+QUERIES = 256
+STARTS_PER_QUERY = 4096
+
+
+@dataclass
+class _Query:
+    offsets: list[int] = field(default_factory=list)
+    ids: list[Any] = field(default_factory=list)
+    matched: int | None = None
+
+
+class PageStarts:
+    def __init__(self, queries: int = QUERIES, starts_per_query: int = STARTS_PER_QUERY) -> None:
+        self._queries: OrderedDict[Hashable, _Query] = OrderedDict()
+        self._capacity = queries
+        self._starts_per_query = starts_per_query
+        self._lock = threading.Lock()
+
+    def _entry(self, key: Hashable) -> _Query:
+        entry = self._queries.get(key)
+        if entry is None:
+            entry = self._queries[key] = _Query()
+            if len(self._queries) > self._capacity:
+                self._queries.popitem(last=False)
+        self._queries.move_to_end(key)
+        return entry
+
+    def nearest(self, key: Hashable, offset: int) -> tuple[int, Any]:
+        """The known start at or before ``offset``: (its offset, its id), or (0, None)."""
+        with self._lock:
+            entry = self._entry(key)
+            at = bisect.bisect_right(entry.offsets, offset) - 1
+            return (entry.offsets[at], entry.ids[at]) if at >= 0 else (0, None)
+
+    def remember(self, key: Hashable, offset: int, row_id: Any) -> None:
+        """The row at ``offset`` of the query has id ``row_id``."""
+        with self._lock:
+            entry = self._entry(key)
+            at = bisect.bisect_left(entry.offsets, offset)
+            if at < len(entry.offsets) and entry.offsets[at] == offset:
+                return
+            if len(entry.offsets) >= self._starts_per_query:
+                return
+            entry.offsets.insert(at, offset)
+            entry.ids.insert(at, row_id)
+
+    def matched(self, key: Hashable, count: Callable[[], int]) -> int:
+        """How many rows the query matches: ``count()`` once per key, then remembered."""
+        with self._lock:
+            known = self._entry(key).matched
+        if known is None:
+            known = count()
+            with self._lock:
+                self._entry(key).matched = known
+        return known
