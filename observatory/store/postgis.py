@@ -74,7 +74,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POOL_SIZE = 20
 """Connections per store (and per server process): requests past it wait up to connect_timeout."""
-TILE_SETTINGS = {
+READ_SETTINGS = {
+    # Pages deep in a large layer look costly to the planner, which then compiles them with LLVM:
+    # 536 of 862 ms for a page at offset 49,000 of a million permits.
+    "jit": "off",
     # Scans start at the table's first page and run in one process: when the cap cuts a dense
     # tile, every request keeps the same features, so equal ETags mean equal bytes.
     "synchronize_seqscans": "off",
@@ -83,6 +86,8 @@ TILE_SETTINGS = {
     # in temporary files (4 MB, the default, spills at about 100,000 rows).
     "work_mem": "64MB",
 }
+"""Settings of the pooled reading sessions, given when they connect (with the statement timeout):
+a read is then one statement in autocommit, one round trip, not BEGIN, SET, the read and COMMIT."""
 
 
 def _reason(error: BaseException) -> str:
@@ -114,8 +119,13 @@ class PostGISStore:
         self.statement_timeout = statement_timeout
         # libpq counts connect_timeout in whole seconds and treats anything under 2 as 2.
         connect_seconds = max(2, math.ceil(connect_timeout))
+        reading = {
+            "search_path": f"{schema},public",
+            "statement_timeout": f"{round(statement_timeout * 1000)}ms",
+        }
         self.engine = sqlalchemy.create_engine(
             _sqlalchemy_url(url),
+            isolation_level="AUTOCOMMIT",
             # No pre-ping: on a frozen server the ping itself would block. Reads run under a
             # deadline instead, and a connection the server dropped is discarded and retried once.
             pool_pre_ping=False,
@@ -125,7 +135,12 @@ class PostGISStore:
             # never prepared). Keep as many as the server runs requests at once, none beyond.
             pool_size=POOL_SIZE,
             max_overflow=0,
-            connect_args={"options": f"-c search_path={schema},public", "connect_timeout": connect_seconds},
+            connect_args={
+                "options": " ".join(
+                    f"-c {name}={value}" for name, value in {**reading, **READ_SETTINGS}.items()
+                ),
+                "connect_timeout": connect_seconds,
+            },
         )
         self._where_text = sqlalchemy.make_url(self.engine.url).render_as_string(hide_password=True)
         self._conninfo = make_conninfo(
@@ -143,11 +158,9 @@ class PostGISStore:
         return StoreUnavailable(f"the database {what}; retry later")
 
     @contextmanager
-    def _cursor(
-        self, *, retry: list[bool] | None = None, settings: dict[str, str] | None = None
-    ) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor in a transaction with a statement timeout (and the other ``settings``, set in
-        the same statement: one round trip), under a client-side deadline.
+    def _cursor(self, *, retry: list[bool] | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor of a pooled reading session (autocommit, under the statement timeout), under
+        a client-side deadline.
 
         Connection failures become :class:`StoreUnavailable` (503). When ``retry`` is given and
         the server dropped a pooled connection (a restart), ``retry[0]`` is set and the pool is
@@ -160,24 +173,12 @@ class PostGISStore:
         except (sqlalchemy.exc.DBAPIError, psycopg.OperationalError) as error:  # the pool's connect
             raise self._unavailable(error, "is unreachable") from None
         driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
-        local = {
-            "statement_timeout": f"{round(self.statement_timeout * 1000)}ms",
-            # Pages deep in a large layer look costly to the planner, which then compiles them
-            # with LLVM: 536 of 862 ms for a page at offset 49,000 of a million permits.
-            "jit": "off",
-            **(settings or {}),
-        }
-        setting = sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in local)
-        )
         deadline = self.statement_timeout + 2  # time for the server to cancel on its own first
         try:
             with WATCHDOG.guard(driver.pgconn.socket, deadline) as guard:
                 try:
                     with driver.cursor() as cursor:
-                        cursor.execute(setting, [item for pair in local.items() for item in pair])
                         yield cursor
-                    connection.commit()
                 except psycopg.OperationalError as error:
                     connection.invalidate()
                     if isinstance(error, psycopg.errors.QueryCanceled) or guard.fired:
@@ -191,17 +192,17 @@ class PostGISStore:
         except psycopg.OperationalError as error:  # closing a connection the server dropped
             raise self._unavailable(error, "dropped the connection") from None
 
-    def _read(self, work: Callable[[psycopg.Cursor[Any]], T], settings: dict[str, str] | None = None) -> T:
+    def _read(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
         """``work(cursor)``, tried a second time on a fresh connection if the server dropped the
         pooled one (reads are idempotent)."""
         retry = [False]
         try:
-            with self._cursor(retry=retry, settings=settings) as cursor:
+            with self._cursor(retry=retry) as cursor:
                 return work(cursor)
         except StoreUnavailable:
             if not retry[0]:
                 raise
-        with self._cursor(settings=settings) as cursor:
+        with self._cursor() as cursor:
             return work(cursor)
 
     def _table(self, layer: Layer) -> sql.Composable:
@@ -252,10 +253,11 @@ class PostGISStore:
                 # A whole layer may take a while (indicators read every permit): a wide deadline,
                 # there only so that a frozen server does not hold the caller forever.
                 with WATCHDOG.guard(raw.pgconn.socket, max(60.0, 4 * self.statement_timeout)):
+                    raw.execute("SET statement_timeout = 0")
                     try:
                         frame = gpd.read_postgis(query.as_string(raw), connection, geom_col="geom")
                     finally:
-                        connection.rollback()
+                        raw.execute("RESET statement_timeout")  # the session's own, from connect
         except sqlalchemy.exc.TimeoutError as error:
             raise self._unavailable(error, "is busy (no free connection)") from None
         except (sqlalchemy.exc.OperationalError, psycopg.OperationalError) as error:
@@ -405,7 +407,7 @@ class PostGISStore:
             cursor.execute(statement, params)
             return cursor.fetchone()
 
-        row = self._read(fetch, TILE_SETTINGS)
+        row = self._read(fetch)
         return bytes(row[0]) if row and row[0] else b""
 
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
