@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -71,6 +72,7 @@ class StoreOpener:
             self.app.state.store = store
             log.info("store open (%s)", store.kind)
             features.prime_extents(self.app, store)
+            gc.freeze()  # it lives as long as the server: see the lifespan's
             self.done.set()
             return
 
@@ -103,6 +105,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await opener.start()
         else:
             await asyncio.to_thread(features.prime_extents, app, store)
+        # What start-up built (modules, the catalogue, the store) lives as long as the server: out
+        # of the collector's sight, else each full collection walks it all and every request in
+        # flight waits (gen-2 pauses of up to 230 ms under 10 concurrent tiles, the p99's tail).
+        gc.freeze()
         try:
             yield
         finally:

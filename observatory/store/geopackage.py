@@ -17,7 +17,7 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from observatory.store.base import (
     with_catalogue_columns,
 )
 from observatory.store.built_tiles import BuiltTiles
-from observatory.store.page_starts import PageStarts
+from observatory.store.page_starts import PageStarts, bbox_only, page_key
 from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
@@ -132,12 +132,6 @@ ENVELOPE = "r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
 
 def _rtree(layer: Layer) -> str:
     return _quote(f"rtree_{layer.table}_geom")
-
-
-def _bbox_only(layer: Layer, query: FeatureQuery) -> bool:
-    """Whether a bounding box is the query's one condition, if it has any."""
-    by_time = query.interval is not None and layer.datetime is not None
-    return not query.filters and query.condition is None and not by_time
 
 
 def _scratch(path: Path, pid: int) -> Path:
@@ -277,8 +271,9 @@ class GeoPackageStore:
         with self._reading() as db:
             if not _registered(db, layer):
                 return []
-            if not for_tile and not query.sortby and _bbox_only(layer, query):
-                rows = self._page_by_id(db, layer, query, columns)
+            key = None if for_tile else page_key(layer, self.layer_version(layer), query)
+            if key is not None:
+                rows = self._page_by_id(db, layer, query, columns, key)
             else:
                 rows = self._page(db, layer, query, columns, ordered=not for_tile)
         names = list(layer.properties)
@@ -305,7 +300,7 @@ class GeoPackageStore:
         return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
 
     def _page_by_id(
-        self, db: sqlite3.Connection, layer: Layer, query: FeatureQuery, columns: str
+        self, db: sqlite3.Connection, layer: Layer, query: FeatureQuery, columns: str, key: Hashable
     ) -> list[tuple[Any, ...]]:
         """A page of the layer, or of a bounding box of it, in id order: from the nearest page start
         already served (``page_starts``). While the rows to step over are fewer than the box
@@ -313,8 +308,6 @@ class GeoPackageStore:
         read from the R-tree and sorted."""
         table, identifier = _quote(layer.table), _quote(layer.id)
         rtree = _rtree(layer)
-        version = self.layer_version(layer)
-        key = (layer.name, version.tag if version else None, query.bbox)
         start_offset, start_id = self.page_starts.nearest(key, query.offset)
         joins, conditions, params = "", [], []  # type: tuple[str, list[str], list[Any]]
         if start_id is not None:
@@ -327,8 +320,8 @@ class GeoPackageStore:
                 key,
                 lambda: db.execute(f"SELECT count(*) FROM {rtree} r WHERE {ENVELOPE}", box).fetchone()[0],  # noqa: S608
             )
-            in_layer = self.page_starts.matched(
-                key[:2],
+            in_layer = self.page_starts.matched(  # the whole layer's key
+                page_key(layer, self.layer_version(layer), FeatureQuery()),
                 lambda: db.execute(f"SELECT count(*) FROM {rtree}").fetchone()[0],  # noqa: S608
             )
             stepped_over = (query.offset - start_offset + query.limit) * in_layer / max(in_box, 1)
@@ -383,7 +376,7 @@ class GeoPackageStore:
             if not clauses.strip():  # the whole table: SQLite counts the smallest index
                 return Count(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0], exact=True)  # noqa: S608
             statement = f"SELECT count(*) FROM (SELECT 1 FROM {table} t {clauses} LIMIT ?)"  # noqa: S608
-            if layer.geometry == "Point" and query.bbox is not None and _bbox_only(layer, query):
+            if layer.geometry == "Point" and query.bbox is not None and bbox_only(layer, query):
                 # A point's envelope is the point: the R-tree alone answers.
                 statement = f"SELECT count(*) FROM (SELECT 1 FROM {_rtree(layer)} r WHERE {ENVELOPE} LIMIT ?)"  # noqa: S608
             found = db.execute(statement, [*params, exact_up_to + 1]).fetchone()[0]

@@ -59,6 +59,7 @@ from observatory.store.base import (
     empty_frame,
     replace_layer,
 )
+from observatory.store.page_starts import PageStarts, page_key
 from observatory.store.versions import ListenedVersions, notify, read_versions
 from observatory.tiles import (
     BUFFER,
@@ -151,6 +152,7 @@ class PostGISStore:
         except psycopg.OperationalError as error:
             raise StoreUnavailable(f"cannot reach PostGIS at {self._where_text}: {_reason(error)}") from None
         self.versions = ListenedVersions(self._conninfo, schema)
+        self.page_starts = PageStarts()
 
     def _unavailable(self, error: BaseException, what: str) -> StoreUnavailable:
         """The error a client sees (no host, no driver text); the details go to the log."""
@@ -299,7 +301,14 @@ class PostGISStore:
         return sql.SQL(" AND ").join(conditions), params
 
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
+        """A page; in id order (no ``sortby``), from the nearest page start already served
+        (``page_starts``: keyset behind offset URLs)."""
         where, params = self._where(layer, query)
+        key = page_key(layer, self.layer_version(layer), query)
+        start_offset, start_id = (0, None) if key is None else self.page_starts.nearest(key, query.offset)
+        if start_id is not None:
+            where = sql.SQL("{} >= %(start_id)s AND {}").format(sql.Identifier(layer.id), where)
+            params["start_id"] = start_id
         order = [
             sql.SQL("{} DESC NULLS LAST" if descending else "{} ASC NULLS LAST").format(
                 sql.Identifier(column)
@@ -315,15 +324,18 @@ class PostGISStore:
             where=where,
             order=sql.SQL(", ").join([*order, sql.Identifier(layer.id)]),
         )
+        params.update(_withheld_params(layer), limit=query.limit, offset=query.offset - start_offset)
 
         def fetch(cursor: psycopg.Cursor[Any]) -> list[Any]:
-            cursor.execute(
-                statement, {**params, **_withheld_params(layer), "limit": query.limit, "offset": query.offset}
-            )
+            cursor.execute(statement, params)
             return cursor.fetchall()
 
         rows = self._read(_evaluable(fetch))
         names = list(layer.properties)
+        if key is not None and rows:
+            at = names.index(layer.id)
+            self.page_starts.remember(key, query.offset, rows[0][at])
+            self.page_starts.remember(key, query.offset + len(rows) - 1, rows[-1][at])
         return [
             Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
         ]
