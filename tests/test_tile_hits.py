@@ -1,4 +1,4 @@
-"""Cached tiles answered before routing (api/tile_hits.py): the same bytes and headers as the
+"""Cached tiles answered first (api/tile_hits.py): the same bytes and headers as the
 endpoint's, the same conditional answers, and no worker thread or database needed.
 
 A live server on each store; the first request for a tile is built by the endpoint, the next
@@ -62,7 +62,7 @@ def test_a_hit_answers_the_bytes_and_headers_the_endpoint_built(server: str, cod
     origin = httpx.get(
         server + PATH, params=query, headers={"Accept-Encoding": coding, "Origin": "https://a.org"}
     )
-    assert origin.headers["access-control-allow-origin"] == "*"  # the CORS middleware still wraps hits
+    assert origin.headers["access-control-allow-origin"] == "*"  # with an Origin: through the CORS middleware
     head = httpx.head(server + PATH, params=query, headers={"Accept-Encoding": coding})
     assert head.status_code == 200 and head.content == b"" and stable(head) == stable(built)
 

@@ -42,12 +42,12 @@ class MethodsMiddleware:
 
         async def relay(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                values = response_headers.getlist("vary")
+                values = [value.decode() for name, value in message["headers"] if name == b"vary"]
                 if len(values) > 1 or (values and "," in values[0]):
                     merged = dict.fromkeys(
                         part.strip() for value in values for part in value.split(",") if part.strip()
                     )
+                    response_headers = MutableHeaders(scope=message)
                     del response_headers["vary"]
                     response_headers["Vary"] = ", ".join(merged)
             elif head and message["type"] == "http.response.body":

@@ -35,9 +35,10 @@ def tile_key(
     return (layer.name, version.tag, z, x, y, query_key(query), gzip_accepted)
 
 
-def tile_response(body: Body) -> Response:
-    """A tile's response, before its validators (conditional's)."""
-    headers = {"Content-Encoding": body.encoding} if body.encoding else None
+def tile_response(body: Body, headers: dict[str, str] | None = None) -> Response:
+    """A tile's response, with ``headers`` (its validators, when known before it is built)."""
+    if body.encoding:
+        headers = {**(headers or {}), "Content-Encoding": body.encoding}
     return Response(body.content, media_type=MVT, headers=headers)
 
 
