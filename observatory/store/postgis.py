@@ -79,6 +79,10 @@ READ_SETTINGS = {
     # Pages deep in a large layer look costly to the planner, which then compiles them with LLVM:
     # 536 of 862 ms for a page at offset 49,000 of a million permits.
     "jit": "off",
+    # psycopg prepares a statement run five times; PostgreSQL then may switch to a generic plan,
+    # blind to the values: a page of permits in a box from a seek id went from an index walk
+    # (13 ms) to sorting the whole box (490 ms). Plan each read for its values.
+    "plan_cache_mode": "force_custom_plan",
     # Scans start at the table's first page and run in one process: when the cap cuts a dense
     # tile, every request keeps the same features, so equal ETags mean equal bytes.
     "synchronize_seqscans": "off",
