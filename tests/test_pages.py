@@ -76,9 +76,11 @@ def test_pages_after_a_reload_are_the_new_rows(store: Store) -> None:
     store.replace_layer(PERMITS, _permits(list(range(40))), run=None)
     for offset in range(0, 35, 3):
         _page(store, MOST, offset, 3)
+    assert store.count(PERMITS, FeatureQuery(bbox=MOST), exact_up_to=100).value == 35
     survivors = [n for n in range(40) if n % 3]  # Q00, Q03, Q06 ... gone: every start moved
     store.replace_layer(PERMITS, _permits(survivors), run=None)
     expected = _in(MOST, survivors)
+    assert store.count(PERMITS, FeatureQuery(bbox=MOST), exact_up_to=100).value == len(expected) == 23
     for offset in range(0, len(expected) + 1, 3):
         assert _page(store, MOST, offset, 3) == expected[offset : offset + 4], offset
 

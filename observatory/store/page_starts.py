@@ -24,7 +24,7 @@ QUERIES = 256
 STARTS_PER_QUERY = 4096
 
 
-def bbox_only(layer: Layer, query: FeatureQuery) -> bool:
+def _bbox_only(layer: Layer, query: FeatureQuery) -> bool:
     """Whether a bounding box is the query's one condition, if it has any (its order aside)."""
     by_time = query.interval is not None and layer.datetime is not None
     return not query.filters and query.condition is None and not by_time
@@ -33,7 +33,7 @@ def bbox_only(layer: Layer, query: FeatureQuery) -> bool:
 def page_key(layer: Layer, version: LayerVersion | None, query: FeatureQuery) -> Hashable | None:
     """The key of a query's page starts when its pages are in id order (no ``sortby``) of the
     whole layer or of a box of it; None for other queries, whose pages are found by OFFSET."""
-    if query.sortby or version is None or not bbox_only(layer, query):
+    if query.sortby or version is None or not _bbox_only(layer, query):
         return None
     return (layer.name, version.tag, query.bbox)
 
