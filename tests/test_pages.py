@@ -5,6 +5,7 @@ page starts it has served, walking the id index or sorting what the R-tree finds
 from __future__ import annotations
 
 import random
+from datetime import date
 
 import geopandas as gpd
 import pandas as pd
@@ -90,3 +91,11 @@ def test_a_box_of_points_is_counted(store: Store) -> None:
     assert store.count(PERMITS, FeatureQuery(bbox=MOST), exact_up_to=100).value == 35
     assert store.count(PERMITS, FeatureQuery(bbox=FEW), exact_up_to=100).value == 2
     assert store.count(PERMITS, FeatureQuery(bbox=(-1.0, -1.0, 1.0, 1.0)), exact_up_to=100).value == 0
+    # Counts are kept per query: a filter or a time interval is another query.
+    other_kind = FeatureQuery(bbox=MOST, filters={"kind": "calificacion_lugar"})
+    assert store.count(PERMITS, other_kind, exact_up_to=100).value == 0
+    resolved_later = FeatureQuery(bbox=MOST, interval=(date(2021, 1, 1), None))  # all resolved 2020-02-01
+    assert store.count(PERMITS, resolved_later, exact_up_to=100).value == 0
+    assert (
+        store.count(PERMITS, FeatureQuery(bbox=MOST, sortby=(("kind", True),)), exact_up_to=100).value == 35
+    )

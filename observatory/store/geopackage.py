@@ -50,7 +50,7 @@ from observatory.store.base import (
     with_catalogue_columns,
 )
 from observatory.store.built_tiles import BuiltTiles
-from observatory.store.page_starts import PageStarts, page_key
+from observatory.store.page_starts import PageStarts, count_key, page_key
 from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
@@ -320,7 +320,7 @@ class GeoPackageStore:
             west, south, east, north = query.bbox
             box = [east, west, north, south]
             in_box = self._in_box(db, layer, key, query.bbox)
-            in_layer = self.page_starts.matched(  # the whole layer's key
+            in_layer = self.page_starts.remembered(  # the whole layer's key
                 page_key(layer, self.layer_version(layer), FeatureQuery()),
                 lambda: db.execute(f"SELECT count(*) FROM {rtree}").fetchone()[0],  # noqa: S608
             )
@@ -350,7 +350,7 @@ class GeoPackageStore:
         """How many R-tree entries meet ``bbox``: once per page key (the layer version's box)."""
         west, south, east, north = bbox
         statement = f"SELECT count(*) FROM {_rtree(layer)} r WHERE {ENVELOPE}"  # noqa: S608 - catalogue name
-        return self.page_starts.matched(
+        return self.page_starts.remembered(
             key, lambda: int(db.execute(statement, [east, west, north, south]).fetchone()[0])
         )
 
@@ -370,7 +370,12 @@ class GeoPackageStore:
             return db.execute(statement, params).fetchall()
 
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
-        """Exact; a filtered count stops past ``exact_up_to`` (SQLite has no estimate: None)."""
+        """Exact; a filtered count stops past ``exact_up_to`` (SQLite has no estimate: None).
+        Once per query and layer version."""
+        key = count_key(layer, self.layer_version(layer), query, exact_up_to)
+        return self.page_starts.remembered(key, lambda: self._count(layer, query, exact_up_to))
+
+    def _count(self, layer: Layer, query: FeatureQuery, exact_up_to: int) -> Count | None:
         if not self.path.exists():
             return Count(0, exact=True)
         clauses, params = self._where(layer, query, exact_bbox=layer.geometry != "Point")

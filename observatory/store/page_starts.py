@@ -1,11 +1,13 @@
-"""Where the pages of a query begin: keyset pagination behind offset URLs.
+"""What the server remembers of a query per layer version: how many rows it matches, and where
+its pages begin (keyset pagination behind offset URLs).
 
 A page at ``offset`` of a query ordered by id is the first ``limit`` rows from some id on. Each
 page served tells where it begins and where the next one does (its last row, asked one past the
 limit); a later page of the same query then seeks from the nearest start at or before its offset
 through the id index instead of counting every row before it. Entries are keyed by the layer's
 version, so a load or a recomputation leaves the old ones unreachable; both bounds keep the memory
-small (a start is an id)."""
+small (a start is an id). The count beside every page (``numberMatched``) is likewise computed
+once per query and version, not on every request."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from layers import Layer
     from observatory.store.base import FeatureQuery, LayerVersion
 
+T = TypeVar("T")
 QUERIES = 256
 STARTS_PER_QUERY = 4096
 
@@ -38,11 +41,38 @@ def page_key(layer: Layer, version: LayerVersion | None, query: FeatureQuery) ->
     return (layer.name, version.tag, query.bbox)
 
 
+def count_key(
+    layer: Layer, version: LayerVersion | None, query: FeatureQuery, exact_up_to: int
+) -> Hashable | None:
+    """The key of a query's count (its order and page aside); None when it cannot have one."""
+    if version is None:
+        return None
+    filters = tuple(sorted(query.filters.items()))
+    key = (
+        "count",
+        layer.name,
+        version.tag,
+        query.bbox,
+        filters,
+        query.interval,
+        query.condition,
+        exact_up_to,
+    )
+    try:
+        hash(key)
+    except TypeError:  # a value of a filter that is not hashable: counted every time
+        return None
+    return key
+
+
+_UNKNOWN = object()
+
+
 @dataclass
 class _Query:
     offsets: list[int] = field(default_factory=list)
     ids: list[Any] = field(default_factory=list)
-    matched: int | None = None
+    known: Any = _UNKNOWN
 
 
 class PageStarts:
@@ -80,12 +110,14 @@ class PageStarts:
             entry.offsets.insert(at, offset)
             entry.ids.insert(at, row_id)
 
-    def matched(self, key: Hashable, count: Callable[[], int]) -> int:
-        """How many rows the query matches: ``count()`` once per key, then remembered."""
+    def remembered(self, key: Hashable | None, compute: Callable[[], T]) -> T:
+        """``compute()`` once per key (a count), then remembered; every time without a key."""
+        if key is None:
+            return compute()
         with self._lock:
-            known = self._entry(key).matched
-        if known is None:
-            known = count()
+            known = self._entry(key).known
+        if known is _UNKNOWN:
+            known = compute()
             with self._lock:
-                self._entry(key).matched = known
-        return known
+                self._entry(key).known = known
+        return cast(T, known)

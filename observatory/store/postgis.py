@@ -59,7 +59,7 @@ from observatory.store.base import (
     empty_frame,
     replace_layer,
 )
-from observatory.store.page_starts import PageStarts, page_key
+from observatory.store.page_starts import PageStarts, count_key, page_key
 from observatory.store.versions import ListenedVersions, notify, read_versions
 from observatory.tiles import (
     BUFFER,
@@ -427,7 +427,12 @@ class PostGISStore:
         return bytes(row[0]) if row and row[0] else b""
 
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
-        """Exact when the planner expects at most ``exact_up_to`` rows; else its estimate."""
+        """Exact when the planner expects at most ``exact_up_to`` rows; else its estimate. Once
+        per query and layer version."""
+        key = count_key(layer, self.layer_version(layer), query, exact_up_to)
+        return self.page_starts.remembered(key, lambda: self._count(layer, query, exact_up_to))
+
+    def _count(self, layer: Layer, query: FeatureQuery, exact_up_to: int) -> Count | None:
         where, params = self._where(layer, query)
         rows = sql.SQL("SELECT 1 FROM {table} WHERE {where}").format(table=self._table(layer), where=where)
         params.update(_withheld_params(layer))
