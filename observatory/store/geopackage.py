@@ -272,7 +272,9 @@ class GeoPackageStore:
         with self._reading() as db:
             if not _registered(db, layer):
                 return []
-            key = None if for_tile else page_key(layer, self.layer_version(layer), query)
+            # The version of the rows this connection reads (the file a load replaces is not the
+            # one it has open), not the one in memory: a start is only used on the rows it came from.
+            key = None if for_tile else page_key(layer, _stored_version(db, layer), query)
             if key is not None:
                 rows = self._page_by_id(db, layer, query, columns, key)
             else:
@@ -321,7 +323,7 @@ class GeoPackageStore:
             box = [east, west, north, south]
             in_box = self._in_box(db, layer, key, query.bbox)
             in_layer = self.page_starts.remembered(  # the whole layer's key
-                page_key(layer, self.layer_version(layer), FeatureQuery()),
+                page_key(layer, _stored_version(db, layer), FeatureQuery()),
                 lambda: db.execute(f"SELECT count(*) FROM {rtree}").fetchone()[0],  # noqa: S608
             )
             stepped_over = (query.offset - start_offset + query.limit) * in_layer / max(in_box, 1)
@@ -609,6 +611,13 @@ def _registered(db: sqlite3.Connection, layer: Layer) -> bool:
     return (
         db.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer.table]).fetchone() is not None
     )
+
+
+def _stored_version(db: sqlite3.Connection, layer: Layer) -> LayerVersion | None:
+    if not _has_sqlite_table(db, "layer_versions"):
+        return None
+    row = db.execute("SELECT tag, changed_at FROM layer_versions WHERE layer = ?", [layer.name]).fetchone()
+    return None if row is None else LayerVersion(row[0], datetime.fromisoformat(row[1]))
 
 
 def _has_sqlite_table(db: sqlite3.Connection, name: str) -> bool:

@@ -306,10 +306,29 @@ class PostGISStore:
 
     def select(self, layer: Layer, query: FeatureQuery) -> list[Record]:
         """A page; in id order (no ``sortby``), from the nearest page start already served
-        (``page_starts``: keyset behind offset URLs)."""
+        (``page_starts``: keyset behind offset URLs). Each row comes with the layer's version
+        read in the same statement: a start remembered for other rows than those read (a load
+        swapped them in before this process heard of it) is not used, and none is remembered."""
+        version = self.layer_version(layer)
+        key = page_key(layer, version, query)
+        start = (0, None) if key is None else self.page_starts.nearest(key, query.offset)
+        rows = self._page(layer, query, *start)
+        current = version is not None and bool(rows) and rows[0][-2] == version.tag
+        if start[1] is not None and not current:
+            rows = self._page(layer, query, 0, None)
+        names = list(layer.properties)
+        if key is not None and current:
+            at = names.index(layer.id)
+            self.page_starts.remember(key, query.offset, rows[0][at])
+            self.page_starts.remember(key, query.offset + len(rows) - 1, rows[-1][at])
+        return [
+            Record(dict(zip(names, row[:-2], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
+        ]
+
+    def _page(self, layer: Layer, query: FeatureQuery, start_offset: int, start_id: Any) -> list[Any]:
+        """Rows of a page (the layer's version tag and the geometry last), from ``start_id`` on
+        at offset ``start_offset`` when given."""
         where, params = self._where(layer, query)
-        key = page_key(layer, self.layer_version(layer), query)
-        start_offset, start_id = (0, None) if key is None else self.page_starts.nearest(key, query.offset)
         if start_id is not None:
             where = sql.SQL("{} >= %(start_id)s AND {}").format(sql.Identifier(layer.id), where)
             params["start_id"] = start_id
@@ -320,29 +339,23 @@ class PostGISStore:
             for column, descending in query.sortby
         ]
         statement = sql.SQL(
-            "SELECT {columns}, ST_AsBinary(geom) FROM {table} WHERE {where} "
-            "ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+            "SELECT {columns}, (SELECT tag FROM {versions} WHERE layer = %(layer_name)s), ST_AsBinary(geom) "
+            "FROM {table} WHERE {where} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
         ).format(
             columns=_served_columns(layer),
+            versions=sql.Identifier(self.schema, "layer_versions"),
             table=self._table(layer),
             where=where,
             order=sql.SQL(", ").join([*order, sql.Identifier(layer.id)]),
         )
         params.update(_withheld_params(layer), limit=query.limit, offset=query.offset - start_offset)
+        params["layer_name"] = layer.name
 
         def fetch(cursor: psycopg.Cursor[Any]) -> list[Any]:
             cursor.execute(statement, params)
             return cursor.fetchall()
 
-        rows = self._read(_evaluable(fetch))
-        names = list(layer.properties)
-        if key is not None and rows:
-            at = names.index(layer.id)
-            self.page_starts.remember(key, query.offset, rows[0][at])
-            self.page_starts.remember(key, query.offset + len(rows) - 1, rows[-1][at])
-        return [
-            Record(dict(zip(names, row[:-1], strict=True)), shapely.from_wkb(bytes(row[-1]))) for row in rows
-        ]
+        return self._read(_evaluable(fetch))
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         if not aggregates(layer):
