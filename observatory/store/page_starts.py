@@ -5,7 +5,8 @@ A page at ``offset`` of a query ordered by id is the first ``limit`` rows from s
 page served tells where it begins and where the next one does (its last row, asked one past the
 limit); a later page of the same query then seeks from the nearest start at or before its offset
 through the id index instead of counting every row before it. Entries are keyed by the layer's
-version, so a load or a recomputation leaves the old ones unreachable; both bounds keep the memory
+version (the version of the rows read, checked by the stores, not only the one in memory), so a
+load or a recomputation leaves the old ones unreachable; both bounds keep the memory
 small (a start is an id). The count beside every page (``numberMatched``) is likewise computed
 once per query and version, not on every request."""
 
