@@ -274,9 +274,10 @@ class GeoPackageStore:
                 return []
             # The version of the rows this connection reads (the file a load replaces is not the
             # one it has open), not the one in memory: a start is only used on the rows it came from.
-            key = None if for_tile else page_key(layer, _stored_version(db, layer), query)
+            version = None if for_tile else _stored_version(db, layer)
+            key = page_key(layer, version, query)
             if key is not None:
-                rows = self._page_by_id(db, layer, query, columns, key)
+                rows = self._page_by_id(db, layer, query, columns, key, version)
             else:
                 rows = self._page(db, layer, query, columns, ordered=not for_tile)
         names = list(layer.properties)
@@ -305,7 +306,13 @@ class GeoPackageStore:
         return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
 
     def _page_by_id(
-        self, db: sqlite3.Connection, layer: Layer, query: FeatureQuery, columns: str, key: Hashable
+        self,
+        db: sqlite3.Connection,
+        layer: Layer,
+        query: FeatureQuery,
+        columns: str,
+        key: Hashable,
+        version: LayerVersion | None,
     ) -> list[tuple[Any, ...]]:
         """A page of the layer, or of a bounding box of it, in id order: from the nearest page start
         already served (``page_starts``). While the rows to step over are fewer than the box
@@ -323,7 +330,7 @@ class GeoPackageStore:
             box = [east, west, north, south]
             in_box = self._in_box(db, layer, key, query.bbox)
             in_layer = self.page_starts.remembered(  # the whole layer's key
-                page_key(layer, _stored_version(db, layer), FeatureQuery()),
+                page_key(layer, version, FeatureQuery()),
                 lambda: db.execute(f"SELECT count(*) FROM {rtree}").fetchone()[0],  # noqa: S608
             )
             stepped_over = (query.offset - start_offset + query.limit) * in_layer / max(in_box, 1)
@@ -390,7 +397,7 @@ class GeoPackageStore:
                 return Count(0, exact=True)
             if not clauses.strip():  # the whole table: SQLite counts the smallest index
                 return Count(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0], exact=True)  # noqa: S608
-            key = page_key(layer, self.layer_version(layer), dataclasses.replace(query, sortby=()))
+            key = page_key(layer, _stored_version(db, layer), dataclasses.replace(query, sortby=()))
             if layer.geometry == "Point" and query.bbox is not None and key is not None:
                 # A point's envelope is the point: the R-tree alone answers, once per version.
                 return Count(self._in_box(db, layer, key, query.bbox), exact=True)
