@@ -17,6 +17,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PropertyType = Literal["string", "integer", "number", "date"]
+Access = Literal["public", "aggregated", "restricted"]
+"""Who may read a layer: everyone; analysts only, the public reading its aggregate instead
+(``public_form``); analysts only."""
 GeometryType = Literal["Point", "MultiPolygon", "MultiLineString"]
 DEFAULT_MAX_LENGTH = 1_000
 """Characters a text value may have unless its constraints say otherwise: a longer one is a
@@ -108,12 +111,22 @@ class Layer(BaseModel):
     """Per property: the values a load accepts (see Constraint)."""
     style: Style
     withheld: Withholding | None = None
+    access: Access = "public"
+    public_form: str | None = None
+    """For an ``aggregated`` layer: the public layer that stands for it (incidents counted on cells)."""
+
+    @property
+    def public(self) -> bool:
+        """Whether anonymous requests may read the layer."""
+        return self.access == "public"
 
     @model_validator(mode="after")
     def _known_columns(self) -> Layer:
         for column in (self.id, self.datetime, self.partition, *self.id_from, *self.required):
             if column is not None and column not in self.properties:
                 raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
+        if (self.access == "aggregated") != (self.public_form is not None):
+            raise ValueError(f"layer {self.name}: an aggregated layer, and only one, names its public_form")
         rule = self.withheld
         for column in [] if rule is None else [*rule.when, *rule.columns, *rule.mark]:
             if column not in self.properties:

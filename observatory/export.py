@@ -51,7 +51,7 @@ def export_snapshot(
     if (folder / "catalog.json").exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    layers = [layer for layer in catalogue().values() if store.extent(layer) is not None]
+    layers = [layer for layer in catalogue().values() if layer.public and store.extent(layer) is not None]
     task = progress.add_task("export collections", total=len(layers)) if progress else None
     collections: dict[str, list[str]] = {}
     for layer in layers:

@@ -57,6 +57,7 @@ SOURCES = {
     "transit_stops": "VMT (GTFS)",
     "transit_routes": "VMT (GTFS)",
     "incidents": "PNC",
+    "incident_cells": "PNC",
 }
 """Who to credit for each loaded layer, as the map's attribution shows it."""
 BASE_LAYERS = {"municipalities", "indicators", "statistics", "population"}
@@ -227,6 +228,8 @@ def holds_sample(store: Store) -> bool:
 def context(request: Request) -> dict[str, Any]:
     store = store_of(request)
     loaded = {run.layer for run in store.load_runs()}
+    # A layer the public see only aggregated is shown (and credited) through its public form.
+    shown = loaded | {layer.public_form for layer in catalogue().values() if layer.name in loaded}
     municipalities = store.read_layer(get_layer("municipalities"))
     labels = shapely.point_on_surface(municipalities.geometry.to_numpy())
     periods = public_values(store, geography=MUNICIPALITIES_2007)["period"].unique()
@@ -242,7 +245,8 @@ def context(request: Request) -> dict[str, Any]:
             {"name": layer.name, "title": {"es": layer.title, "en": layer.title_en},
              "geometry": layer.geometry, "color": layer.style.color, "fill_color": layer.style.fill_color,
              "min_zoom": layer.min_zoom, "max_zoom": layer.max_zoom}
-            for layer in catalogue().values() if layer.name in loaded and layer.name not in BASE_LAYERS
+            for layer in catalogue().values()
+            if layer.name in shown and layer.public and layer.name not in BASE_LAYERS
         ],
         "zoning_classes": [
             {"id": c.id, "title": {"es": c.title_es, "en": c.title_en}, "colour": c.colour}

@@ -54,7 +54,7 @@ async def answer(state: State, scope: Scope, send: Send) -> bool:
     if match is None:
         return False
     request = Request(scope)
-    if "origin" in request.headers:
+    if "origin" in request.headers or "authorization" in request.headers:
         return False
     try:
         hit = _hit(state, request, match)
@@ -79,6 +79,8 @@ def _hit(state: State, request: Request, match: re.Match[str]) -> tuple[int, Raw
         layer = get_layer(match[1])
         query = tile_query(layer, request.query_params)
     except (UnknownLayerError, ObservatoryError):
+        return None
+    if not layer.public:  # who may read it is the endpoint's to decide
         return None
     version = (memory.current() or {}).get(layer.name)
     if version is None:

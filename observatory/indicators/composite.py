@@ -281,6 +281,7 @@ def _register(spec: CompositeSpec) -> None:
             title_en=f"Composite index: {dimension.title_en}",
             formula=scoring + "media ponderada de " + _describe(spec, [key]) + missing,
             unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
+            disclosure="derived",
             references=(*REFERENCES, *sorted({c.source for c in spec.members(key)})),
         )(_dimension_function(spec, key))  # fmt: skip
     weights = ", ".join(f"{key} {d.weight:g}" for key, d in spec.dimensions.items())
@@ -290,6 +291,7 @@ def _register(spec: CompositeSpec) -> None:
         formula=scoring + f"media ponderada de las dimensiones (pesos: {weights}); dimensión = media "
         "ponderada de sus indicadores: " + _describe(spec, list(spec.dimensions)) + missing,
         unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
+        disclosure="derived",
         references=REFERENCES,
     )(_overall_function(spec))  # fmt: skip
 

@@ -16,12 +16,15 @@ from rich.progress import Progress
 
 from layers import get_layer, raster_catalogue
 from observatory import __version__
+from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_values
 from observatory.errors import NotFound
+from observatory.indicators.hotspots import RESOLUTION as HOTSPOT_RESOLUTION
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
+from observatory.indicators.violence import COUNTED_TYPES
 from observatory.rasters import raster_file
 from observatory.settings import Settings, get_settings
 from observatory.store import Store
-from observatory.store.base import empty_frame
+from observatory.store.base import conform, empty_frame
 
 MUNICIPALITIES_2007 = "municipios_2007"
 """Geography of the 14 municipalities of the AMSS (districts since 2024)."""
@@ -80,11 +83,12 @@ def compute_indicators(
     if second:
         stored = store.read_layer(get_layer(STORED_VALUES))
         for geography, inputs in geographies.items():
-            inputs[STORED_VALUES] = stored[stored["geography"] == geography]
+            inputs[STORED_VALUES] = public_values(stored[stored["geography"] == geography])
         computed.append(_compute_and_store(context, second, geographies))
         produced = set(computed[-1]["indicator_id"])
         reason = "no stored values of the indicators it combines"
         skipped.update({item.id: reason for item in second if item.id not in produced})
+    _publish_incident_cells(store, frames, settings)
     filled = [part for part in computed if not part.empty]
     if not filled:
         return ComputeOutcome(computed[0], skipped)
@@ -160,6 +164,7 @@ def _compute_and_store(
         computed["n"] = pd.NA
     small = (computed["n"].astype("Float64") < settings.small_n).fillna(False).astype(bool)
     computed["flag"] = pd.Series("small_n", index=computed.index, dtype=object).where(small)
+    computed.loc[_withheld(computed, geographies, settings), "flag"] = SUPPRESSED
     existing = store.read_layer(layer)
     key = ["indicator_id", "period", "geography"]
     replaced = existing.set_index(key).index.isin(computed.set_index(key).index)
@@ -167,6 +172,55 @@ def _compute_and_store(
     merged = pd.concat([kept, computed[[*layer.properties, "geometry"]]], ignore_index=True)
     store.replace_layer(layer, gpd.GeoDataFrame(merged, geometry="geometry", crs=computed.crs), run=None)
     return computed
+
+
+def _publish_incident_cells(store: Store, frames: dict[str, Input], settings: Settings) -> None:
+    """Write the public form of the incidents (``incident_cells``), hiding the cells of every
+    municipality, year and type whose count is withheld."""
+    incidents = frames.get("incidents")
+    if not isinstance(incidents, gpd.GeoDataFrame):
+        incidents = store.read_layer(get_layer("incidents"))
+    if incidents.empty:
+        return
+    stored = store.read_layer(get_layer(STORED_VALUES))
+    withheld = stored[(stored["flag"] == SUPPRESSED) & (stored["geography"] == MUNICIPALITIES_2007)]
+    hidden = {
+        (code, int(period), kind)
+        for indicator_id, types in COUNTED_TYPES.items()
+        for code, period in zip(
+            withheld.loc[withheld["indicator_id"] == indicator_id, "municipality_code"],
+            withheld.loc[withheld["indicator_id"] == indicator_id, "period"],
+            strict=True,
+        )
+        for kind in (types or ("*",))
+    }
+    layer = get_layer("incident_cells")
+    cells = incident_cells(
+        incidents, resolution=HOTSPOT_RESOLUTION, threshold=settings.small_n, hidden_groups=hidden
+    )
+    store.replace_layer(layer, conform(layer, cells), run=None)
+
+
+def _withheld(
+    computed: pd.DataFrame, geographies: dict[str, dict[str, Input]], settings: Settings
+) -> pd.Series:
+    """The rows of count indicators that public outputs withhold (``observatory.disclosure``)."""
+    counts = {key for key, item in REGISTRY.items() if item.disclosure == "counts"}
+    rows = computed[computed["indicator_id"].isin(counts)]
+    withheld = pd.Series(False, index=computed.index)
+    if rows.empty:
+        return withheld
+    districts = geographies[MUNICIPALITIES_2007]["municipalities"]
+    assert isinstance(districts, gpd.GeoDataFrame)
+    parents = districts.set_index("code")["municipality_2024_code"]
+    crosswalk = {
+        code: (parent if MUNICIPALITIES_2024 in geographies and isinstance(parent, str) else None)
+        for code, parent in parents.items()
+    }
+    geography_pair = (MUNICIPALITIES_2007, MUNICIPALITIES_2024)
+    protected = protect(rows, crosswalk=crosswalk, geographies=geography_pair, threshold=settings.small_n)
+    withheld[protected.index] = protected
+    return withheld
 
 
 Input: TypeAlias = gpd.GeoDataFrame | Path

@@ -15,6 +15,10 @@ import pandas as pd
 from observatory.indicators.themes import THEMES
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
+Disclosure = Literal["public", "counts", "derived"]
+"""How public outputs protect an indicator's values (see ``observatory.disclosure``): ``counts``,
+values resting on counts of people or events, withheld when small and wherever they would give a
+withheld one away; ``derived``, computed from published values only; ``public``, no person behind."""
 ComputeFunction = Callable[..., pd.DataFrame]
 """Takes the input layers as keyword arguments (plus the declared options) and returns a frame
 with the columns ``municipality_code`` (or ``METROPOLITAN_CODE`` for one value over the whole
@@ -44,6 +48,7 @@ class Indicator:
     by SDG target."""
     iso37120: str | None = None
     """The ISO 37120 (sustainable cities) indicator it matches (``10.3``)."""
+    disclosure: Disclosure = "public"
 
     def sheet(self) -> dict[str, Any]:
         """The technical sheet, as published by the API."""
@@ -59,6 +64,7 @@ class Indicator:
             "references": list(self.references),
             "sdg_target": self.sdg_target,
             "iso37120": self.iso37120,
+            "disclosure": self.disclosure,
         }
 
 
@@ -79,6 +85,7 @@ def indicator(
     options: tuple[str, ...] = (),
     sdg_target: str | None = None,
     iso37120: str | None = None,
+    disclosure: Disclosure = "public",
 ) -> Callable[[ComputeFunction], ComputeFunction]:
     """Register the decorated function as the computation of indicator ``id``."""
 
@@ -90,7 +97,7 @@ def indicator(
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
-            options=options, sdg_target=sdg_target, iso37120=iso37120,
+            options=options, sdg_target=sdg_target, iso37120=iso37120, disclosure=disclosure,
         )  # fmt: skip
         return function
 

@@ -20,6 +20,14 @@ from observatory.indicators.registry import indicator
 
 HOMICIDE, ROBBERY, EXTORTION = "homicidio", "robo", "extorsion"
 PER = 100_000
+COUNTED_TYPES: dict[str, tuple[str, ...] | None] = {
+    "homicide_rate": (HOMICIDE,),
+    "robbery_rate": (ROBBERY,),
+    "extortion_rate": (EXTORTION,),
+    "violent_incident_rate": None,
+}
+"""The incident types each indicator counts (None: every type): where one of its values is withheld,
+the public incident cells of that municipality, year and type(s) are too."""
 POLICE_HOMICIDES = "homicidios"
 """The variable of the police's (PNC) homicide counts in the ``statistics`` layer."""
 CENSUS = "DIGESTYC, VI Censo de Población y V de Vivienda 2007 (denominador)"
@@ -77,6 +85,7 @@ def _rate(counts: pd.DataFrame, numerator: str) -> pd.DataFrame:
     ),
     sdg_target="16.1.1",
     iso37120="14.1",
+    disclosure="counts",
 )
 def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Victims of homicide per 100,000 inhabitants, per municipality and year.
@@ -97,11 +106,13 @@ def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFra
     title_en="Empirical-Bayes smoothed homicide rate per 100,000 inhabitants",
     formula="estimador bayesiano empírico (Marshall 1991, esda.smoothing.Empirical_Bayes) de víctimas de "
     "homicidio / población del censo 2007 × 100 000, cada año sobre los municipios de la geografía "
-    "calculada; si la varianza entre municipios estimada es negativa, todos toman la tasa del conjunto "
+    "calculada cuya tasa de homicidios se publica (las víctimas, tasa publicada × población / 100 000; "
+    "un municipio con la tasa reservada no tiene valor ni entra en la media ni en la varianza); si la "
+    "varianza entre municipios estimada es negativa, todos toman la tasa del conjunto "
     "(Marshall 1991)" + DENOMINATOR + "; n = hechos (eventos)",
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("incidents", "municipalities"),
+    inputs=("indicators", "municipalities"),
     references=(
         "Marshall, R. J. (1991). Mapping disease and mortality rates using empirical Bayes estimators. "
         "Journal of the Royal Statistical Society C 40(2), 283-294",
@@ -109,17 +120,37 @@ def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFra
         CENSUS,
     ),
     sdg_target="16.1.1",
+    disclosure="derived",
 )
-def homicide_rate_smoothed(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
+def homicide_rate_smoothed(*, indicators: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Homicide rates shrunk towards the year's rate over all municipalities, the more so the
     smaller the municipality, so that a small one's single homicide does not rank it first
-    (see :func:`smoothed_rates`)."""
-    counts = yearly_counts(incidents, municipalities, types=(HOMICIDE,))
-    smoothed = pd.Series(0.0, index=counts.index)
-    for _, year in counts.groupby("period"):
-        rates = smoothed_rates(year["victims"].to_numpy(), year["population"].to_numpy())
-        smoothed[year.index] = rates * year["population"]
-    return _rate(counts.assign(smoothed=smoothed), "smoothed")
+    (see :func:`smoothed_rates`).
+
+    Notes
+    -----
+    Computed from the published homicide rates (``indicators`` as the public see them): the mean
+    and the variance the rates shrink towards would otherwise carry the withheld counts, and a
+    withheld rate could be solved for from the smoothed ones.
+    """
+    population = municipalities.set_index("code")["population_2007"].astype(float)
+    rates = indicators[(indicators["indicator_id"] == "homicide_rate") & indicators["value"].notna()]
+    rates = rates.assign(population=rates["municipality_code"].map(population)).dropna(subset=["population"])
+    parts = [pd.DataFrame({"municipality_code": [], "period": [], "value": [], "n": []})]
+    for period, year in rates.groupby("period"):
+        victims = (year["value"] * year["population"] / PER).to_numpy()
+        smoothed = smoothed_rates(victims, year["population"].to_numpy())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "municipality_code": year["municipality_code"].to_numpy(),
+                    "period": int(period),
+                    "value": smoothed * PER,
+                    "n": year["n"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def smoothed_rates(events: np.ndarray, population: np.ndarray) -> np.ndarray:
@@ -155,6 +186,7 @@ def smoothed_rates(events: np.ndarray, population: np.ndarray) -> np.ndarray:
     direction="lower_is_better",
     inputs=("incidents", "municipalities"),
     references=("PNC, registro de hechos delictivos", CENSUS),
+    disclosure="counts",
 )
 def violent_incident_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Events of every type per 100,000 inhabitants: :math:`10^5 E_{m,t} / P_m`."""
@@ -171,6 +203,7 @@ def violent_incident_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.Ge
     direction="lower_is_better",
     inputs=("incidents", "municipalities"),
     references=("PNC, registro de hechos delictivos", CENSUS),
+    disclosure="counts",
 )
 def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Robberies per 100,000 inhabitants: :math:`10^5 E^{robo}_{m,t} / P_m`."""
@@ -187,6 +220,7 @@ def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFram
     direction="lower_is_better",
     inputs=("incidents", "municipalities"),
     references=("PNC, registro de hechos delictivos", CENSUS),
+    disclosure="counts",
 )
 def extortion_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Extortions per 100,000 inhabitants: :math:`10^5 E^{extorsión}_{m,t} / P_m`."""
@@ -210,6 +244,7 @@ def extortion_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFr
     ),
     sdg_target="16.1.1",
     iso37120="14.1",
+    disclosure="counts",
 )
 def homicide_rate_police(*, statistics: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """The police's homicide counts per 100,000 inhabitants, per municipality and year.

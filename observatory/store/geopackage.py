@@ -29,7 +29,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from layers import Layer
+from layers import Layer, Withholding
 from observatory.point_cells import COLUMNS as CELL_COLUMNS
 from observatory.point_cells import CellCounter, CellFilter, cell_filter, cells_table, grid_levels, tally
 from observatory.store.base import (
@@ -249,8 +249,7 @@ class GeoPackageStore:
         rule = layer.withheld
         if rule is not None and query.filtered_columns() & set(rule.columns):
             # A withheld value must not be found by filtering on it either.
-            when = " AND ".join(f"t.{_quote(c)} IN ({', '.join('?' * len(v))})" for c, v in rule.when.items())
-            conditions.append(f"NOT COALESCE({when}, 0)")
+            conditions.append(f"NOT COALESCE({_withheld_when(rule)}, 0)")
             params += [value for values in rule.when.values() for value in values]
         if query.interval is not None and layer.datetime is not None:
             start, end = query.interval
@@ -297,13 +296,22 @@ class GeoPackageStore:
         """Rows of the query from OFFSET on; ``ordered`` by its keys, then id."""
         # A point's R-tree envelope is the point itself; other shapes need the exact test.
         clauses, params = self._where(layer, query, exact_bbox=ordered and layer.geometry != "Point")
-        keys = [f"t.{_quote(c)} {'DESC' if down else 'ASC'} NULLS LAST" for c, down in query.sortby]
+        keys, key_params = [], []
+        rule = layer.withheld
+        for column, down in query.sortby:
+            key = f"t.{_quote(column)}"
+            if rule is not None and column in rule.columns:
+                # A withheld value must not order the rows either: they sort as the null they are served as.
+                key = f"CASE WHEN {_withheld_when(rule)} THEN NULL ELSE {key} END"
+                key_params += [value for values in rule.when.values() for value in values]
+            keys.append(f"{key} {'DESC' if down else 'ASC'} NULLS LAST")
         order = "ORDER BY " + ", ".join([*keys, f"t.{_quote(layer.id)}"]) if ordered else ""
         statement = (
             f"SELECT {columns}, t.geom FROM {_quote(layer.table)} t {clauses} "  # noqa: S608 - catalogue names
             f"{order} LIMIT ? OFFSET ?"
         )
-        return db.execute(statement, [*params, query.limit, query.offset]).fetchall()
+        order_params = key_params if ordered else []
+        return db.execute(statement, [*params, *order_params, query.limit, query.offset]).fetchall()
 
     def _page_by_id(
         self,
@@ -633,3 +641,8 @@ def _has_sqlite_table(db: sqlite3.Connection, name: str) -> bool:
 
 def _sqlite_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
+
+
+def _withheld_when(rule: Withholding) -> str:
+    """SQL true for the rows whose values ``rule`` withholds; its values are bound in ``when``'s order."""
+    return " AND ".join(f"t.{_quote(c)} IN ({', '.join('?' * len(v))})" for c, v in rule.when.items())

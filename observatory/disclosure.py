@@ -1,0 +1,239 @@
+"""Disclosure control: which values public outputs withhold, decided in one place.
+
+Counts of people and events (homicide victims above all) are withheld when small, so that no one
+can be singled out, and a withheld count must not come back from anything else that is published.
+The indicators computed from such counts (``disclosure="counts"`` in the registry) are protected
+here, each indicator and year on its own, over every value published together:
+
+- primary suppression: a count of 1 to ``threshold`` − 1 records is withheld (a zero points at no
+  one and is published);
+- complementary suppression: the 2024 municipalities are sums of their districts, and the
+  metropolitan total is the sum of either geography (taken as known: other published values give
+  it away), so wherever a relation would leave one withheld count alone, another is withheld too;
+- audit: a linear program plays the outsider on those relations, knowing that every withheld count
+  is at least 1, and finds each withheld count's smallest and largest possible value; where they are
+  less than one record apart, one more count is withheld, until none is pinned.
+
+Indicators derived from protected counts (smoothed rates, the composite index: ``"derived"``) are
+computed from the published values only (``public_values``), so nothing withheld can be solved for
+from them, and a withheld value is served as null with its count, flagged ``suppressed``, by the
+layer's ``withheld`` rule, in every output, and never used to filter or sort. Exact incident points
+are a restricted layer; the public see them counted on hexagons (``incident_cells``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.optimize import linprog
+
+from layers import Layer, get_layer
+
+SUPPRESSED = "suppressed"
+"""The flag of a withheld value, stored and served."""
+METHOD = (
+    "supresión primaria (recuentos de 1 a umbral − 1) y complementaria entre las dos geografías y el "
+    "total metropolitano, verificada con un programa lineal (ningún valor reservado queda determinado)"
+)
+"""The method, in words, for the technical sheets."""
+PINNED = 1.0
+"""A withheld count whose possible values span less than this is as good as published."""
+
+
+def protect(
+    values: pd.DataFrame, *, crosswalk: Mapping[str, str | None], geographies: tuple[str, str], threshold: int
+) -> pd.Series:
+    """Which rows of ``values`` public outputs withhold (a boolean Series on its index).
+
+    ``values`` holds computed rows of count indicators (``indicator_id``, ``geography``,
+    ``municipality_code``, ``period``, ``n``); ``crosswalk`` maps each district (a code of the first
+    of ``geographies``) to its municipality in the second (None: no second geography). Rows are
+    protected per indicator and period, both geographies together; rows of neither (the
+    metropolitan total) are not withheld.
+    """
+    withheld = pd.Series(False, index=values.index)
+    for _, rows in values.groupby(["indicator_id", "period"], sort=False):
+        table = _Table(rows, crosswalk, geographies)
+        withheld[rows.index] = table.protect(threshold)
+    return withheld
+
+
+class _Table:
+    """The counts of one indicator and year on both geographies, and the sums that tie them.
+
+    A cell is a (geography, code) unit; one without a row is unknown to an outsider (a variable
+    with no published value). The metropolitan total, the sum of either geography, is taken as
+    known whenever every district has a count.
+    """
+
+    def __init__(
+        self, rows: pd.DataFrame, crosswalk: Mapping[str, str | None], geographies: tuple[str, str]
+    ) -> None:
+        older, newer = geographies
+        districts = sorted(crosswalk)
+        parents = sorted({code for code in crosswalk.values() if code is not None})
+        units = [(older, code) for code in districts] + [(newer, code) for code in parents]
+        index = {unit: i for i, unit in enumerate(units)}
+        keys = list(zip(rows["geography"].astype(str), rows["municipality_code"].astype(str), strict=True))
+        self.row_cells = np.array([index.get(key, -1) for key in keys])
+        counts = np.full(len(units), np.nan)
+        for cell, n in zip(self.row_cells, pd.to_numeric(rows["n"], errors="coerce"), strict=True):
+            if cell >= 0:
+                counts[cell] = n
+        self.known = ~np.isnan(counts)
+        self.counts = np.nan_to_num(counts)
+        district_cells = [index[(older, code)] for code in districts]
+        self.relations: list[tuple[list[int], int | None]] = [
+            (
+                [index[(older, code)] for code in districts if crosswalk[code] == parent],
+                index[(newer, parent)],
+            )
+            for parent in parents
+        ]
+        """(parts, total cell): the parts add up to the total; None: to the metropolitan total."""
+        self.total = float(self.counts[district_cells].sum()) if self.known[district_cells].all() else None
+        if self.total is not None:
+            self.relations.append((district_cells, None))
+            self.relations.append(([index[(newer, code)] for code in parents], None))
+
+    def protect(self, threshold: int) -> np.ndarray:
+        """The withheld rows: primary, then complementary until no withheld count is pinned."""
+        suppressed = self.known & (self.counts >= 1) & (self.counts < threshold)
+        while True:
+            self._complete(suppressed)
+            pinned = self._pinned(suppressed)
+            if pinned is None:
+                return np.array([cell >= 0 and suppressed[cell] for cell in self.row_cells], dtype=bool)
+            extra = self._partner(pinned, suppressed)
+            if extra is None:  # nothing left to withhold beside it: withhold every count
+                suppressed[self.known] = True
+                return np.array([cell >= 0 for cell in self.row_cells], dtype=bool)
+            suppressed[extra] = True
+
+    def _complete(self, suppressed: np.ndarray) -> None:
+        """Withhold partners until no relation has exactly one hidden term, a withheld one (its
+        value would be the relation's other terms')."""
+        changed = True
+        while changed:
+            changed = False
+            for parts, total in self.relations:
+                cells = parts if total is None else [*parts, total]
+                hidden = [c for c in cells if suppressed[c] or not self.known[c]]
+                if len(hidden) == 1 and suppressed[hidden[0]]:
+                    extra = self._smallest(cells, suppressed)
+                    if extra is not None:
+                        suppressed[extra] = changed = True
+
+    def _smallest(self, cells: Iterable[int], suppressed: np.ndarray) -> int | None:
+        """The published count of at least one record with the fewest records among ``cells``."""
+        candidates = [c for c in cells if self.known[c] and not suppressed[c] and self.counts[c] >= 1]
+        return min(candidates, key=lambda c: (self.counts[c], c)) if candidates else None
+
+    def _partner(self, cell: int, suppressed: np.ndarray) -> int | None:
+        """Another count to withhold beside a pinned one: the smallest in a relation it is in."""
+        for parts, total in self.relations:
+            cells = parts if total is None else [*parts, total]
+            if cell in cells and (extra := self._smallest(cells, suppressed)) is not None:
+                return extra
+        return None
+
+    def _pinned(self, suppressed: np.ndarray) -> int | None:
+        """A withheld count an outsider can determine from the published ones (knowing that each
+        withheld count is at least 1), or None: the linear program's bounds of each."""
+        hidden = [c for c in range(len(self.counts)) if suppressed[c] or not self.known[c]]
+        column = {c: i for i, c in enumerate(hidden)}
+        rows, constants = [], []
+        for parts, total in self.relations:
+            row = np.zeros(len(hidden))
+            constant = 0.0 if total is not None else -float(self.total or 0.0)
+            for sign, cells in ((1.0, parts), (-1.0, [] if total is None else [total])):
+                for c in cells:
+                    if c in column:
+                        row[column[c]] += sign
+                    else:
+                        constant += sign * self.counts[c]
+            if row.any():
+                rows.append(row)
+                constants.append(-constant)
+        if not rows:
+            return None
+        bounds = [(1.0 if suppressed[c] else 0.0, None) for c in hidden]
+        for c in hidden:
+            if suppressed[c]:
+                objective = np.zeros(len(hidden))
+                objective[column[c]] = 1.0
+                low = linprog(objective, A_eq=np.array(rows), b_eq=constants, bounds=bounds, method="highs")
+                high = linprog(-objective, A_eq=np.array(rows), b_eq=constants, bounds=bounds, method="highs")
+                if low.status == 0 and high.status == 0 and -high.fun - low.fun < PINNED:
+                    return c
+        return None
+
+
+def public_values(values: pd.DataFrame, layer: Layer | None = None) -> pd.DataFrame:
+    """Stored indicator values as the public see them: withheld ones without value or count.
+    What derived indicators are computed from."""
+    rule = (layer or get_layer("indicators")).withheld
+    if rule is None or values.empty:
+        return values
+    return rule.public_frame(values)
+
+
+def incident_cells(
+    incidents: gpd.GeoDataFrame,
+    *,
+    resolution: int,
+    threshold: int,
+    hidden_groups: set[tuple[str, int, str]],
+) -> gpd.GeoDataFrame:
+    """Incidents counted on H3 hexagons per municipality, year and type, as the public see them.
+
+    A cell is published when it holds at least ``threshold`` incidents, and a group (municipality,
+    year, type) publishes cells only while at least ``threshold`` of its incidents stay in cells it
+    does not publish (the smallest published cells are dropped until they do): the published cells
+    then never add up to within ``threshold`` of a group's count, so they cannot pin a withheld one.
+    Groups in ``hidden_groups`` (type ``*``: every type) publish no cell at all.
+    """
+    columns = ["h3_cell", "municipality_code", "year", "type"]
+    frame = pd.DataFrame(
+        {
+            "h3_cell": _cells_of(incidents, resolution),
+            "municipality_code": incidents["municipality_code"].astype(str).to_numpy(),
+            "year": pd.to_datetime(incidents["date"]).dt.year.to_numpy(),
+            "type": incidents["type"].astype(str).to_numpy(),
+        }
+    )
+    counted = frame.groupby(columns, sort=True).size().rename("incidents").reset_index()
+    kept = []
+    for (code, year, kind), group in counted.groupby(["municipality_code", "year", "type"], sort=True):
+        if (code, int(year), kind) in hidden_groups or (code, int(year), "*") in hidden_groups:
+            continue
+        published = group[group["incidents"] >= threshold].sort_values("incidents", ascending=False)
+        total = int(group["incidents"].sum())
+        while not published.empty and total - int(published["incidents"].sum()) < threshold:
+            published = published.iloc[:-1]
+        kept.append(published)
+    cells = pd.concat(kept, ignore_index=True) if kept else counted.iloc[0:0]
+    cells["cell_id"] = (
+        cells["h3_cell"]
+        + ":"
+        + cells["municipality_code"]
+        + ":"
+        + cells["year"].astype(str)
+        + ":"
+        + cells["type"]
+    )
+    geometry = [
+        shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in cells["h3_cell"]
+    ]
+    return gpd.GeoDataFrame(cells, geometry=geometry, crs="EPSG:4326")
+
+
+def _cells_of(points: gpd.GeoDataFrame, resolution: int) -> np.ndarray:
+    lonlat = points.geometry.to_crs("EPSG:4326")
+    pairs = zip(shapely.get_x(lonlat.values).tolist(), shapely.get_y(lonlat.values).tolist(), strict=True)
+    return np.array([h3.latlng_to_cell(lat, lon, resolution) for lon, lat in pairs], dtype=object)
