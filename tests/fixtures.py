@@ -150,7 +150,7 @@ def load_municipalities_2024(
     return load(store, "municipalities", path, settings=settings, extra=joins)
 
 
-WITHHELD_VALUES = [("0001", 20.0, 2, "small_n"), ("0002", 40.0, 12, None)]
+WITHHELD_VALUES = [("0001", 20.0, 2, "suppressed"), ("0002", 40.0, 12, None)]
 """Homicide rates added for 2017 to the published store: (municipality, value, n, flag); the
 first rests on fewer records than the small-n threshold, so public outputs withhold it."""
 

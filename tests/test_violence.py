@@ -26,7 +26,11 @@ from etl import LoadResult, load_source, read_manifest
 from layers import get_layer
 from observatory.indicators import compute_indicators
 from observatory.indicators.hotspots import getis_ord_star, hotspot_cells
-from observatory.indicators.violence import population_in_hotspots_share, smoothed_rates
+from observatory.indicators.violence import (
+    homicide_rate_smoothed,
+    population_in_hotspots_share,
+    smoothed_rates,
+)
 from observatory.settings import Settings
 from observatory.store import Store
 from tests import fixtures
@@ -171,16 +175,39 @@ def test_smoothed_rates_by_hand() -> None:
     assert smoothed_rates(np.array([0, 0]), np.array([10_000, 3_000])) == pytest.approx([0, 0])
 
 
-def test_smoothed_homicide_rate_per_year_and_geography(computed: Store) -> None:
-    smoothed = values(computed, "homicide_rate_smoothed")
-    # 2019: 3 and 1 victims for 10,000 and 3,000 vary less than chance: both take 4 / 13,000.
-    assert smoothed.loc[(WEST, 2019), "value"] == pytest.approx(4 / 13_000 * 1e5)
-    assert smoothed.loc[(EAST, 2019), "value"] == pytest.approx(4 / 13_000 * 1e5)
-    # 2020 is smoothed on its own: 1 victim in all, towards 1 / 13,000.
-    assert smoothed.loc[(EAST, 2020), "value"] == pytest.approx(1 / 13_000 * 1e5)
-    assert smoothed.loc[(EAST, 2020), "n"] == 0
-    # One municipality on the 2024 geography: its smoothed rate is its rate.
-    assert smoothed.loc[(M1, 2019), "value"] == pytest.approx(4 / 13_000 * 1e5)
+def published_rates(rows: list[tuple[str, int, float, float | None, int | None]]) -> pd.DataFrame:
+    """Homicide rates as the public see them: (code, year, population, victims or None when
+    withheld, events or None)."""
+    return pd.DataFrame(
+        [{"indicator_id": "homicide_rate", "municipality_code": code, "period": year,
+          "value": None if victims is None else victims / population * 1e5, "n": n}
+         for code, year, population, victims, n in rows]
+    ).astype({"value": float})  # fmt: skip
+
+
+def test_smoothed_rates_are_computed_from_the_published_rates_only() -> None:
+    municipalities = pd.DataFrame({"code": ["A", "B", "C", "D"], "population_2007": [10e3, 3e3, 8e3, 5e3]})
+    rows = [("A", 2019, 10e3, 30.0, 25), ("B", 2019, 3e3, 2.0, 2), ("C", 2019, 8e3, None, None),
+            ("D", 2019, 5e3, 12.0, 11)]  # fmt: skip
+    smoothed = homicide_rate_smoothed(indicators=published_rates(rows), municipalities=municipalities)
+    smoothed = smoothed.set_index("municipality_code")
+    # C's rate is withheld: it has no smoothed rate, and A, B and D shrink towards their own mean
+    # and variance (44 victims / 18,000), never C's: esda on the three published ones.
+    expected = smoothed_rates(np.array([30.0, 2.0, 12.0]), np.array([10e3, 3e3, 5e3])) * 1e5
+    assert list(smoothed.index) == ["A", "B", "D"]
+    assert smoothed["value"].to_numpy() == pytest.approx(expected)
+    assert smoothed.loc["B", "n"] == 2 and smoothed["period"].tolist() == [2019] * 3
+    # So no smoothed value moves with the withheld one (the mean would carry C's victims).
+    overall = smoothed_rates(np.array([30.0, 2.0, 40.0, 12.0]), np.array([10e3, 3e3, 8e3, 5e3])) * 1e5
+    assert smoothed.loc["B", "value"] != pytest.approx(overall[1])
+
+
+def test_no_smoothed_rate_where_every_rate_is_withheld(computed: Store) -> None:
+    # West (2 events) and East (1) in 2019 are both too few, and so is M1 (3): nothing is published
+    # to smooth; the 2024 geography's single municipality has no published rate either.
+    assert values(computed, "homicide_rate_smoothed").empty
+    withheld = values(computed, "homicide_rate")
+    assert (withheld.loc[[(WEST, 2019), (EAST, 2019), (M1, 2019)], "flag"] == "suppressed").all()
 
 
 def test_police_homicide_rate_from_the_counts_table(amss: Store, settings: Settings, tmp_path: Path) -> None:
@@ -200,8 +227,10 @@ def test_police_homicide_rate_from_the_counts_table(amss: Store, settings: Setti
     rates = values(amss, "homicide_rate_police")
     assert rates.loc[(WEST, 2019), "value"] == pytest.approx(70.0) and rates.loc[(WEST, 2019), "n"] == 7
     assert rates.loc[(EAST, 2019), "value"] == pytest.approx(2 / 3_000 * 1e5)
-    assert rates.loc[(EAST, 2019), "flag"] == "small_n"
+    # East's 2 are withheld, and so are West's 7: M1's 9 minus West's would give East's away.
+    assert rates.loc[(EAST, 2019), "flag"] == "suppressed" and rates.loc[(WEST, 2019), "flag"] == "suppressed"
     assert rates.loc[(M1, 2019), "value"] == pytest.approx(9 / 13_000 * 1e5)
+    assert pd.isna(rates.loc[(M1, 2019), "flag"])
     # The table has no 2020 row for East: no value, not 0.
     assert (EAST, 2020) not in rates.index and rates.loc[(WEST, 2020), "value"] == pytest.approx(50.0)
 
@@ -300,15 +329,16 @@ def four_and_five(amss: Store, settings: Settings, tmp_path: Path) -> Store:
     return amss
 
 
-def test_four_events_are_withheld_in_public_outputs_five_are_not(
+def test_four_events_are_withheld_in_public_outputs_and_so_are_the_five_beside_them(
     four_and_five: Store, settings: Settings
 ) -> None:
     east = 4 / 3_000 * 1e5
-    # The store and the Python API keep the real value.
+    # The store and the Python API keep the real values; East's 4 are too few, and West's 5 are
+    # withheld too, as M1's 9 (published) minus them would give East's away.
     kept = values(four_and_five, "homicide_rate")
-    assert (
-        kept.loc[(EAST, 2021), "value"] == pytest.approx(east) and kept.loc[(EAST, 2021), "flag"] == "small_n"
-    )
+    assert kept.loc[(EAST, 2021), "value"] == pytest.approx(east)
+    assert kept.loc[(EAST, 2021), "flag"] == "suppressed" and kept.loc[(WEST, 2021), "flag"] == "suppressed"
+    assert pd.isna(kept.loc[(M1, 2021), "flag"]) and kept.loc[(M1, 2021), "n"] == 9
     with serving(four_and_five, settings) as url:
         items = f"{url}/collections/indicators/items"
         query = {"indicator_id": "homicide_rate", "geography": "municipios_2007"}
@@ -316,7 +346,7 @@ def test_four_events_are_withheld_in_public_outputs_five_are_not(
         served = {f["properties"]["municipality_code"]: f["properties"] for f in features}
         assert served[EAST]["value"] is None and served[EAST]["flag"] == "suppressed"
         assert served[EAST]["n"] is None  # the small count itself could point at the victims
-        assert served[WEST]["value"] == pytest.approx(50.0) and served[WEST]["flag"] is None
+        assert served[WEST]["value"] is None and served[WEST]["n"] is None
         # Nor can the withheld value be found by filtering on it.
         found = httpx.get(items, params={**query, "value": repr(east)}, timeout=30).json()["features"]
         assert found == []
@@ -338,7 +368,11 @@ def test_four_events_are_withheld_in_public_outputs_five_are_not(
             and "n" not in in_tile[EAST]
             and in_tile[EAST]["flag"] == "suppressed"
         )
-        assert in_tile[WEST]["value"] == pytest.approx(50.0)
+        assert "value" not in in_tile[WEST] and in_tile[WEST]["flag"] == "suppressed"
+        on_2024 = httpx.get(
+            items, params={"indicator_id": "homicide_rate", "municipality_code": M1}, timeout=30
+        )
+        assert on_2024.json()["features"][0]["properties"]["value"] == pytest.approx(9 / 13_000 * 1e5)
 
 
 def test_committed_sample_loads_without_rejects_and_follows_the_real_magnitudes(
