@@ -60,11 +60,13 @@ class Observatory:
         self.source = source
 
     @classmethod
-    def open(cls, where: str | Path | Settings | None = None) -> Observatory:
+    def open(cls, where: str | Path | Settings | None = None, *, token: str | None = None) -> Observatory:
         """A local store (None: the settings' store; a folder holding ``observatory.gpkg``; a
-        ``postgresql://`` URL; Settings) or a remote observatory (an ``http(s)://`` URL)."""
+        ``postgresql://`` URL; Settings) or a remote observatory (an ``http(s)://`` URL), read as
+        the holder of ``token`` (an analyst's API key or OpenID Connect access token) if given:
+        restricted layers, such as the exact incidents, then come too."""
         if isinstance(where, str) and where.startswith(("http://", "https://")):
-            return cls(RemoteSource(where))
+            return cls(RemoteSource(where, token=token))
         if isinstance(where, str) and where.startswith(("postgresql://", "postgres://")):
             return cls(LocalSource(get_settings().model_copy(update={"database_url": where})))
         if where is None or isinstance(where, Settings):
@@ -189,8 +191,9 @@ class LocalSource:
 class RemoteSource:
     """An observatory's HTTP API: the feed for values, the items endpoint for layers."""
 
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+    def __init__(self, url: str, *, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=60, headers=headers)
 
     def _get(self, path: str, params: Any = None) -> httpx.Response:
         try:
@@ -199,7 +202,9 @@ class RemoteSource:
             raise StoreUnavailable(f"cannot reach {self.client.base_url}: {error}") from None
         if response.status_code >= 400:
             detail = _problem_detail(response)
-            error_type = {400: InvalidParameter, 404: NotFound}.get(response.status_code, StoreUnavailable)
+            error_type = {400: InvalidParameter, 401: Unauthorized, 403: Forbidden, 404: NotFound}.get(
+                response.status_code, StoreUnavailable
+            )
             raise error_type(f"{self.client.base_url}{path}: {detail}")
         return response
 
