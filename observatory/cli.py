@@ -254,6 +254,53 @@ def demo(
     serve(host=host, port=port)
 
 
+apikey = typer.Typer(
+    help="API keys: analysts' and admins' credentials (only their digests are kept).", no_args_is_help=True
+)
+app.add_typer(apikey, name="apikey")
+
+
+@apikey.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="who or what holds the key (a person, a notebook server)")],
+    role: Annotated[str, typer.Option(help="analyst or admin")] = "analyst",
+) -> None:
+    """Make a key and print it once: only its SHA-256 is kept, it cannot be shown again."""
+    from observatory.access import create_api_key
+    from observatory.settings import get_settings
+
+    settings = get_settings()
+    key = create_api_key(name, role, settings)
+    console.print(f"API key for {name} ({role}), stored hashed in {settings.api_keys_path}:")
+    print(key)  # plain, on its own line: for copying, never wrapped or styled
+    console.print(
+        "[yellow]keep it now: it is not stored and cannot be shown again[/yellow]; "
+        "send it as `Authorization: Bearer <key>`"
+    )
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """The keys on file: name, role and creation time (never the keys)."""
+    from observatory.access import list_api_keys
+    from observatory.settings import get_settings
+
+    table = Table("name", "role", "created", "sha256 (first 12)")
+    for key in list_api_keys(get_settings()):
+        table.add_row(key.name, str(key.role), key.created_at, key.sha256[:12])
+    console.print(table)
+
+
+@apikey.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+    """Remove a key: refused from the next request on."""
+    from observatory.access import revoke_api_key
+    from observatory.settings import get_settings
+
+    revoke_api_key(name, get_settings())
+    console.print(f"revoked the key of {name}")
+
+
 def main() -> None:
     try:
         app()

@@ -47,3 +47,37 @@ class StoreUnavailable(ObservatoryError):
     title = "Store unavailable"
     retry_after = 5
     headers = {"Retry-After": str(retry_after)}  # noqa: RUF012
+
+
+class Unauthorized(ObservatoryError):
+    """No valid credentials: a bearer token or API key that is invalid, expired, forged or unknown
+    (``error="invalid_token"``), or none where a role is needed (a bare challenge, RFC 6750 §3.1)."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, message: str, *, error: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        challenge = 'Bearer realm="observatory"'
+        if error is not None:
+            # RFC 6750 §3: error_description is printable ASCII without '"' and '\'.
+            description = "".join(c for c in message if " " <= c <= "~" and c not in '"\\')
+            challenge += f', error="{error}", error_description="{description}"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(ObservatoryError):
+    """A valid identity without the role the resource needs."""
+
+    status = 403
+    title = "Forbidden"
+    headers = {"WWW-Authenticate": 'Bearer realm="observatory", error="insufficient_scope"'}  # noqa: RUF012
+
+
+class IdentityProviderUnavailable(ObservatoryError):
+    """The identity provider's keys could not be fetched: the token may well be valid; retry."""
+
+    status = 503
+    title = "Identity provider unavailable"
+    retry_after = 5
+    headers = {"Retry-After": str(retry_after)}  # noqa: RUF012

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORAGE_CRS = "EPSG:4326"
@@ -60,6 +60,44 @@ class Settings(BaseSettings):
     small_n: int = Field(default=5, ge=1)
     """An indicator value resting on fewer records than this is flagged ``small_n``: shown to
     analysts, marked (or suppressed, for counts of people and events) in public outputs."""
+
+    oidc_issuer: str | None = None
+    """OpenID Connect issuer whose bearer tokens (JWTs) are accepted, e.g.
+    ``https://sso.example.org/realms/amss``; unset: no identity provider, only API keys."""
+    oidc_audience: str | None = None
+    """The ``aud`` a token must carry (the client id the issuer gave this server); required with
+    an issuer, else a token the issuer gave any other application would be accepted here."""
+    oidc_jwks_url: str | None = None
+    """The issuer's signing keys; unset: the ``jwks_uri`` of its
+    ``/.well-known/openid-configuration``."""
+    oidc_role_claim: str = "roles"
+    """The claim holding the caller's roles (a list, or a space-separated string); a dotted path
+    reads a nested claim (Keycloak: ``realm_access.roles``). Role names: ``analyst``, ``admin``."""
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    """Signature algorithms accepted (JSON in the environment: ``'["RS256"]'``); never ``none``
+    or a shared-secret (HS*) one."""
+    oidc_leeway: float = Field(default=30.0, ge=0, le=300)
+    """Seconds of clock difference tolerated on ``exp``, ``nbf`` and ``iat``."""
+    api_keys_file: Path | None = None
+    """The API keys (their SHA-256 digests only; see ``observatory apikey``); unset:
+    ``<data_dir>/api_keys.toml``."""
+
+    @model_validator(mode="after")
+    def _identity_provider(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError(
+                "OBSERVATORY_OIDC_AUDIENCE must be set with OBSERVATORY_OIDC_ISSUER: without it a "
+                "token the issuer gave any other application would be accepted here"
+            )
+        unsafe = [name for name in self.oidc_algorithms if name.lower() == "none" or name.startswith("HS")]
+        if unsafe:
+            raise ValueError(f"OBSERVATORY_OIDC_ALGORITHMS: {unsafe} cannot verify an issuer's tokens")
+        return self
+
+    @property
+    def api_keys_path(self) -> Path:
+        """The API keys file (``api_keys_file``, or ``api_keys.toml`` in the data folder)."""
+        return self.api_keys_file or self.data_dir / "api_keys.toml"
 
     @property
     def geopackage_path(self) -> Path:

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from layers import get_layer
 from observatory import __version__
-from observatory.api import features, feeds, mapdata, openapi, tiles
+from observatory.api import access, features, feeds, mapdata, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.periods import INDICATORS, stored_periods
 from observatory.api.responses import ProblemResponse
@@ -146,6 +146,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(tiles.router)
     app.include_router(mapdata.router)
     app.include_router(feeds.router)
+    app.include_router(access.router)
+    app.state.settings = settings
     app.state.tile_cache = TileCache(round(settings.tile_cache_mb * 2**20))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app)

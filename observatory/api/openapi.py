@@ -256,3 +256,11 @@ def _link(paths: dict[str, Any]) -> None:
                     "parameters": {"feature_id": "$response.body#/features/0/id"},
                 }
             }
+
+
+def documented_access(*, store: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` for a route behind a role (``api.access.require``): its 401 and 403 too."""
+    extra = documented(store=store)
+    extra["responses"]["401"] = _problem("No credentials, or a bearer token or API key that does not verify")
+    extra["responses"]["403"] = _problem("The credentials are valid but lack the role needed")
+    return extra

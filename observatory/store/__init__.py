@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from observatory.settings import Settings, get_settings
-from observatory.store.base import FeatureQuery, LayerVersion, LoadRun, Record, Store, conform
+from observatory.store.base import AccessEntry, FeatureQuery, LayerVersion, LoadRun, Record, Store, conform
 
-__all__ = ["FeatureQuery", "LayerVersion", "LoadRun", "Record", "Store", "conform", "open_store"]
+__all__ = [
+    "AccessEntry",
+    "FeatureQuery",
+    "LayerVersion",
+    "LoadRun",
+    "Record",
+    "Store",
+    "conform",
+    "open_store",
+]
 
 
 def open_store(settings: Settings | None = None) -> Store:

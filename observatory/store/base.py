@@ -120,6 +120,31 @@ class LayerVersion:
     changed_at: datetime
 
 
+@dataclass(frozen=True)
+class AccessEntry:
+    """One restricted read, for the audit log: who (subject, role, how identified), what (method,
+    path, layer), when (UTC) and the status answered."""
+
+    at: datetime
+    subject: str
+    role: str
+    via: str
+    method: str
+    path: str
+    layer: str | None
+    status: int
+
+    def __post_init__(self) -> None:
+        if self.at.utcoffset() is None:
+            raise ValueError("an access entry's time must be timezone-aware (UTC)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "at": self.at.isoformat()}
+
+
+ACCESS_FIELDS = [f.name for f in dataclasses.fields(AccessEntry)]
+
+
 class Writer(Protocol):
     """Changes to several layers that become visible together, or not at all (see Store.writing)."""
 
@@ -173,6 +198,12 @@ class Store(Protocol):
         """The layer's current version; None when it was never written."""
 
     def close(self) -> None: ...
+
+    def record_access(self, entry: AccessEntry) -> None:
+        """Append a restricted read to the audit log (kept across loads and restarts)."""
+
+    def access_log(self, limit: int = 1000) -> list[AccessEntry]:
+        """The latest ``limit`` entries of the audit log, newest first."""
 
 
 def conform(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

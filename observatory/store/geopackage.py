@@ -33,7 +33,9 @@ from layers import Layer, Withholding
 from observatory.point_cells import COLUMNS as CELL_COLUMNS
 from observatory.point_cells import CellCounter, CellFilter, cell_filter, cells_table, grid_levels, tally
 from observatory.store.base import (
+    ACCESS_FIELDS,
     LOAD_RUN_FIELDS,
+    AccessEntry,
     Bbox,
     Column,
     Condition,
@@ -523,6 +525,44 @@ class GeoPackageStore:
     def close(self) -> None:
         """Nothing to close: every read opens and closes its own connection."""
 
+    # -- audit log (issue 19) ----------------------------------------------------------------
+
+    @property
+    def audit_path(self) -> Path:
+        """The audit log: a SQLite file beside the GeoPackage, not a table inside it. A load
+        replaces the GeoPackage whole (copy, change, move over): an entry appended to it while a
+        load runs would vanish when the copy moves over it, and waiting for the load's lock would
+        hold the read that is being logged for the load's whole length. Beside it, in WAL mode,
+        entries are appended at any time and readers never wait; and the data file, which is
+        copied and shared, carries nobody's identity."""
+        return self.path.with_suffix(".audit.sqlite")
+
+    @contextlib.contextmanager
+    def _audit(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.audit_path, timeout=10)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(ACCESS_SCHEMA)
+            yield db
+        finally:
+            db.close()
+
+    def record_access(self, entry: AccessEntry) -> None:
+        values = {**entry.as_dict(), "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds")}
+        marks = ", ".join("?" * len(ACCESS_FIELDS))
+        insert = f"INSERT INTO access_log ({', '.join(ACCESS_FIELDS)}) VALUES ({marks})"  # noqa: S608
+        with self._audit() as db, db:
+            db.execute(insert, [values[name] for name in ACCESS_FIELDS])
+
+    def access_log(self, limit: int = 1000) -> list[AccessEntry]:
+        if not self.audit_path.exists():
+            return []
+        statement = f"SELECT {', '.join(ACCESS_FIELDS)} FROM access_log ORDER BY at DESC, id DESC LIMIT ?"  # noqa: S608
+        with self._audit() as db:
+            rows = db.execute(statement, [max(limit, 0)]).fetchall()
+        return [AccessEntry(datetime.fromisoformat(at), *rest) for at, *rest in rows]
+
 
 class _GeoPackageWriter:
     """Writes layers into the session's scratch copy of the store, chunk by chunk."""
@@ -646,3 +686,13 @@ def _sqlite_value(value: Any) -> Any:
 def _withheld_when(rule: Withholding) -> str:
     """SQL true for the rows whose values ``rule`` withholds; its values are bound in ``when``'s order."""
     return " AND ".join(f"t.{_quote(c)} IN ({', '.join('?' * len(v))})" for c, v in rule.when.items())
+
+
+ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, subject TEXT NOT NULL, role TEXT NOT NULL,
+    via TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, layer TEXT, status INTEGER NOT NULL
+)
+"""
+"""The audit log's one table (``GeoPackageStore.audit_path``); ``at`` in UTC ISO 8601, so that text
+order is time order."""

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -44,7 +45,9 @@ from observatory.point_cells import (
 )
 from observatory.store._deadline import WATCHDOG
 from observatory.store.base import (
+    ACCESS_FIELDS,
     LOAD_RUN_FIELDS,
+    AccessEntry,
     Bbox,
     Column,
     Condition,
@@ -489,6 +492,30 @@ class PostGISStore:
     def close(self) -> None:
         self.versions.close()
         self.engine.dispose()
+
+    # -- audit log (issue 19) ----------------------------------------------------------------
+
+    def record_access(self, entry: AccessEntry) -> None:
+        """One INSERT on a pooled session (autocommit): committed when it returns."""
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(self.schema, "access_log"),
+            sql.SQL(", ").join(map(sql.Identifier, ACCESS_FIELDS)),
+            sql.SQL(", ").join(sql.Placeholder(name) for name in ACCESS_FIELDS),
+        )
+        with self._cursor() as cursor:
+            cursor.execute(statement, {name: getattr(entry, name) for name in ACCESS_FIELDS})
+
+    def access_log(self, limit: int = 1000) -> list[AccessEntry]:
+        statement = sql.SQL("SELECT {} FROM {} ORDER BY at DESC, id DESC LIMIT %s").format(
+            sql.SQL(", ").join(map(sql.Identifier, ACCESS_FIELDS)),
+            sql.Identifier(self.schema, "access_log"),
+        )
+
+        def fetch(cursor: psycopg.Cursor[Any]) -> list[AccessEntry]:
+            cursor.execute(statement, [max(limit, 0)])
+            return [AccessEntry(at.astimezone(UTC), *rest) for at, *rest in cursor.fetchall()]
+
+        return self._read(fetch)
 
 
 class _PostGISWriter:
