@@ -24,7 +24,14 @@ import shapely
 
 from layers import Layer, UnknownLayerError, get_layer
 from observatory.api.cql2 import parse_filter
-from observatory.errors import InvalidParameter, NotFound, ObservatoryError, StoreUnavailable
+from observatory.errors import (
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    ObservatoryError,
+    StoreUnavailable,
+    Unauthorized,
+)
 from observatory.feed import ALL, LATEST, LONG_COLUMNS, FeedQuery, Period, long_feed, long_frame, widen
 from observatory.indicators import REGISTRY
 from observatory.indicators.themes import THEMES

@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observatory.access import Principal, Role, authenticate, authorize, describe
-from observatory.api.features import store_of
 from observatory.api.openapi import documented_access
+from observatory.api.state import store_of
 from observatory.settings import Settings, get_settings
 from observatory.store import AccessEntry
 
@@ -92,3 +94,26 @@ def log(
     audit(request, caller, None, 200)  # reading the log is a restricted read too
     entries = store_of(request).access_log(limit)
     return {"entries": [entry.as_dict() for entry in entries]}
+
+
+class PrivateWhenAuthenticated:
+    """Marks every answer to a request with credentials ``Cache-Control: private, no-store`` and
+    ``Vary: Authorization``: it may hold what the public may not see (exact incidents, withheld
+    values), so no shared cache may keep it or hand it to someone else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not any(name == b"authorization" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Cache-Control"] = "private, no-store"
+                headers.add_vary_header("Authorization")
+            await send(message)
+
+        await self.app(scope, receive, private)

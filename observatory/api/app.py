@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         redoc_url=None,
     )
     # Read endpoints are public and meant for other observatories' browsers and tools.
+    app.add_middleware(access.PrivateWhenAuthenticated)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=4)  # level 9 costs 10x for 4%
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=list(ALLOWED), allow_headers=["*"],

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from layers import Layer, UnknownLayerError, catalogue, get_layer
+from observatory.access import Role, authorize
+from observatory.api.access import audit, principal
 from observatory.api.caching import conditional
 from observatory.api.crs import CRS84, SUPPORTED, parse_crs, reproject
 from observatory.api.lang import Lang, Language, language, localized, pick
@@ -19,7 +21,8 @@ from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query, parse_p
 from observatory.api.periods import resolve_latest
 from observatory.api.responses import GeoJSONResponse, feature, to_csv
 from observatory.api.schemas import geojson_feature_schema, json_schema
-from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
+from observatory.api.state import store_of
+from observatory.errors import NotFound, ObservatoryError
 from observatory.store import FeatureQuery, LayerVersion, Record, Store
 from observatory.store.base import Bbox
 from observatory.tiles import TMS
@@ -65,14 +68,6 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 
-def store_of(request: Request) -> Store:
-    """The app's store; 503 while it could not be opened yet (the server keeps retrying)."""
-    store: Store | None = getattr(request.app.state, "store", None)
-    if store is None:
-        raise StoreUnavailable("the database is not reachable yet; retry later")
-    return store
-
-
 def layer_extent(request: Request, layer: Layer) -> list[float] | None:
     """The layer's lon/lat extent from its rows, measured once per layer version (a load changes
     it) and remembered for the collections list, which answers without the database."""
@@ -116,11 +111,23 @@ def _outward(bounds: tuple[float, float, float, float]) -> list[float]:
             math.ceil(east * 1e6) / 1e6, math.ceil(north * 1e6) / 1e6]  # fmt: skip
 
 
-def layer_of(collection_id: str) -> Layer:
+def layer_of(request: Request, collection_id: str) -> Layer:
+    """The collection's layer, if the caller may read it: a layer that is not public needs the
+    analyst role (401 anonymous, 403 without it), and each such read is audited."""
     try:
-        return get_layer(collection_id)
+        layer = get_layer(collection_id)
     except UnknownLayerError:
         raise NotFound(f"no collection {collection_id!r}; see /collections") from None
+    if not layer.public:
+        caller = authorize(principal(request), Role.ANALYST)
+        audit(request, caller, layer.name, 200)
+    return layer
+
+
+def visible_layers(request: Request) -> list[Layer]:
+    """The catalogue's layers the caller may read (the public ones unless it holds a role)."""
+    analyst = "authorization" in request.headers and principal(request).role >= Role.ANALYST
+    return [layer for layer in catalogue().values() if layer.public or analyst]
 
 
 def _url(request: Request, path: str) -> str:
@@ -193,11 +200,13 @@ def _collection(request: Request, layer: Layer, lang: Language, *, live: bool = 
     }  # fmt: skip
 
 
-@router.get("/collections", summary="The catalogue's layers")
-async def collections(request: Request, lang: Lang) -> JSONResponse:
+@router.get("/collections", summary="The catalogue's layers (those not public only for a caller with a role)")
+def collections(request: Request, lang: Lang) -> JSONResponse:
     return localized(
         {
-            "collections": [_collection(request, layer, lang, live=False) for layer in catalogue().values()],
+            "collections": [
+                _collection(request, layer, lang, live=False) for layer in visible_layers(request)
+            ],
             "links": [{"rel": "self", "type": "application/json", "href": _url(request, "/collections")}],
         },
         lang,
@@ -208,7 +217,7 @@ async def collections(request: Request, lang: Lang) -> JSONResponse:
     "/collections/{collection_id}", summary="One layer's metadata", openapi_extra=documented(not_found=True)
 )
 async def collection(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    return localized(_collection(request, layer_of(collection_id), lang), lang)
+    return localized(_collection(request, layer_of(request, collection_id), lang), lang)
 
 
 @router.get(
@@ -218,7 +227,7 @@ async def collection(request: Request, collection_id: str, lang: Lang) -> JSONRe
     openapi_extra=documented(not_found=True),
 )
 async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     body = json_schema(layer, lang, f"{_url(request, f'/collections/{layer.name}')}/queryables")
     # GDAL before 3.8 accepts queryables only as application/json.
     kind = SCHEMA_JSON if SCHEMA_JSON in request.headers.get("accept", "") else "application/json"
@@ -232,7 +241,7 @@ async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONRe
     openapi_extra=documented(not_found=True),
 )
 async def schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     body = json_schema(layer, lang, f"{_url(request, f'/collections/{layer.name}')}/schema")
     return localized(body, lang, media_type=SCHEMA_JSON)
 
@@ -244,7 +253,7 @@ async def schema(request: Request, collection_id: str, lang: Lang) -> JSONRespon
     openapi_extra=documented(not_found=True),
 )
 async def feature_schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     body = geojson_feature_schema(layer, lang, _url(request, f"/collections/{layer.name}/feature-schema"))
     return localized(body, lang, media_type=SCHEMA_JSON)
 
@@ -279,7 +288,7 @@ def items(
     crs: Annotated[str | None, Query(description="CRS of the geometries returned (URI)")] = None,
     f: Annotated[Literal["json", "geojson", "csv"] | None, Query(description="geojson or csv")] = None,
 ) -> Response:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     params = resolve_latest(lambda: store_of(request), layer, request.query_params)
     query = feature_query(layer, params, limit=limit, offset=offset)
     selected = parse_properties(layer, properties)
@@ -351,7 +360,7 @@ def item(
     feature_id: str,
     crs: Annotated[str | None, Query(description="CRS of the geometry returned (URI)")] = None,
 ) -> Response:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     try:
         if "\x00" in feature_id:  # no store can hold or compare it: no such feature
             raise ValueError(feature_id)

@@ -123,7 +123,7 @@ def _limits(layer: Layer, bounds: tuple[float, float, float, float]) -> list[dic
     openapi_extra=documented(not_found=True),
 )
 async def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
-    summary = _summary(request, layer_of(collection_id), lang)
+    summary = _summary(request, layer_of(request, collection_id), lang)
     links = [{"rel": "self", "type": "application/json", "href": str(request.url.remove_query_params("f"))}]
     return localized({"tilesets": [summary], "links": links}, lang)
 
@@ -134,7 +134,7 @@ async def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResp
     openapi_extra=documented(not_found=True),
 )
 def tileset(request: Request, collection_id: str, tms_id: str, lang: Lang) -> JSONResponse:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     _check_tms(tms_id)
     return localized(_tileset(request, layer, lang), lang)
 
@@ -145,7 +145,7 @@ def tileset(request: Request, collection_id: str, tms_id: str, lang: Lang) -> JS
     openapi_extra=documented(not_found=True),
 )
 async def tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     _check_tms(tms_id)
     tile_query(layer, request.query_params)
     return {
@@ -179,7 +179,7 @@ def tile(
     y: Annotated[int, Path(ge=0, le=MAX_INDEX, description="tile row, below 2^z")],
     x: Annotated[int, Path(ge=0, le=MAX_INDEX, description="tile column, below 2^z")],
 ) -> Response:
-    layer = layer_of(collection_id)
+    layer = layer_of(request, collection_id)
     _check_tms(tms_id)
     if not (x < 2**z and y < 2**z):  # OGC API Tiles: a tile outside the matrix limits is a 404
         raise NotFound(f"tile {z}/{y}/{x} is outside the {TMS.id} matrix: row and column below 2^{z}")
