@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from observatory.errors import ObservatoryError
+from observatory.spreadsheet import neutralise_frame
 from observatory.store import Store, open_store
 
 app = typer.Typer(help="AMSS urban observatory.", no_args_is_help=True, add_completion=False)
@@ -187,7 +188,7 @@ def sensitivity(
     finally:
         store.close()
     year, table = stored_sensitivity(stored, geography=geography, period=period, draws=draws, seed=seed)
-    table.to_csv(out, index_label="municipality_code", float_format="%.4g")
+    neutralise_frame(table).to_csv(out, index_label="municipality_code", float_format="%.4g")
     console.print(f"cpi_overall {year} on {geography}: ranks over {draws} weightings written to {out}")
     console.print(table.round(2).to_string())
 
@@ -220,11 +221,14 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request (costs time per request)")] = True,
 ) -> None:
     """Serve the API and the map."""
+    from observatory.api.public_url import uvicorn_options
+    from observatory.settings import get_settings
+
     console.print(f"map at http://{host}:{port}/map · API at http://{host}:{port}/?f=json · docs at /docs")
     # An import string, so that each worker process builds its own app.
     uvicorn.run(
         "observatory.api:create_app", factory=True, host=host, port=port, workers=workers,
-        access_log=access_log, log_level="info",
+        access_log=access_log, log_level="info", **uvicorn_options(get_settings()),
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import shapely
 from observatory.indicators import REGISTRY
 from observatory.indicators.themes import THEMES
 from observatory.settings import STORAGE_CRS
+from observatory.spreadsheet import neutralise_frame
 
 FEED_VERSION = "1.0.0"
 """Semantic version of the feed's schema: a new optional member is a minor change, a renamed or
@@ -169,7 +170,8 @@ def _feature_id(properties: dict[str, Any], *, wide: bool) -> str:
 def feed_table(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> str:
     """The feed as CSV: the features' properties, without geometry."""
     frame = widen(long, per_period=query.period == ALL) if wide else long
-    return str(frame.drop(columns=frame.geometry.name).to_csv(index=False, lineterminator="\n"))
+    table = neutralise_frame(pd.DataFrame(frame.drop(columns=frame.geometry.name)))
+    return str(table.to_csv(index=False, lineterminator="\n"))
 
 
 FLAGS = [None, "small_n", "suppressed"]

@@ -1,5 +1,5 @@
-"""Frames written as files GDAL, QGIS, pandas and DuckDB read: CSV, GeoJSON, GeoPackage,
-FlatGeobuf and GeoParquet, typed from the layer catalogue.
+"""Frames written as files GDAL, QGIS, pandas, DuckDB and spreadsheets read: CSV, XLSX, GeoJSON,
+GeoPackage, FlatGeobuf and GeoParquet, typed from the layer catalogue.
 
 Used by the download endpoints and the static export. A frame is written with pyogrio (GDAL) or
 pyarrow straight to a file, never turned into one JSON document in memory.
@@ -15,6 +15,7 @@ import pandas as pd
 import pyogrio
 
 from layers import Layer
+from observatory.spreadsheet import neutralise_frame
 from observatory.store import Store
 
 
@@ -28,10 +29,19 @@ class FileFormat:
     """GDAL layer creation options."""
     dates_as_text: bool = False
     """Dates as ISO text (``2017-01-02``), which GDAL's CSV and GeoJSON readers type as Date."""
+    spreadsheet: bool = False
+    """Opened in Excel or LibreOffice: text cells that would run as formulas are neutralised, and
+    the geometry is a WKT column (GDAL's XLSX driver has none; its CSV driver makes the WKT)."""
 
 
 FORMATS = {
-    "csv": FileFormat(".csv", "text/csv", "CSV", {"GEOMETRY": "AS_WKT"}, dates_as_text=True),
+    "csv": FileFormat(
+        ".csv", "text/csv", "CSV", {"GEOMETRY": "AS_WKT"}, dates_as_text=True, spreadsheet=True
+    ),
+    "xlsx": FileFormat(
+        ".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX",
+        dates_as_text=True, spreadsheet=True,
+    ),
     "geojson": FileFormat(
         ".geojson", "application/geo+json", "GeoJSON", {"RFC7946": "YES"}, dates_as_text=True
     ),
@@ -60,6 +70,10 @@ def write_frame(frame: gpd.GeoDataFrame, path: Path, file_format: FileFormat, *,
         return
     if file_format.dates_as_text:
         frame = frame.assign(**{column: _days(frame[column]).map(_iso) for column in dates})
+    if file_format.spreadsheet:
+        frame = neutralise_frame(frame)
+    if file_format.driver == "XLSX":
+        frame = pd.DataFrame(frame.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_wkt())
     pyogrio.write_dataframe(
         frame, path, layer=name, driver=file_format.driver, layer_options=file_format.options or None
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORAGE_CRS = "EPSG:4326"
@@ -57,6 +58,18 @@ class Settings(BaseSettings):
     complaint_permit_days: int = Field(default=365, ge=0)
     """...and submitted at most this many days before the complaint."""
 
+    public_url: str | None = None
+    """The address the public reaches the API at (``https://observatorio.opamss.org.sv/api``): every
+    absolute link and redirect is built on it. Unset: on the request's ``Host``, which must then be
+    one of ``allowed_hosts`` (or the address the connection arrived at)."""
+    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "[::1]"]
+    """``Host`` names the server answers (``*.example.org`` for a domain and its subdomains, ``*``
+    for any); others get a 400, as Django's ``ALLOWED_HOSTS``. The address the connection arrived
+    at and the host of ``public_url`` are always allowed."""
+    forwarded_allow_ips: str = ""
+    """Proxies (comma-separated IPs or networks, ``*`` for any) whose ``X-Forwarded-Proto`` and
+    ``X-Forwarded-For`` uvicorn honours; empty: none."""
+
     small_n: int = Field(default=5, ge=1)
     """An indicator value resting on fewer records than this is flagged ``small_n``: shown to
     analysts, marked (or suppressed, for counts of people and events) in public outputs."""
@@ -98,6 +111,19 @@ class Settings(BaseSettings):
     def api_keys_path(self) -> Path:
         """The API keys file (``api_keys_file``, or ``api_keys.toml`` in the data folder)."""
         return self.api_keys_file or self.data_dir / "api_keys.toml"
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, url: str | None) -> str | None:
+        """An absolute http(s) URL without a trailing slash, query or fragment."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                f"public_url must be an absolute http(s) URL such as https://host/api, not {url!r}"
+            )
+        return url.rstrip("/")
 
     @property
     def geopackage_path(self) -> Path:

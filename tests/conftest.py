@@ -16,6 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from observatory.api import create_app
+from observatory.api.public_url import uvicorn_options
 from observatory.indicators import compute_indicators
 from observatory.settings import Settings
 from observatory.store import Store, open_store
@@ -99,7 +100,13 @@ def serving(
     (a request recorder)."""
     port = _free_port()
     app: ASGIApp = create_app(settings, store=store)
-    config = uvicorn.Config(wrap(app) if wrap else app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        wrap(app) if wrap else app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        **uvicorn_options(settings),
+    )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

@@ -114,7 +114,17 @@ def test_tiles_apply_datetime(server: str) -> None:
     assert get(url, {"datetime": "2030-01-01"}).content == b""
 
 
-def test_etags_follow_host_scheme_and_coding(server: str) -> None:
+def test_etags_follow_host_scheme_and_coding(loaded: Store, settings: Settings) -> None:
+    # Links on the request's Host (an allowed one) and, from a trusted proxy, its scheme.
+    behind_proxy = {
+        "allowed_hosts": ["127.0.0.1", "observatorio.example"],
+        "forwarded_allow_ips": "127.0.0.1",
+    }
+    with serving(loaded, settings.model_copy(update=behind_proxy)) as server:
+        _etags_follow_host_scheme_and_coding(server)
+
+
+def _etags_follow_host_scheme_and_coding(server: str) -> None:
     url = f"{server}/collections/permits/items?limit=5"
     plain = get(url, **{"Accept-Encoding": "identity"})
     zipped = get(url, **{"Accept-Encoding": "gzip"})

@@ -15,18 +15,19 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from layers import get_layer
 from observatory import __version__
 from observatory.api import access, features, feeds, mapdata, openapi, tiles
 from observatory.api.methods import ALLOWED, MethodsMiddleware
 from observatory.api.periods import INDICATORS, stored_periods
+from observatory.api.public_url import PublicAddress, PublicAddressMiddleware, public_url
 from observatory.api.responses import ProblemResponse
+from observatory.api.security_headers import SecurityHeadersMiddleware
 from observatory.api.tile_cache import TileCache
 from observatory.api.tile_hits import answer
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
@@ -92,11 +93,17 @@ class StoreOpener:
 
 
 class ObservatoryAPI(FastAPI):
-    """FastAPI, with cached tiles answered before anything else (see tile_hits)."""
+    """FastAPI, with cached tiles answered before anything else (see tile_hits) and security
+    headers on every response, errors included (see security_headers)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not await answer(self.state, scope, send):
+        public: PublicAddress = self.state.public
+        if scope["type"] != "http" or not public.allows(scope) or not await answer(self.state, scope, send):
             await super().__call__(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The stack inside the security headers: outside ServerErrorMiddleware, so a 500 has them."""
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -142,7 +149,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         CORSMiddleware, allow_origins=["*"], allow_methods=list(ALLOWED), allow_headers=["*"],
         expose_headers=["ETag", "Last-Modified", "Retry-After"],
     )  # fmt: skip
-    app.add_middleware(MethodsMiddleware)  # outermost: HEAD, OPTIONS, one Vary header
+    app.add_middleware(MethodsMiddleware)  # HEAD, OPTIONS, one Vary header
+    app.state.public = PublicAddress(settings)
+    app.add_middleware(PublicAddressMiddleware, address=app.state.public)  # outermost: Host, Location
     app.include_router(features.router)
     app.include_router(tiles.router)
     app.include_router(mapdata.router)
@@ -169,18 +178,14 @@ def _add_pages(app: FastAPI) -> None:
         f: Annotated[Literal["json", "html"] | None, Query(description="json, or html (the map)")] = None,
     ) -> Response | dict[str, Any]:
         if f == "html" or (f is None and "text/html" in request.headers.get("accept", "")):
-            return RedirectResponse("/map", status_code=303)
+            return RedirectResponse(public_url(request, "/map"), status_code=303)
         return features.landing_json(request)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Observatorio AMSS — API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
-        )
+        # Swagger UI from our own files, started by static/app/docs.js: FastAPI's page has an
+        # inline script, which the Content-Security-Policy refuses.
+        return HTMLResponse((STATIC_DIR / "app" / "docs.html").read_text(encoding="utf-8"))
 
     @app.get("/themes", summary="The observatory's themes, in the report's order, with their indicators")
     async def themes() -> dict[str, Any]:

@@ -6,8 +6,9 @@ layer, which changes its version and with it every ETag.
 
 A strong ETag names one representation, so it covers everything the bytes depend on: the layer
 version, the path and query, the content coding the client accepts (gzip or not), and, for bodies
-with links, the base URL they are built from (``Host`` and, behind a trusted proxy,
-``X-Forwarded-Proto``). ``Vary`` names the same request headers for shared caches.
+with links, the base URL they are built from (``public_url``, or else ``Host`` and, behind a
+trusted proxy, ``X-Forwarded-Proto``: see public_url). ``Vary`` names the same request headers for
+shared caches.
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ from functools import lru_cache
 from fastapi import Request, Response
 
 from layers import Layer
+from observatory.api.public_url import PLAIN_VARY, links_vary, public_base
 from observatory.store import LayerVersion, Store
-
-LINKED_VARY = "Accept-Encoding, Host, X-Forwarded-Proto, Origin"
-"""Request headers a response with absolute links depends on (``Origin``: its CORS headers)."""
-PLAIN_VARY = "Accept-Encoding, Origin"
-"""Request headers a response without links (a tile) depends on. Named here, not only by the CORS
-middleware, so that a tile answered before it (tile_hits) says the same."""
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -37,15 +33,16 @@ def accepts_gzip(request: Request) -> bool:
 
 def validators(request: Request, version: LayerVersion, *, links: bool) -> dict[str, str]:
     """The ETag, Last-Modified, Cache-Control and Vary headers of a response for ``request``."""
-    base = str(request.base_url) if links else None
+    base = public_base(request) if links else None
+    vary = links_vary(request) if links else PLAIN_VARY  # PLAIN_VARY also for a tile answered first
     scope = request.scope  # the URL's parts without building a URL (a third of a cached hit)
     path, query = scope.get("root_path", "") + scope["path"], scope["query_string"].decode("latin-1")
-    return dict(_validators(version, path, query, accepts_gzip(request), base))
+    return dict(_validators(version, path, query, accepts_gzip(request), base, vary))
 
 
 @lru_cache(maxsize=4096)
 def _validators(
-    version: LayerVersion, path: str, query: str, gzip: bool, base: str | None
+    version: LayerVersion, path: str, query: str, gzip: bool, base: str | None, vary: str
 ) -> tuple[tuple[str, str], ...]:
     """Computed once per layer version and request, not on every hit of a cached tile."""
     parts = [version.tag, path, query, "gzip" if gzip else "identity"]
@@ -56,7 +53,7 @@ def _validators(
         ("ETag", etag),
         ("Last-Modified", format_datetime(version.changed_at.astimezone(UTC), usegmt=True)),
         ("Cache-Control", "no-cache"),
-        ("Vary", LINKED_VARY if base is not None else PLAIN_VARY),
+        ("Vary", vary),
     )
 
 

@@ -19,6 +19,7 @@ from observatory.api.lang import Lang, Language, language, localized, pick
 from observatory.api.openapi import documented
 from observatory.api.params import MAX_LIMIT, MAX_OFFSET, feature_query, parse_properties
 from observatory.api.periods import resolve_latest
+from observatory.api.public_url import current_url, public_url
 from observatory.api.responses import GeoJSONResponse, feature, to_csv
 from observatory.api.schemas import geojson_feature_schema, json_schema
 from observatory.api.state import store_of
@@ -130,10 +131,6 @@ def visible_layers(request: Request) -> list[Layer]:
     return [layer for layer in catalogue().values() if layer.public or analyst]
 
 
-def _url(request: Request, path: str) -> str:
-    return str(request.base_url).rstrip("/") + path
-
-
 def landing_json(request: Request) -> JSONResponse:
     lang = language(request)
     return localized(
@@ -145,16 +142,17 @@ def landing_json(request: Request) -> JSONResponse:
                 lang,
             ),
             "links": [
-                {"rel": "self", "type": "application/json", "href": _url(request, "/?f=json")},
+                {"rel": "self", "type": "application/json", "href": public_url(request, "/?f=json")},
                 {"rel": "alternate", "type": "text/html", "title": pick("Mapa", "Map", lang),
-                 "href": _url(request, "/map")},
+                 "href": public_url(request, "/map")},
                 {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
-                 "href": _url(request, "/openapi.json")},
-                {"rel": "service-doc", "type": "text/html", "href": _url(request, "/docs")},
-                {"rel": "conformance", "type": "application/json", "href": _url(request, "/conformance")},
-                {"rel": "data", "type": "application/json", "href": _url(request, "/collections")},
+                 "href": public_url(request, "/openapi.json")},
+                {"rel": "service-doc", "type": "text/html", "href": public_url(request, "/docs")},
+                {"rel": "conformance", "type": "application/json",
+                 "href": public_url(request, "/conformance")},
+                {"rel": "data", "type": "application/json", "href": public_url(request, "/collections")},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json",
-                 "href": _url(request, "/tileMatrixSets")},
+                 "href": public_url(request, "/tileMatrixSets")},
             ],
         },
         lang,
@@ -185,16 +183,17 @@ def _collection(request: Request, layer: Layer, lang: Language, *, live: bool = 
         "crs": list(SUPPORTED),
         "storageCrs": CRS84,
         "links": [
-            {"rel": "self", "type": "application/json", "href": _url(request, base)},
-            {"rel": "items", "type": GEOJSON, "href": _url(request, f"{base}/items")},
-            {"rel": "items", "type": "text/csv", "href": _url(request, f"{base}/items?f=csv")},
-            {"rel": QUERYABLES_REL, "type": SCHEMA_JSON, "href": _url(request, f"{base}/queryables")},
-            {"rel": SCHEMA_REL, "type": SCHEMA_JSON, "href": _url(request, f"{base}/schema")},
+            {"rel": "self", "type": "application/json", "href": public_url(request, base)},
+            {"rel": "items", "type": GEOJSON, "href": public_url(request, f"{base}/items")},
+            {"rel": "items", "type": "text/csv", "href": public_url(request, f"{base}/items?f=csv")},
+            {"rel": QUERYABLES_REL, "type": SCHEMA_JSON, "href": public_url(request, f"{base}/queryables")},
+            {"rel": SCHEMA_REL, "type": SCHEMA_JSON, "href": public_url(request, f"{base}/schema")},
             # A GeoJSON feature's schema: GDAL (3.6 matches this spelling) types its fields from it.
-            {"rel": "describedBy", "type": SCHEMA_JSON, "href": _url(request, f"{base}/feature-schema")},
-            {"rel": "queryables", "type": SCHEMA_JSON, "href": _url(request, f"{base}/queryables")},
+            {"rel": "describedBy", "type": SCHEMA_JSON,
+             "href": public_url(request, f"{base}/feature-schema")},
+            {"rel": "queryables", "type": SCHEMA_JSON, "href": public_url(request, f"{base}/queryables")},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
-             "href": _url(request, f"{base}/tiles")},
+             "href": public_url(request, f"{base}/tiles")},
         ],
         "properties": layer.properties,
     }  # fmt: skip
@@ -207,7 +206,9 @@ def collections(request: Request, lang: Lang) -> JSONResponse:
             "collections": [
                 _collection(request, layer, lang, live=False) for layer in visible_layers(request)
             ],
-            "links": [{"rel": "self", "type": "application/json", "href": _url(request, "/collections")}],
+            "links": [
+                {"rel": "self", "type": "application/json", "href": public_url(request, "/collections")}
+            ],
         },
         lang,
     )
@@ -228,7 +229,7 @@ async def collection(request: Request, collection_id: str, lang: Lang) -> JSONRe
 )
 async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
     layer = layer_of(request, collection_id)
-    body = json_schema(layer, lang, f"{_url(request, f'/collections/{layer.name}')}/queryables")
+    body = json_schema(layer, lang, f"{public_url(request, f'/collections/{layer.name}')}/queryables")
     # GDAL before 3.8 accepts queryables only as application/json.
     kind = SCHEMA_JSON if SCHEMA_JSON in request.headers.get("accept", "") else "application/json"
     return localized(body, lang, media_type=kind)
@@ -242,7 +243,7 @@ async def queryables(request: Request, collection_id: str, lang: Lang) -> JSONRe
 )
 async def schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
     layer = layer_of(request, collection_id)
-    body = json_schema(layer, lang, f"{_url(request, f'/collections/{layer.name}')}/schema")
+    body = json_schema(layer, lang, f"{public_url(request, f'/collections/{layer.name}')}/schema")
     return localized(body, lang, media_type=SCHEMA_JSON)
 
 
@@ -254,7 +255,9 @@ async def schema(request: Request, collection_id: str, lang: Lang) -> JSONRespon
 )
 async def feature_schema(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
     layer = layer_of(request, collection_id)
-    body = geojson_feature_schema(layer, lang, _url(request, f"/collections/{layer.name}/feature-schema"))
+    body = geojson_feature_schema(
+        layer, lang, public_url(request, f"/collections/{layer.name}/feature-schema")
+    )
     return localized(body, lang, media_type=SCHEMA_JSON)
 
 
@@ -310,7 +313,7 @@ def items(
             links.append(_page_link(request, "next", offset + limit))
         if offset > 0:
             links.append(_page_link(request, "prev", max(0, offset - limit)))
-        collection_url = _url(request, f"/collections/{layer.name}")
+        collection_url = public_url(request, f"/collections/{layer.name}")
         links.append({"rel": "collection", "type": "application/json", "href": collection_url})
         body: dict[str, Any] = {"type": "FeatureCollection", "features": features}
         count = store.count(layer, query, exact_up_to=NUMBER_MATCHED_EXACT_UP_TO)
@@ -343,7 +346,7 @@ def _output(layer: Layer, record: Record, selected: list[str] | None, crs: str) 
 
 
 def _page_link(request: Request, rel: str, offset: int) -> dict[str, str]:
-    href = request.url.include_query_params(offset=offset)
+    href = current_url(request).include_query_params(offset=offset)
     kind = "text/csv" if request.query_params.get("f") == "csv" else GEOJSON
     return {"rel": rel, "type": kind, "href": str(href)}
 
@@ -377,8 +380,8 @@ def item(
         body = _output(layer, records[0], None, target)
         base = f"/collections/{layer.name}"
         body["links"] = [
-            {"rel": "self", "type": GEOJSON, "href": _url(request, f"{base}/items/{feature_id}")},
-            {"rel": "collection", "type": "application/json", "href": _url(request, base)},
+            {"rel": "self", "type": GEOJSON, "href": public_url(request, f"{base}/items/{feature_id}")},
+            {"rel": "collection", "type": "application/json", "href": public_url(request, base)},
         ]
         return GeoJSONResponse(body, headers={"Content-Crs": f"<{target}>"})
 
@@ -390,7 +393,7 @@ async def tile_matrix_sets(request: Request) -> dict[str, Any]:
     return {
         "tileMatrixSets": [
             {"id": TMS.id, "title": "Google Maps Compatible for the World",
-             "links": [{"rel": "self", "href": _url(request, f"/tileMatrixSets/{TMS.id}")}]}
+             "links": [{"rel": "self", "href": public_url(request, f"/tileMatrixSets/{TMS.id}")}]}
         ]
     }  # fmt: skip
 

@@ -24,6 +24,7 @@ from observatory.api.caching import conditional
 from observatory.api.features import layer_of, store_of
 from observatory.api.openapi import documented
 from observatory.api.periods import INDICATORS
+from observatory.api.public_url import current_url, public_base
 from observatory.api.responses import GeoJSONResponse
 from observatory.errors import InvalidParameter, NotFound
 from observatory.feed import (
@@ -55,13 +56,9 @@ def _any_of(known: Iterable[str]) -> dict[str, Any]:
     return {"items": {"type": "string", "enum": list(known)}}
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 @router.get(FEED_PATH, summary="The indicator feed, version 1: its links and schema version")
 async def feed_landing(request: Request) -> dict[str, Any]:
-    base = f"{_base(request)}{FEED_PATH}"
+    base = f"{public_base(request)}{FEED_PATH}"
     return {
         "feed_version": FEED_VERSION,
         "links": [
@@ -125,7 +122,7 @@ def indicators_feed(
 
     def build() -> Response:
         long = long_feed(public_layer(store, layer), query)
-        schema = f"{_base(request)}{FEED_PATH}/schema.json"
+        schema = f"{public_base(request)}{FEED_PATH}/schema.json"
         headers = {"Link": f'<{schema}>; rel="describedby"'}
         if f == "csv":
             headers["Content-Disposition"] = f'inline; filename="indicators-{format}.csv"'
@@ -133,8 +130,12 @@ def indicators_feed(
             return Response(table, media_type="text/csv; charset=utf-8", headers=headers)
         document = feed_document(long, query, wide=format == "wide")
         document["links"] = [
-            {"rel": "self", "type": "application/geo+json", "href": str(request.url)},
-            {"rel": "alternate", "type": "text/csv", "href": str(request.url.include_query_params(f="csv"))},
+            {"rel": "self", "type": "application/geo+json", "href": str(current_url(request))},
+            {
+                "rel": "alternate",
+                "type": "text/csv",
+                "href": str(current_url(request).include_query_params(f="csv")),
+            },
             {"rel": "describedby", "type": "application/schema+json", "href": schema},
         ]
         return GeoJSONResponse(document, headers=headers)
@@ -148,7 +149,7 @@ def indicators_feed(
     response_class=SchemaResponse,
 )
 async def feed_schema_document(request: Request) -> SchemaResponse:
-    return SchemaResponse(feed_schema(f"{_base(request)}{FEED_PATH}/schema.json"))
+    return SchemaResponse(feed_schema(f"{public_base(request)}{FEED_PATH}/schema.json"))
 
 
 @router.get(
@@ -172,7 +173,7 @@ def periods(request: Request, indicator_id: str) -> dict[str, Any]:
 
 @router.get(
     "/collections/{collection_id}/download",
-    summary="The whole collection as one file: CSV (WKT), GeoJSON, GeoPackage, FlatGeobuf, GeoParquet",
+    summary="The whole collection as one file: CSV or XLSX (WKT), GeoJSON, GeoPackage, FlatGeobuf, Parquet",
     response_class=FileResponse,
     responses={200: {"content": {item.media_type: {} for item in FORMATS.values()}}},
     openapi_extra=documented(store=True, conditional=True, not_found=True),
@@ -181,7 +182,7 @@ def download(
     request: Request,
     collection_id: str,
     f: Annotated[
-        Literal["csv", "geojson", "gpkg", "fgb", "parquet"], Query(description="file format")
+        Literal["csv", "xlsx", "geojson", "gpkg", "fgb", "parquet"], Query(description="file format")
     ] = "gpkg",
 ) -> Response:
     layer = layer_of(request, collection_id)

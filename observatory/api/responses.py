@@ -13,6 +13,7 @@ import shapely
 from starlette.responses import JSONResponse
 
 from layers import Layer
+from observatory.spreadsheet import neutralise
 from observatory.store import Record
 
 
@@ -47,7 +48,7 @@ def to_csv(features: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def _csv_cell(value: Any) -> Any:
-    return "" if value is None else value
+    return "" if value is None else neutralise(value)
 
 
 class GeoJSONResponse(JSONResponse):

@@ -10,7 +10,9 @@ tiles.tile_response, caching.validators). Anything else goes on to the app uncha
 unknown layer, a bad query (its 400 comes from there), a version not in memory (the PostGIS
 listener not connected: reading it needs the database, so a thread), and a request with an
 ``Origin`` (its CORS headers are the CORS middleware's; the endpoint answers it from the cache).
-Cached tiles are gzipped once already, so the gzip middleware has nothing to add.
+Cached tiles are gzipped once already, so the gzip middleware has nothing to add; the security
+headers are in the raw headers built once per tile version. ``ObservatoryAPI`` checks the ``Host``
+first (public_url): a tile has no links, but a refused host is refused everywhere.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.types import Scope, Send
 from layers import UnknownLayerError, get_layer
 from observatory.api.caching import accepts_gzip, offered_tags, validators
 from observatory.api.params import tile_query
+from observatory.api.security_headers import HEADERS
 from observatory.api.tile_cache import Body, TileCache
 from observatory.api.tiles import tile_key, tile_response
 from observatory.errors import ObservatoryError
@@ -93,7 +96,7 @@ def _hit(state: State, request: Request, match: re.Match[str]) -> tuple[int, Raw
     headers = validators(request, version, links=False)
     offered = offered_tags(request)
     if headers["ETag"] in offered or "*" in offered:  # a hit exists: any current copy will do
-        return 304, Response(status_code=304, headers=headers).raw_headers, b""
+        return 304, [*Response(status_code=304, headers=headers).raw_headers, *HEADERS], b""
     return 200, list(_raw_headers(tuple(headers.items()), body.encoding, len(body.content))), body.content
 
 
@@ -102,6 +105,9 @@ def _raw_headers(
     validated: tuple[tuple[str, str], ...], encoding: str | None, length: int
 ) -> tuple[tuple[bytes, bytes], ...]:
     """tiles.tile_response's raw headers, built once per tile version and coding (a Response
-    object per hit cost a tenth of the hit). A tuple: middlewares edit the list they are sent."""
+    object per hit cost a tenth of the hit), with the security headers every response carries
+    (this answer skips the middleware that adds them). A tuple: middlewares edit the list they are
+    sent."""
     built = tile_response(Body(b"", encoding), dict(validated)).raw_headers
-    return ((b"content-length", str(length).encode()), *(h for h in built if h[0] != b"content-length"))
+    own = (h for h in built if h[0] != b"content-length")
+    return ((b"content-length", str(length).encode()), *own, *HEADERS)

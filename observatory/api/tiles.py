@@ -15,6 +15,7 @@ from observatory.api.features import WORLD_BOUNDS, layer_extent, layer_of, store
 from observatory.api.lang import Lang, Language, language, localized, pick
 from observatory.api.openapi import documented
 from observatory.api.params import tile_query
+from observatory.api.public_url import current_url, public_base
 from observatory.api.schemas import json_schema
 from observatory.api.tile_cache import Body, TileCache, encoded
 from observatory.errors import NotFound
@@ -50,7 +51,7 @@ def _check_tms(tms_id: str) -> None:
 def _template(request: Request, collection_id: str, *, ogc: bool = False) -> str:
     """The tile URL template: TileJSON's ``{z}/{y}/{x}`` with the request's filters, or OGC API's
     names (``ogc``: a tileset's metadata, whose query keys are not filters)."""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     query = f"?{request.url.query}" if request.url.query and not ogc else ""
     cell = "{tileMatrix}/{tileRow}/{tileCol}" if ogc else "{z}/{y}/{x}"
     return f"{base}/collections/{collection_id}/tiles/{TMS.id}/{cell}{query}"
@@ -63,7 +64,7 @@ MAX_INDEX = 2**MAX_ZOOM - 1
 def _summary(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
     """A tileset as the tilesets list gives it, with the links GDAL and MapLibre follow (no
     database needed)."""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     own = f"{base}/collections/{layer.name}/tiles/{TMS.id}"
     return {
         "title": pick(layer.title, layer.title_en, lang),
@@ -85,7 +86,7 @@ def _summary(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
 
 def _tileset(request: Request, layer: Layer, lang: Language) -> dict[str, Any]:
     """A tileset's metadata (OGC API - Tiles): the summary, its extent, zoom limits and layer."""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     west, south, east, north = layer_extent(request, layer) or WORLD_BOUNDS
     left, bottom = TMS.xy(west, south)
     right, top = TMS.xy(east, north)
@@ -124,7 +125,13 @@ def _limits(layer: Layer, bounds: tuple[float, float, float, float]) -> list[dic
 )
 async def tilesets(request: Request, collection_id: str, lang: Lang) -> JSONResponse:
     summary = _summary(request, layer_of(request, collection_id), lang)
-    links = [{"rel": "self", "type": "application/json", "href": str(request.url.remove_query_params("f"))}]
+    links = [
+        {
+            "rel": "self",
+            "type": "application/json",
+            "href": str(current_url(request).remove_query_params("f")),
+        }
+    ]
     return localized({"tilesets": [summary], "links": links}, lang)
 
 
