@@ -36,11 +36,6 @@ from layers import Layer, get_layer
 
 SUPPRESSED = "suppressed"
 """The flag of a withheld value, stored and served."""
-METHOD = (
-    "supresión primaria (recuentos de 1 a umbral − 1) y complementaria entre las dos geografías y el "
-    "total metropolitano, verificada con un programa lineal (ningún valor reservado queda determinado)"
-)
-"""The method, in words, for the technical sheets."""
 PINNED = 1.0
 """A withheld count whose possible values span less than this is as good as published."""
 

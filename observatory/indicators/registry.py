@@ -64,10 +64,20 @@ class Indicator:
             "references": list(self.references),
             "sdg_target": self.sdg_target,
             "iso37120": self.iso37120,
-            "disclosure": self.disclosure,
+            "disclosure": {"policy": self.disclosure, "method": DISCLOSURE_METHODS[self.disclosure]},
         }
 
 
+DISCLOSURE_METHODS: dict[str, str | None] = {
+    "public": None,
+    "counts": "supresión primaria (recuentos de 1 al umbral OBSERVATORY_SMALL_N − 1, 4 por defecto: "
+    "valor reservado) y complementaria entre los distritos, su municipio de 2024 y el total "
+    "metropolitano, verificada con un programa lineal: ningún valor reservado queda determinado por "
+    "los publicados (observatory/disclosure.py)",
+    "derived": "calculado solo a partir de los valores publicados: sin valor donde uno de ellos está "
+    "reservado",
+}
+"""What each disclosure policy does, for the technical sheets."""
 REGISTRY: dict[str, Indicator] = {}
 
 
