@@ -49,7 +49,9 @@ def safety_db() -> tuple[dict[str, list[dict[str, object]]], datetime]:
     return {canonicalize_name(name): entries for name, entries in data.items()}, published
 
 
-def offline_findings(packages: dict[str, str], advisories: dict[str, list[dict[str, object]]]) -> list[Finding]:
+def offline_findings(
+    packages: dict[str, str], advisories: dict[str, list[dict[str, object]]]
+) -> list[Finding]:
     """The installed versions that an advisory's version specifiers match."""
     found = []
     for name, version in sorted(packages.items()):
