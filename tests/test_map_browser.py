@@ -410,6 +410,18 @@ def test_downloads_and_the_state_in_the_url(browser: Browser, server: str, size:
         assert sorted((r["municipality_name"], r["value"], r["n"], r["flag"]) for r in rows) == [
             ("Este", "1", "1", "small_n"), ("Oeste", "2", "2", "small_n"),
         ]  # fmt: skip
+        # A name a spreadsheet would run is written as text; a negative number stays a number.
+        page.evaluate(
+            "data.items.features[0].properties.municipality_name = '=HYPERLINK(\"http://evil.example\")';"
+            "data.items.features[0].properties.value = -3; drawDownloads()"
+        )
+        with page.expect_download() as download:
+            page.click("#download-csv")
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+        assert (rows[0]["municipality_name"], rows[0]["value"]) == (
+            '\'=HYPERLINK("http://evil.example")',
+            "-3",
+        )
         with page.expect_download() as download:
             page.click("#download-geojson")
         collection = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
