@@ -35,7 +35,7 @@ def neutralise_frame(frame: Frame) -> Frame:
     text = [
         name
         for name, kind in frame.dtypes.items()
-        if types.is_object_dtype(kind) or types.is_string_dtype(kind)
+        if types.is_object_dtype(kind) or types.is_string_dtype(kind) or isinstance(kind, pd.CategoricalDtype)
     ]
     if not text:
         return frame

@@ -19,5 +19,7 @@ export OBSERVATORY_TEST_DATABASE_URL
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# Known vulnerable installed versions fail the run (scripts/audit_dependencies.py says what it checks).
+.venv/bin/python scripts/audit_dependencies.py
 # One worker per core, at most four (pytest-xdist): every test has its own schema, folder and port.
 exec .venv/bin/pytest -n auto --maxprocesses=4 "$@"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,8 @@ def browser() -> Iterator[Browser]:
 @contextmanager
 def opened(browser: Browser, url: str, size: str, name: str) -> Iterator[Page]:
     """The map page at a size, ready (choropleth drawn); on leaving: screenshot, only local
-    requests, no failed request or script error, and no serious or critical axe violation."""
+    requests, no failed request or script error, a Content-Security-Policy without
+    'unsafe-inline' that nothing on the page broke, and no serious or critical axe violation."""
     context = browser.new_context(viewport=DESKTOP if size == "desktop" else PHONE, accept_downloads=True)
     page = context.new_page()
     requested: list[str] = []
@@ -80,7 +81,9 @@ def opened(browser: Browser, url: str, size: str, name: str) -> Iterator[Page]:
     page.on("request", lambda request: requested.append(request.url))
     page.on("requestfailed", lambda request: problems.append(f"failed {request.url}"))
     page.on("pageerror", lambda error: problems.append(f"script error {error}"))
-    page.goto(url)
+    violations = policy_violations(page)
+    response = page.goto(url)
+    assert response is not None and "unsafe-inline" not in response.headers["content-security-policy"]
     if page.locator("#map").count():
         wait_drawn(page)
     try:
@@ -90,13 +93,33 @@ def opened(browser: Browser, url: str, size: str, name: str) -> Iterator[Page]:
         hosts = {urlparse(u).hostname for u in requested if urlparse(u).scheme in ("http", "https")}
         assert hosts == {"127.0.0.1"}, hosts
         assert problems == []
-        page.add_script_tag(path=str(AXE))
+        assert violations() == []
+        # Through the debugger, not a <script> tag: the page's policy refuses inline scripts.
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         serious = [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]
                    if v["impact"] in ("serious", "critical")]  # fmt: skip
         assert serious == []
     finally:
         context.close()
+
+
+def policy_violations(page: Page) -> Callable[[], list[str]]:
+    """What the page's Content-Security-Policy refused, as Chromium reports it: the console's
+    errors ("Refused to execute inline script ...") and the ``securitypolicyviolation`` events."""
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"
+    )
+
+    def collected() -> list[str]:
+        refused = [text for text in console if "Content Security Policy" in text]
+        return refused + list(page.evaluate("window.__violations"))
+
+    return collected
 
 
 def wait_drawn(page: Page) -> None:
@@ -173,7 +196,7 @@ def test_spanish_by_default_with_an_english_switch(browser: Browser, server: str
         results = page.locator("#search-results button").all_inner_texts()
         assert results[0].startswith("Tiempo promedio de resolución de permisos de construcción")
         page.locator("#search-results button").first.click()
-        page.wait_for_function("document.body.dataset.drawn.startsWith('mean_processing_days:2017')")
+        page.wait_for_selector("body[data-drawn^='mean_processing_days:2017']")
         assert state(page)["indicator"] == "mean_processing_days"
         assert page.locator("#indicator").input_value() == "mean_processing_days"
         with page.expect_navigation():
@@ -200,7 +223,7 @@ def test_the_period_slider_and_play_drive_every_view(browser: Browser, server: s
             == "2 permisos (pocos registros)"
         )
         page.locator("#period-slider").fill("2")  # periods 2007, 2017, 2018
-        page.wait_for_function("document.body.dataset.drawn === 'permits_count:2018:quantiles:5'")
+        page.wait_for_selector("body[data-drawn='permits_count:2018:quantiles:5']")
         assert state(page)["period"] == "2018" and page.locator("#period-label").inner_text() == "2018"
         assert legend_classes(page) == ["0", "1", "sin datos"]
         assert (
@@ -208,15 +231,13 @@ def test_the_period_slider_and_play_drive_every_view(browser: Browser, server: s
             == "1 permisos (pocos registros)"
         )
         page.locator("#period-slider").fill("0")
-        page.wait_for_function("document.body.dataset.drawn === 'permits_count:2007:quantiles:5'")
+        page.wait_for_selector("body[data-drawn='permits_count:2007:quantiles:5']")
         note = page.locator("#period-note").inner_text()
         assert "no tiene datos para 2007" in note and "2017, 2018" in note
         assert legend_classes(page) == ["sin datos"]
         assert page.evaluate("map.getPaintProperty('choropleth', 'fill-color')") == "#bdbdbd"
         page.click("#play")
-        page.wait_for_function(
-            "document.body.dataset.drawn === 'permits_count:2017:quantiles:5'", timeout=5000
-        )
+        page.wait_for_selector("body[data-drawn='permits_count:2017:quantiles:5']", timeout=5000)
         assert page.locator("#play").inner_text() == "Pausa"
         page.click("#play")
         assert page.locator("#play").inner_text() == "Reproducir"
@@ -278,7 +299,7 @@ def test_legends_follow_the_classification_chosen(browser: Browser, server: str,
             and page.locator("#k").input_value() == "3"
         )
         page.select_option("#method", "natural_breaks")
-        page.wait_for_function("document.body.dataset.drawn === 'population_density:2007:natural_breaks:3'")
+        page.wait_for_selector("body[data-drawn='population_density:2007:natural_breaks:3']")
         assert state(page)["method"] == "natural_breaks"
 
 
@@ -326,7 +347,7 @@ def test_zoning_and_permit_overlays(browser: Browser, server: str, size: str) ->
         assert rendered(page, "permits", "permit_id") == ["P1", "P2", "P3"]
         assert "kind=permiso_construccion" in page.evaluate("map.getSource('permits').tiles[0]")
         page.locator("#period-slider").fill("2")
-        page.wait_for_function("document.body.dataset.drawn.startsWith('permits_count:2018')")
+        page.wait_for_selector("body[data-drawn^='permits_count:2018']")
         settle(page)
         assert rendered(page, "permits", "permit_id") == ["P5"]
         page.evaluate("map.jumpTo({zoom: 9})")
@@ -389,6 +410,18 @@ def test_downloads_and_the_state_in_the_url(browser: Browser, server: str, size:
         assert sorted((r["municipality_name"], r["value"], r["n"], r["flag"]) for r in rows) == [
             ("Este", "1", "1", "small_n"), ("Oeste", "2", "2", "small_n"),
         ]  # fmt: skip
+        # A name a spreadsheet would run is written as text; a negative number stays a number.
+        page.evaluate(
+            "data.items.features[0].properties.municipality_name = '=HYPERLINK(\"http://evil.example\")';"
+            "data.items.features[0].properties.value = -3; drawDownloads()"
+        )
+        with page.expect_download() as download:
+            page.click("#download-csv")
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+        assert (rows[0]["municipality_name"], rows[0]["value"]) == (
+            '\'=HYPERLINK("http://evil.example")',
+            "-3",
+        )
         with page.expect_download() as download:
             page.click("#download-geojson")
         collection = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
@@ -424,7 +457,7 @@ def test_phone_drawer_nothing_overlapping_and_pinch_zoom(browser: Browser, serve
         page.keyboard.press("Enter")
         assert page.locator("#panel").is_visible() and page.locator("#indicator").is_visible()
         page.locator("#indicator").select_option("site_rulings_count")  # the selector can be used
-        page.wait_for_function("document.body.dataset.drawn.startsWith('site_rulings_count')")
+        page.wait_for_selector("body[data-drawn^='site_rulings_count']")
         page.locator("#municipality").select_option("0001")
         page.wait_for_selector("#profile-table")
         page.locator("#profile-heading").scroll_into_view_if_needed()
@@ -472,3 +505,20 @@ def test_browsers_get_an_html_error_page(browser: Browser, server: str, size: st
         assert page.get_attribute("#error-detail", "lang") == "en"  # the API's own words, marked as English
         assert page.locator("#error-explanation").inner_text().startswith("La dirección no corresponde")
         assert page.locator("main a").get_attribute("href") == "/map"
+
+
+def test_the_api_docs_run_under_the_policy(browser: Browser, server: str) -> None:
+    """Swagger UI on /docs, started from a file (no inline script), draws the API's operations."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    try:
+        violations = policy_violations(page)
+        response = page.goto(f"{server}/docs")
+        assert response is not None and "unsafe-inline" not in response.headers["content-security-policy"]
+        page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+        assert "Observatorio Metropolitano del AMSS" in page.locator(".swagger-ui .info .title").inner_text()
+        page.locator(".swagger-ui .opblock-summary").first.click()  # expands: more of its UI drawn
+        page.wait_for_selector(".swagger-ui .opblock-body", timeout=10_000)
+        assert violations() == []
+    finally:
+        context.close()

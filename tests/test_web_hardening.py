@@ -240,8 +240,9 @@ def test_one_rule_for_text_cells_numbers_untouched(tmp_path: Path) -> None:
         geometry=[shapely.Point(-89.2, 13.7)] * 3,
         crs="EPSG:4326",
     )
-    safe = neutralise_frame(frame)
+    safe = neutralise_frame(frame.assign(kind=pd.Categorical(["@x", "y", "@x"])))
     assert list(safe["label"]) == ["'=cmd|' /C calc'!A0", "'-2", "ok"]
+    assert list(safe["kind"]) == ["'@x", "y", "'@x"]
     assert safe["change"].tolist() == [-2.5, 3.0, -1.0] and safe["n"].tolist() == [-1, 2, 3]
     csv_path, xlsx_path = tmp_path / "t.csv", tmp_path / "t.xlsx"
     write_frame(frame, csv_path, FORMATS["csv"], name="t")

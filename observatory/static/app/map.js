@@ -68,7 +68,12 @@ const json = async (url) => {
 const element = (tag, text, attributes = {}) => {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = text;
-  Object.entries(attributes).forEach(([key, value]) => node.setAttribute(key, value));
+  // A style through the CSSOM: a style attribute is inline style, which the page's
+  // Content-Security-Policy refuses (observatory/api/security_headers.py).
+  Object.entries(attributes).forEach(([key, value]) => {
+    if (key === "style") node.style.cssText = value;
+    else node.setAttribute(key, value);
+  });
   return node;
 };
 const placeName = (code) => (data.context.places.find((place) => place.code === code) || { name: code }).name;
@@ -509,8 +514,11 @@ function drawDownloads() {
   const rows = shownRows();
   const columns = ["indicator_id", "municipality_code", "municipality_name", "geography", "period", "value", "unit", "n", "flag"];
   const cell = (value) => {
-    const text = value === null || value === undefined ? "" : String(value);
-    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+    let text = value === null || value === undefined ? "" : String(value);
+    // Text a spreadsheet would run as a formula gets a leading ' (numbers stay numbers): the rule
+    // of observatory/spreadsheet.py, which every CSV the server writes follows.
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(value)) text = `'${text}`;
+    return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   const csv = [columns.join(","), ...rows.map((row) => columns.map((column) => cell(row[column])).join(","))].join("\n") + "\n";
   const base = `${state.indicator}_${state.period}`;
