@@ -254,3 +254,21 @@ def test_one_rule_for_text_cells_numbers_untouched(tmp_path: Path) -> None:
     assert sheet is not None
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows[1][:3] == ["'=cmd|' /C calc'!A0", -2.5, -1] and rows[2][:2] == ["'-2", 3]
+
+
+def test_serve_trusts_forwarded_headers_only_from_configured_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from observatory import cli
+    from observatory.settings import get_settings
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *args, **options: started.append(options))
+    cases = [
+        ("", {"proxy_headers": False, "forwarded_allow_ips": None}),
+        ("10.0.0.5", {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.5"}),
+    ]
+    for trusted, expected in cases:
+        monkeypatch.setenv("OBSERVATORY_FORWARDED_ALLOW_IPS", trusted)
+        get_settings.cache_clear()
+        cli.serve(host="127.0.0.1", port=8000, workers=1, access_log=False)
+        assert {key: started[-1][key] for key in expected} == expected
+    get_settings.cache_clear()
