@@ -149,7 +149,17 @@ def _for_layer(operation: dict[str, Any], layer: Layer) -> dict[str, Any]:
         if layer.name == "indicators" and "limit" in names:
             _accept_latest(parameters)
     operation["parameters"] = parameters
+    if not layer.public:  # analysts only (api.features.layer_of)
+        operation["responses"] = {**operation.get("responses", {}), **_access_responses()}
     return operation
+
+
+def _access_responses() -> dict[str, Any]:
+    """The answers of a route behind a role: 401 without valid credentials, 403 without the role."""
+    return {
+        "401": _problem("No credentials, or a bearer token or API key that does not verify"),
+        "403": _problem("The credentials are valid but lack the role needed"),
+    }
 
 
 def _accept_latest(parameters: list[dict[str, Any]]) -> None:
@@ -261,6 +271,5 @@ def _link(paths: dict[str, Any]) -> None:
 def documented_access(*, store: bool = False) -> dict[str, Any]:
     """``openapi_extra`` for a route behind a role (``api.access.require``): its 401 and 403 too."""
     extra = documented(store=store)
-    extra["responses"]["401"] = _problem("No credentials, or a bearer token or API key that does not verify")
-    extra["responses"]["403"] = _problem("The credentials are valid but lack the role needed")
+    extra["responses"].update(_access_responses())
     return extra
