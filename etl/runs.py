@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from layers import get_layer
+from layers import catalogue, get_layer
 from observatory.errors import LoadError
 from observatory.store import LoadRun, Store
 from observatory.store.base import Writer
@@ -93,6 +93,10 @@ def withdraw_indicators(store: Store, writer: Writer, changed: set[str]) -> list
     if values.empty:
         return []
     inputs = values["inputs"].fillna("").str.split(",")
+    # What is computed from a layer's public form (incidents counted on cells) changed with it.
+    changed = changed | {
+        layer.public_form for layer in catalogue().values() if layer.name in changed and layer.public_form
+    }
     stale = inputs.map(lambda names: bool(changed & set(names)))
     if not stale.any():
         return []

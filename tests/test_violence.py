@@ -25,7 +25,7 @@ from pyproj import Transformer
 from etl import LoadResult, load_source, read_manifest
 from layers import get_layer
 from observatory.indicators import compute_indicators
-from observatory.indicators.hotspots import getis_ord_star, hotspot_cells
+from observatory.indicators.hotspots import getis_ord_star, hotspot_cells, point_counts
 from observatory.indicators.violence import (
     homicide_rate_smoothed,
     population_in_hotspots_share,
@@ -280,13 +280,23 @@ def _cell_point(cell: str) -> shapely.Point:
 
 
 def test_hot_spots_per_year_and_population_living_in_them() -> None:
+    # The published cells, as incident_cells holds them (types and municipalities apart).
     counts = grid_counts()
-    points = [_cell_point(cell) for cell, count in counts.items() for _ in range(count)]
-    incidents = gpd.GeoDataFrame(
-        {"date": [pd.Timestamp("2021-06-01")] * len(points), "type": "robo"}, geometry=points, crs="EPSG:4326"
+    published = pd.DataFrame(
+        {
+            "h3_cell": counts.index,
+            "year": 2021,
+            "type": "robo",
+            "municipality_code": "A",
+            "incidents": counts.values,
+        }
     )
-    # One incident in 2022 in the centre alone: that year is analysed on its own.
-    incidents.loc[len(incidents)] = [pd.Timestamp("2022-01-01"), "robo", _cell_point(CENTRE)]
+    published = published[published["incidents"] > 0]
+    # One incident in 2022 in the centre alone: that year is analysed on its own. The centre's ten
+    # of 2021 are split over two types: cells of both count.
+    published.loc[published["h3_cell"] == CENTRE, "incidents"] = 6
+    extra = [(CENTRE, 2021, "lesiones", "A", 4), (CENTRE, 2022, "robo", "A", 1)]
+    published = pd.concat([published, pd.DataFrame(extra, columns=published.columns)], ignore_index=True)
     # Two municipalities: A covers the grid but FAR's side, B the rest.
     hull = shapely.union_all([shapely.Polygon([(lo, la) for la, lo in h3.cell_to_boundary(c)]) for c in GRID])
     far_side = shapely.union_all(
@@ -297,7 +307,7 @@ def test_hot_spots_per_year_and_population_living_in_them() -> None:
         geometry=[hull.difference(far_side), far_side.intersection(hull)],
         crs="EPSG:4326",
     )
-    cells = hotspot_cells(incidents, municipalities)
+    cells = hotspot_cells(published.rename(columns={"h3_cell": "cell", "year": "period"}), municipalities)
     in_2021 = cells[cells["period"] == 2021].set_index("cell")
     assert set(GRID) <= set(in_2021.index) and in_2021.loc[CENTRE, "incidents"] == 10
     assert in_2021.loc[CENTRE, "hot"] and not in_2021.loc[FAR, "hot"]
@@ -312,7 +322,7 @@ def test_hot_spots_per_year_and_population_living_in_them() -> None:
         crs="EPSG:4326",
     )  # fmt: skip
     share = population_in_hotspots_share(
-        incidents=incidents, population=population, municipalities=municipalities
+        incident_cells=published, population=population, municipalities=municipalities
     ).set_index(["municipality_code", "period"])["value"]
     assert share[("A", 2021)] == pytest.approx(30.0)
     assert share[("B", 2021)] == 0
@@ -395,6 +405,7 @@ def test_committed_sample_loads_without_rejects_and_follows_the_real_magnitudes(
     assert rate_2015["0617"] > 2 * rate_2015["0501"] and rate_2015["0602"] > rate_2015["0511"]
     assert set(incidents["type"]) == {"homicidio", "robo", "extorsion", "lesiones", "violencia_sexual"}
     cells = hotspot_cells(
-        incidents[incidents["date"].dt.year == 2015], store.read_layer(get_layer("municipalities"))
+        point_counts(incidents[incidents["date"].dt.year == 2015]),
+        store.read_layer(get_layer("municipalities")),
     )
     assert 0 < cells["hot"].sum() < len(cells) / 4

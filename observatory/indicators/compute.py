@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 from rich.progress import Progress
 
-from layers import get_layer, raster_catalogue
+from layers import catalogue, get_layer, raster_catalogue
 from observatory import __version__
 from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_values
 from observatory.errors import NotFound
@@ -57,18 +57,24 @@ def compute_indicators(
     is computed again from its inputs regrouped (counts summed, rates from summed numerators and
     denominators, medians from the records), never averaged from the 14 values.
 
-    Indicators whose input is the ``indicators`` layer itself (the composite index) are computed in
-    a second pass, from the values the first pass stored, each geography from its own values.
+    Indicators whose input is what the public see (the ``indicators`` layer itself, or the public
+    form of a restricted layer: the smoothed rates, the composite index, the hot spots) are
+    computed in a second pass, from what the first pass published (``observatory.disclosure``),
+    each geography from its own values.
     """
     settings = settings or get_settings()
     selected = _select(ids)
-    layer_names = sorted({n for i in selected for n in i.inputs if n != STORED_VALUES})
+    published_from = {layer.public_form: layer.name for layer in catalogue().values() if layer.public_form}
+    sources = {
+        item.id: [published_from.get(n, n) for n in item.inputs if n != STORED_VALUES] for item in selected
+    }
+    layer_names = sorted({name for names in sources.values() for name in names})
     frames = {name: _read_input(store, name, settings) for name in layer_names}
     frames.setdefault("municipalities", store.read_layer(get_layer("municipalities")))
     skipped = {
         item.id: "needs " + ", ".join(missing) + ", not loaded"
         for item in selected
-        if (missing := [name for name in item.inputs if name != STORED_VALUES and _missing(frames[name])])
+        if (missing := [name for name in sources[item.id] if _missing(frames[name])])
     }
     runnable = [item for item in selected if item.id not in skipped]
     geographies = {MUNICIPALITIES_2007: frames}
@@ -76,19 +82,22 @@ def compute_indicators(
     if regrouped is not None:
         geographies[MUNICIPALITIES_2024] = regrouped
     task = progress.add_task("compute indicators", total=len(runnable)) if progress else None
-    first = [item for item in runnable if STORED_VALUES not in item.inputs]
-    second = [item for item in runnable if STORED_VALUES in item.inputs]
+    published = {STORED_VALUES, *published_from}
+    first = [item for item in runnable if not published & set(item.inputs)]
+    second = [item for item in runnable if published & set(item.inputs)]
     context = _Context(store, settings, period, progress, task)
     computed = [_compute_and_store(context, first, geographies)]
+    _publish_incident_cells(store, frames, settings)
     if second:
         stored = store.read_layer(get_layer(STORED_VALUES))
+        forms = {name: store.read_layer(get_layer(name)) for name in published_from}
         for geography, inputs in geographies.items():
             inputs[STORED_VALUES] = public_values(stored[stored["geography"] == geography])
+            inputs.update(forms)
         computed.append(_compute_and_store(context, second, geographies))
         produced = set(computed[-1]["indicator_id"])
-        reason = "no stored values of the indicators it combines"
+        reason = "nothing published of what it combines"
         skipped.update({item.id: reason for item in second if item.id not in produced})
-    _publish_incident_cells(store, frames, settings)
     filled = [part for part in computed if not part.empty]
     if not filled:
         return ComputeOutcome(computed[0], skipped)

@@ -91,8 +91,20 @@ def getis_ord_star(counts: pd.Series, *, alpha: float = ALPHA) -> pd.DataFrame:
     return pd.DataFrame({"z": z, "p": p, "hot": (z > 0) & (p < cut_off)}, index=counts.index)
 
 
+def point_counts(incidents: gpd.GeoDataFrame, *, resolution: int = RESOLUTION) -> pd.DataFrame:
+    """Incidents per H3 cell and year (``cell``, ``period``, ``incidents``), from their points: the
+    input of :func:`hotspot_cells` for analysts holding the exact points."""
+    located = pd.DataFrame(
+        {
+            "cell": point_cells(incidents.geometry, resolution=resolution),
+            "period": pd.to_datetime(incidents["date"]).dt.year.to_numpy(),
+        }
+    )
+    return located.groupby(["cell", "period"]).size().rename("incidents").reset_index()
+
+
 def hotspot_cells(
-    incidents: gpd.GeoDataFrame,
+    counts: pd.DataFrame,
     municipalities: gpd.GeoDataFrame,
     *,
     resolution: int = RESOLUTION,
@@ -100,26 +112,22 @@ def hotspot_cells(
 ) -> gpd.GeoDataFrame:
     """Per year, every H3 cell of the area with its incidents, Gi* z-score, p-value and hot flag.
 
-    The lattice is the cells whose centre lies in the municipalities plus any cell holding an
-    incident, so that cells without incidents count as zeros, as Gi* needs.
+    ``counts`` gives incidents per cell and year (``cell``, ``period``, ``incidents``): from the
+    points (:func:`point_counts`), or the published cells. The lattice is the cells whose centre
+    lies in the municipalities plus any cell counted, so that cells without incidents count as
+    zeros, as Gi* needs.
 
     Returns
     -------
     GeoDataFrame
         ``cell``, ``period``, ``incidents``, ``z``, ``p``, ``hot`` and the cell's hexagon (EPSG:4326).
     """
-    located = pd.DataFrame(
-        {
-            "cell": point_cells(incidents.geometry, resolution=resolution),
-            "period": pd.to_datetime(incidents["date"]).dt.year.to_numpy(),
-        }
-    )
-    lattice = sorted(set(area_cells(municipalities, resolution=resolution)) | set(located["cell"]))
+    lattice = sorted(set(area_cells(municipalities, resolution=resolution)) | set(counts["cell"]))
     parts = []
-    for year, rows in located.groupby("period"):
-        counts = rows["cell"].value_counts().reindex(lattice, fill_value=0)
-        result = getis_ord_star(counts, alpha=alpha)
-        parts.append(result.assign(incidents=counts, period=int(year)).rename_axis("cell").reset_index())
+    for year, rows in counts.groupby("period"):
+        per_cell = rows.groupby("cell")["incidents"].sum().reindex(lattice, fill_value=0)
+        result = getis_ord_star(per_cell, alpha=alpha)
+        parts.append(result.assign(incidents=per_cell, period=int(year)).rename_axis("cell").reset_index())
     columns = ["cell", "period", "incidents", "z", "p", "hot"]
     frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     hexagons = [shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in frame["cell"]]

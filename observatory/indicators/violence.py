@@ -271,27 +271,30 @@ def homicide_rate_police(*, statistics: gpd.GeoDataFrame, municipalities: gpd.Ge
     "puntos calientes del año / población del municipio × 100; punto caliente = Gi* de Getis-Ord "
     "(esda.G_Local, star=True, pesos binarios de vecindad H3) de los hechos de cualquier tipo por "
     "celda con z > 0 y p (normal, unilateral) bajo el umbral de tasa de falsos descubrimientos "
-    "(esda.fdr, alfa 0,05) entre todas las celdas del AMSS",
+    "(esda.fdr, alfa 0,05) entre todas las celdas del AMSS, sobre los recuentos publicados "
+    "(incident_cells: las celdas reservadas cuentan como cero)",
     unit="%",
     direction="lower_is_better",
-    inputs=("incidents", "population", "municipalities"),
+    inputs=("incident_cells", "population", "municipalities"),
     references=(
         "Getis, A. & Ord, J. K. (1992). The analysis of spatial association by use of distance "
         "statistics. Geographical Analysis 24(3); Ord & Getis (1995), Geographical Analysis 27(4)",
         "Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. JRSS B 57(1)",
         "Uber H3 hexagonal grid, resolution 8 (about 0.74 km² per cell)",
     ),
+    disclosure="derived",
 )
 def population_in_hotspots_share(
-    *, incidents: gpd.GeoDataFrame, population: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame
+    *, incident_cells: gpd.GeoDataFrame, population: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame
 ) -> pd.DataFrame:
     """Share of each municipality's people whose cell is a hot spot of incidents that year.
 
     Notes
     -----
-    The hot spots come from :func:`observatory.indicators.hotspots.hotspot_cells`, on the whole
-    area whatever the geography; each population cell's people count where its representative
-    point lies. A municipality without population cells has no value.
+    The hot spots come from :func:`observatory.indicators.hotspots.hotspot_cells` over the
+    published incident cells (every type and municipality of a cell summed), on the whole area
+    whatever the geography, so that no withheld count enters them; each population cell's people
+    count where its representative point lies. A municipality without population cells has no value.
     """
     periods = population["period"].dropna()
     latest = population[population["period"] == periods.max()] if len(periods) else population
@@ -299,7 +302,8 @@ def population_in_hotspots_share(
     residents = people.groupby("municipality_code")["population"].sum()
     residents = residents[residents.index.isin(municipalities["code"]) & (residents > 0)]
     parts = []
-    for year, cells in hotspot_cells(incidents, municipalities).groupby("period"):
+    counts = incident_cells.rename(columns={"h3_cell": "cell", "year": "period"})
+    for year, cells in hotspot_cells(counts, municipalities).groupby("period"):
         hot = people["cell"].isin(cells.loc[cells["hot"], "cell"])
         in_hot = people[hot].groupby("municipality_code")["population"].sum().reindex(residents.index)
         share = 100 * in_hot.fillna(0.0) / residents
