@@ -409,3 +409,29 @@ def test_committed_sample_loads_without_rejects_and_follows_the_real_magnitudes(
         store.read_layer(get_layer("municipalities")),
     )
     assert 0 < cells["hot"].sum() < len(cells) / 4
+
+
+def test_incident_cells_follow_the_indicators_and_a_reload_withdraws_what_rests_on_them(
+    computed: Store, settings: Settings, tmp_path: Path
+) -> None:
+    # The fixture's eight incidents are too few for any cell of 5: nothing is published.
+    assert computed.read_layer(get_layer("incident_cells")).empty
+    rows = [(f"R{i}", "ROB", f"0{i}/03/2021", 0, W_IN) for i in range(1, 8)]  # 7 robberies in one cell
+    rows += [(f"S{i}", "ROB", f"1{i}/03/2021", 0, (W_IN[0] + 1_500, W_IN[1])) for i in range(5)]  # 5 more
+    load_manifest(computed, write_incidents(tmp_path, rows), settings)
+    compute_indicators(computed, ["robbery_rate"], settings=settings)
+    cells = computed.read_layer(get_layer("incident_cells"))
+    # West's 12 robberies of 2021 sit in two cells of 7 and 5: publishing both would give West's
+    # count, so the smaller is left out, and 5 stay unpublished beside the 7.
+    assert cells[["municipality_code", "year", "type", "incidents"]].values.tolist() == [
+        [WEST, 2021, "robo", 7]
+    ]
+    # A value computed from the cells (as the hot-spot share is) goes when the incidents change.
+    layer = get_layer("indicators")
+    values = computed.read_layer(layer)
+    derived = values.iloc[[0]].assign(
+        indicator_id="_from_cells", value_id="_from_cells:x", inputs="incident_cells"
+    )
+    computed.replace_layer(layer, pd.concat([values, derived], ignore_index=True), run=None)
+    result = load_manifest(computed, write_incidents(tmp_path, rows[:-1]), settings)
+    assert "_from_cells" in result.withdrawn_indicators
