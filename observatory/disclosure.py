@@ -179,53 +179,43 @@ def public_values(values: pd.DataFrame, layer: Layer | None = None) -> pd.DataFr
 
 
 def incident_cells(
-    incidents: gpd.GeoDataFrame,
-    *,
-    resolution: int,
-    threshold: int,
-    hidden_groups: set[tuple[str, int, str]],
+    incidents: gpd.GeoDataFrame, *, resolution: int, threshold: int, hidden_groups: set[tuple[str, int]]
 ) -> gpd.GeoDataFrame:
-    """Incidents counted on H3 hexagons per municipality, year and type, as the public see them.
+    """Incidents of every type counted on H3 hexagons per municipality and year, as the public see them.
 
     A cell is published when it holds at least ``threshold`` incidents, and a group (municipality,
-    year, type) publishes cells only while at least ``threshold`` of its incidents stay in cells it
-    does not publish (the smallest published cells are dropped until they do): the published cells
-    then never add up to within ``threshold`` of a group's count, so they cannot pin a withheld one.
-    Groups in ``hidden_groups`` (type ``*``: every type) publish no cell at all.
+    year) publishes cells only while at least ``threshold`` of its incidents stay in cells it does
+    not publish (the smallest published cells are dropped until they do): the published cells then
+    never add up to within ``threshold`` of a group's count, so they cannot pin a withheld one.
+    Groups in ``hidden_groups`` (whose count of every incident is withheld) publish no cell at all.
+    Types are not told apart: a cell's types would be counts of their own, small ones among them.
     """
-    columns = ["h3_cell", "municipality_code", "year", "type"]
+    group = ["municipality_code", "year"]
     frame = pd.DataFrame(
         {
             "h3_cell": _cells_of(incidents, resolution),
             "municipality_code": incidents["municipality_code"].astype(str).to_numpy(),
             "year": pd.to_datetime(incidents["date"]).dt.year.to_numpy(),
-            "type": incidents["type"].astype(str).to_numpy(),
         }
     )
-    counted = frame.groupby(columns, sort=True).size().rename("incidents").reset_index()
+    counted = frame.groupby(["h3_cell", *group], sort=True).size().rename("incidents").reset_index()
     kept = []
-    for (code, year, kind), group in counted.groupby(["municipality_code", "year", "type"], sort=True):
-        if (code, int(year), kind) in hidden_groups or (code, int(year), "*") in hidden_groups:
+    for (code, year), cells in counted.groupby(group, sort=True):
+        if (code, int(year)) in hidden_groups:
             continue
-        published = group[group["incidents"] >= threshold].sort_values("incidents", ascending=False)
-        total = int(group["incidents"].sum())
+        published = cells[cells["incidents"] >= threshold].sort_values("incidents", ascending=False)
+        total = int(cells["incidents"].sum())
         while not published.empty and total - int(published["incidents"].sum()) < threshold:
             published = published.iloc[:-1]
         kept.append(published)
-    cells = pd.concat(kept, ignore_index=True) if kept else counted.iloc[0:0]
-    cells["cell_id"] = (
-        cells["h3_cell"]
-        + ":"
-        + cells["municipality_code"]
-        + ":"
-        + cells["year"].astype(str)
-        + ":"
-        + cells["type"]
+    chosen = pd.concat(kept, ignore_index=True) if kept else counted.iloc[0:0]
+    chosen["cell_id"] = (
+        chosen["h3_cell"] + ":" + chosen["municipality_code"] + ":" + chosen["year"].astype(str)
     )
-    geometry = [
-        shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in cells["h3_cell"]
+    hexagons = [
+        shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in chosen["h3_cell"]
     ]
-    return gpd.GeoDataFrame(cells, geometry=geometry, crs="EPSG:4326")
+    return gpd.GeoDataFrame(chosen, geometry=hexagons, crs="EPSG:4326")
 
 
 def _cells_of(points: gpd.GeoDataFrame, resolution: int) -> np.ndarray:

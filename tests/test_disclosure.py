@@ -74,15 +74,13 @@ def test_tables_are_protected_per_indicator_and_year() -> None:
     assert mask.tolist() == [True, True, False, False, False, False]
 
 
-def hexagon_points(cell: str, count: int, *, code: str, year: int, kind: str) -> list[dict[str, object]]:
+def hexagon_points(
+    cell: str, count: int, *, code: str, year: int, kind: str = "robo"
+) -> list[dict[str, object]]:
     lat, lon = h3.cell_to_latlng(cell)
+    point = shapely.Point(lon, lat)
     return [
-        {
-            "municipality_code": code,
-            "date": pd.Timestamp(year, 3, 1),
-            "type": kind,
-            "geom": shapely.Point(lon, lat),
-        }
+        {"municipality_code": code, "date": pd.Timestamp(year, 3, 1), "type": kind, "geom": point}
     ] * count
 
 
@@ -90,42 +88,49 @@ CENTRE = h3.latlng_to_cell(13.70, -89.20, 8)
 RING = sorted(h3.grid_ring(CENTRE, 1))
 
 
+def published_cells(
+    rows: list[dict[str, object]], *, threshold: int = 5, hidden: set[tuple[str, int]] | None = None
+) -> dict[tuple[str, str, int], int]:
+    incidents = gpd.GeoDataFrame(rows, geometry="geom", crs="EPSG:4326")
+    cells = incident_cells(incidents, resolution=8, threshold=threshold, hidden_groups=hidden or set())
+    return {
+        (c, code, year): n
+        for c, code, year, n in cells[["h3_cell", "municipality_code", "year", "incidents"]].itertuples(
+            index=False
+        )
+    }
+
+
 def test_incident_cells_keep_a_threshold_of_each_group_unpublished() -> None:
     rows = (
-        hexagon_points(CENTRE, 6, code="a", year=2020, kind="robo")
-        + hexagon_points(RING[0], 5, code="a", year=2020, kind="robo")
-        + hexagon_points(RING[1], 2, code="a", year=2020, kind="robo")
-        + hexagon_points(CENTRE, 7, code="b", year=2020, kind="robo")  # all of b's in one cell
-        + hexagon_points(CENTRE, 9, code="a", year=2021, kind="robo")
-        + hexagon_points(RING[2], 8, code="a", year=2021, kind="robo")
-        + hexagon_points(CENTRE, 12, code="a", year=2020, kind="homicidio")
-        + hexagon_points(RING[3], 4, code="a", year=2020, kind="homicidio")
+        hexagon_points(CENTRE, 4, code="a", year=2020)
+        + hexagon_points(CENTRE, 2, code="a", year=2020, kind="lesiones")  # types together: 6
+        + hexagon_points(RING[0], 5, code="a", year=2020)
+        + hexagon_points(RING[1], 2, code="a", year=2020)
+        + hexagon_points(CENTRE, 7, code="b", year=2020)  # all of b's in one cell
+        + hexagon_points(CENTRE, 9, code="a", year=2021)
+        + hexagon_points(RING[2], 8, code="a", year=2021)
+        + hexagon_points(CENTRE, 12, code="c", year=2020)
+        + hexagon_points(RING[3], 4, code="c", year=2020)
     )
+    # a 2020: 13 in cells of 6, 5 and 2; publishing 6 and 5 would leave 2 (< 5) unpublished, so
+    # the 5 goes too. b: its 7 all in one cell would publish b's count: none. a 2021: hidden (its
+    # count is withheld). c: 12 and 4, only 4 left unpublished: none.
+    assert published_cells(rows, hidden={("a", 2021)}) == {(CENTRE, "a", 2020): 6}
     incidents = gpd.GeoDataFrame(rows, geometry="geom", crs="EPSG:4326")
-    cells = incident_cells(incidents, resolution=8, threshold=5, hidden_groups={("a", 2021, "*")})
-    published = {
-        (c, code, year, kind): n
-        for c, code, year, kind, n in cells[
-            ["h3_cell", "municipality_code", "year", "type", "incidents"]
-        ].itertuples(index=False)
-    }
-    # a 2020 robo: 13 in cells of 6, 5 and 2; publishing 6 and 5 would leave 2 (< 5) unpublished,
-    # so the 5 goes too. b: its 7 all in one cell would publish b's count: none. a 2021: every type
-    # hidden. a 2020 homicidio: 12 and 4, 4 left unpublished: none.
-    assert published == {(CENTRE, "a", 2020, "robo"): 6}
+    cells = incident_cells(incidents, resolution=8, threshold=5, hidden_groups={("a", 2021)})
     assert cells.geometry.iloc[0].equals_exact(
         shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(CENTRE)]), 1e-12
     )
-    assert cells["cell_id"].tolist() == [f"{CENTRE}:a:2020:robo"]
+    assert cells["cell_id"].tolist() == [f"{CENTRE}:a:2020"]
+    # Without the hiding, a 2021 publishes its 9 (8 stay unpublished).
+    assert published_cells(rows)[(CENTRE, "a", 2021)] == 9
 
 
 @pytest.mark.parametrize("threshold", [5, 6])
 def test_incident_cells_follow_the_threshold(threshold: int) -> None:
-    rows = hexagon_points(CENTRE, 5, code="a", year=2020, kind="robo") + hexagon_points(
-        RING[0], 6, code="a", year=2020, kind="robo"
-    )
-    incidents = gpd.GeoDataFrame(rows, geometry="geom", crs="EPSG:4326")
-    cells = incident_cells(incidents, resolution=8, threshold=threshold, hidden_groups=set())
+    rows = hexagon_points(CENTRE, 5, code="a", year=2020) + hexagon_points(RING[0], 6, code="a", year=2020)
     # 5 then 6: with a threshold of 5 the 6 is published and the 5 left unpublished; with 6 the 5
     # cannot be published and publishing the 6 would leave 5 (< 6) unpublished.
-    assert cells["incidents"].tolist() == ([6] if threshold == 5 else [])
+    expected = {(RING[0], "a", 2020): 6} if threshold == 5 else {}
+    assert published_cells(rows, threshold=threshold) == expected

@@ -7,7 +7,8 @@ format, indicator tiles, the map's profiles, classes and overlays, and the ``obs
 folder (GeoJSON, FlatGeobuf, PMTiles, feeds) — and tries to recover each withheld value from it, by:
 
 (a) points: per-incident rows and the public ``incident_cells`` counted per municipality, year and
-    type (and no cell published for a withheld municipality, year and type);
+    type (and no cell published for a withheld municipality, year and type: the public cells count
+    every type together, so none for a withheld count of every incident);
 (b) raw tables: the police homicide counts of ``statistics`` behind ``homicide_rate_police``;
 (c) differencing and algebra: a linear program per period over every published relation (the 14
     districts, their 2024 municipality, the AMSS total, the type relation, victims behind the rates
@@ -83,6 +84,8 @@ EXACT = 5e-7
 TYPES = ("homicidio", "robo", "extorsion", "lesiones", "violencia_sexual")
 """The incident types of the police manifest (``data/sample/incidentes_pnc.toml``)."""
 EVENTS = tuple(f"E:{kind}" for kind in TYPES)
+ALL_TYPES = "*"
+"""The type of a count of incidents of every type (the public cells tell no type apart)."""
 VICTIMS, POLICE = "V", "P"
 VARIABLES = (*EVENTS, VICTIMS, POLICE)
 """Unknown counts per district and year: events of each type, homicide victims, police homicides."""
@@ -667,7 +670,7 @@ def test_exact_incidents_are_restricted_and_published_as_cells(public: Public) -
     assert CELLS in public.collections, "no public incident_cells collection"
     cells = public.items[CELLS]
     assert cells, "incident_cells is empty"
-    wanted = {"cell_id", "h3_cell", "municipality_code", "year", "type", "incidents"}
+    wanted = {"cell_id", "h3_cell", "municipality_code", "year", "incidents"}
     for feature in cells:
         properties = feature["properties"]
         assert wanted <= set(properties), f"incident_cells properties {sorted(properties)}"
@@ -746,8 +749,9 @@ class PointCounts:
 
 
 def incident_like(features: list[dict[str, Any]]) -> bool:
-    kinds = {f["properties"].get("type") for f in features[:2000]}
-    return bool(kinds & set(TYPES))
+    """Per-incident rows (a known type), or the public cells (counts of every type)."""
+    sample = [f["properties"] for f in features[:2000]]
+    return bool({p.get("type") for p in sample} & set(TYPES)) or all("incidents" in p for p in sample)
 
 
 def count_points(layer: str, features: list[dict[str, Any]], municipalities: gpd.GeoDataFrame) -> PointCounts:
@@ -767,6 +771,8 @@ def count_points(layer: str, features: list[dict[str, Any]], municipalities: gpd
             break
     aggregated = "incidents" in frame
     frame["weight"] = frame["incidents"].astype(float) if aggregated else 1.0
+    if "type" not in frame:  # counts of every type together
+        frame["type"] = ALL_TYPES
     events = frame.groupby(["municipality_code", "year", "type"])["weight"].sum().to_dict()
     victims: dict[tuple[str, int], float] = {}
     if "fatalities" in frame:
@@ -788,9 +794,8 @@ def attack_points(public: Public, withheld: dict[Key, pd.Series]) -> list[Recove
             indicator, _, code, period = key
             if indicator not in INCIDENT_TYPES or period not in counts.years or code not in units:
                 continue
-            found = sum(
-                counts.events.get((d, period, t), 0.0) for d in units[code] for t in INCIDENT_TYPES[indicator]
-            )
+            kinds = INCIDENT_TYPES[indicator] + ((ALL_TYPES,) if INCIDENT_TYPES[indicator] == TYPES else ())
+            found = sum(counts.events.get((d, period, t), 0.0) for d in units[code] for t in kinds)
             if found == true_count(row) and (found > 0 or not counts.aggregated):
                 how = "cells summed" if counts.aggregated else "rows counted"
                 recoveries.append(
@@ -817,15 +822,8 @@ def attack_points(public: Public, withheld: dict[Key, pd.Series]) -> list[Recove
                             "homicide victims (fatalities) summed over population_2007",
                         )
                     )
-            if (
-                counts.aggregated
-                and len(units[code]) == 1
-                and key[1] == G2007
-                and indicator != "violent_incident_rate"
-            ):
-                published = [
-                    (code, period, t) for t in INCIDENT_TYPES[indicator] if (code, period, t) in counts.events
-                ]
+            if counts.aggregated and len(units[code]) == 1 and key[1] == G2007:
+                published = [(code, period, t) for t in kinds if (code, period, t) in counts.events]
                 if published:
                     recoveries.append(
                         Recovery(
@@ -1018,7 +1016,8 @@ def build_system(
                         system.constrain(system.expression([f"E:{kind}"], [district]), count, count)
     for (code, year, kind), count in cell_lower_bounds(public).items():
         if year == period and code in system.districts:
-            system.constrain(system.expression([f"E:{kind}"], [code]), count, math.inf)
+            kinds = list(EVENTS) if kind == ALL_TYPES else [f"E:{kind}"]
+            system.constrain(system.expression(kinds, [code]), count, math.inf)
     # Every homicide has a victim (checked on the truth before the attacker may use it).
     homicides = truth.incidents[truth.incidents["type"] == "homicidio"]
     if len(homicides) and int(homicides["fatalities"].min()) >= 1:

@@ -280,22 +280,21 @@ def _cell_point(cell: str) -> shapely.Point:
 
 
 def test_hot_spots_per_year_and_population_living_in_them() -> None:
-    # The published cells, as incident_cells holds them (types and municipalities apart).
+    # The published cells, as incident_cells holds them (one row per cell, municipality and year).
     counts = grid_counts()
     published = pd.DataFrame(
         {
             "h3_cell": counts.index,
             "year": 2021,
-            "type": "robo",
             "municipality_code": "A",
             "incidents": counts.values,
         }
     )
     published = published[published["incidents"] > 0]
     # One incident in 2022 in the centre alone: that year is analysed on its own. The centre's ten
-    # of 2021 are split over two types: cells of both count.
+    # of 2021 are split over two municipalities' cells: both count.
     published.loc[published["h3_cell"] == CENTRE, "incidents"] = 6
-    extra = [(CENTRE, 2021, "lesiones", "A", 4), (CENTRE, 2022, "robo", "A", 1)]
+    extra = [(CENTRE, 2021, "B", 4), (CENTRE, 2022, "A", 1)]
     published = pd.concat([published, pd.DataFrame(extra, columns=published.columns)], ignore_index=True)
     # Two municipalities: A covers the grid but FAR's side, B the rest.
     hull = shapely.union_all([shapely.Polygon([(lo, la) for la, lo in h3.cell_to_boundary(c)]) for c in GRID])
@@ -423,9 +422,7 @@ def test_incident_cells_follow_the_indicators_and_a_reload_withdraws_what_rests_
     cells = computed.read_layer(get_layer("incident_cells"))
     # West's 12 robberies of 2021 sit in two cells of 7 and 5: publishing both would give West's
     # count, so the smaller is left out, and 5 stay unpublished beside the 7.
-    assert cells[["municipality_code", "year", "type", "incidents"]].values.tolist() == [
-        [WEST, 2021, "robo", 7]
-    ]
+    assert cells[["municipality_code", "year", "incidents"]].values.tolist() == [[WEST, 2021, 7]]
     # A value computed from the cells (as the hot-spot share is) goes when the incidents change.
     layer = get_layer("indicators")
     values = computed.read_layer(layer)

@@ -20,7 +20,7 @@ from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_v
 from observatory.errors import NotFound
 from observatory.indicators.hotspots import RESOLUTION as HOTSPOT_RESOLUTION
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
-from observatory.indicators.violence import COUNTED_TYPES
+from observatory.indicators.violence import EVERY_INCIDENT
 from observatory.rasters import raster_file
 from observatory.settings import Settings, get_settings
 from observatory.store import Store
@@ -185,24 +185,19 @@ def _compute_and_store(
 
 def _publish_incident_cells(store: Store, frames: dict[str, Input], settings: Settings) -> None:
     """Write the public form of the incidents (``incident_cells``), hiding the cells of every
-    municipality, year and type whose count is withheld."""
+    municipality and year whose count of incidents is withheld."""
     incidents = frames.get("incidents")
     if not isinstance(incidents, gpd.GeoDataFrame):
         incidents = store.read_layer(get_layer("incidents"))
     if incidents.empty:
         return
     stored = store.read_layer(get_layer(STORED_VALUES))
-    withheld = stored[(stored["flag"] == SUPPRESSED) & (stored["geography"] == MUNICIPALITIES_2007)]
-    hidden = {
-        (code, int(period), kind)
-        for indicator_id, types in COUNTED_TYPES.items()
-        for code, period in zip(
-            withheld.loc[withheld["indicator_id"] == indicator_id, "municipality_code"],
-            withheld.loc[withheld["indicator_id"] == indicator_id, "period"],
-            strict=True,
-        )
-        for kind in (types or ("*",))
-    }
+    withheld = stored[
+        (stored["flag"] == SUPPRESSED)
+        & (stored["geography"] == MUNICIPALITIES_2007)
+        & (stored["indicator_id"] == EVERY_INCIDENT)
+    ]
+    hidden = set(zip(withheld["municipality_code"], withheld["period"].astype(int), strict=True))
     layer = get_layer("incident_cells")
     cells = incident_cells(
         incidents, resolution=HOTSPOT_RESOLUTION, threshold=settings.small_n, hidden_groups=hidden

@@ -20,14 +20,9 @@ from observatory.indicators.registry import indicator
 
 HOMICIDE, ROBBERY, EXTORTION = "homicidio", "robo", "extorsion"
 PER = 100_000
-COUNTED_TYPES: dict[str, tuple[str, ...] | None] = {
-    "homicide_rate": (HOMICIDE,),
-    "robbery_rate": (ROBBERY,),
-    "extortion_rate": (EXTORTION,),
-    "violent_incident_rate": None,
-}
-"""The incident types each indicator counts (None: every type): where one of its values is withheld,
-the public incident cells of that municipality, year and type(s) are too."""
+EVERY_INCIDENT = "violent_incident_rate"
+"""The indicator counting incidents of every type: where one of its values is withheld, the public
+incident cells of that municipality and year are too."""
 POLICE_HOMICIDES = "homicidios"
 """The variable of the police's (PNC) homicide counts in the ``statistics`` layer."""
 CENSUS = "DIGESTYC, VI Censo de Población y V de Vivienda 2007 (denominador)"

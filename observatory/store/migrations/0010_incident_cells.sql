@@ -5,7 +5,6 @@ CREATE TABLE incident_cells (
     h3_cell text NOT NULL,
     municipality_code text NOT NULL,
     year bigint NOT NULL,
-    type text NOT NULL,
     incidents bigint NOT NULL,
     geom geometry(MultiPolygon, 4326) NOT NULL
 );
