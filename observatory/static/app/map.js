@@ -14,6 +14,8 @@ const NO_DATA = "#bdbdbd";
 const SERIES_COLOURS = ["#2c7fb8", "#d35400", "#238b45", "#6a51a3"];
 const TMS = "WebMercatorQuad";
 const PERMITS = "permits";
+const CELLS = "incident_cells";  // the public form of the incidents: counts per hexagon and year
+const CELL_STOPS = [[5, "#fee5d9"], [10, "#fcae91"], [20, "#fb6a4a"], [40, "#de2d26"], [80, "#a50f15"]];
 const MAX_COMPARED = 4;
 const RADIUS_STOPS = [[1, 4], [10, 18], [40, 30]];  // √count -> circle radius (px): area grows with count
 const radiusFor = (count) => {
@@ -262,6 +264,15 @@ function permitQuery() {
   return text ? `?${text}` : "";
 }
 
+function cellQuery() {  // the hexagons of the year shown, never every year stacked
+  return state.period ? `?year=${state.period}` : "";
+}
+
+function overlayQuery(name) {
+  if (name === PERMITS) return permitQuery();
+  return name === CELLS ? cellQuery() : "";
+}
+
 function buildMap() {
   const [zoom, lat, lon] = state.at.length === 3 && state.at.every(Number.isFinite) ? state.at : [10.3, 13.70, -89.19];
   map = new maplibregl.Map({
@@ -322,8 +333,7 @@ function declutterPlaces() {  // HTML labels have no collision test of their own
 
 function addOverlay(layer) {
   const name = layer.name;
-  const query = name === PERMITS ? permitQuery() : "";
-  map.addSource(name, { type: "vector", tiles: [tileUrl(name, query)], minzoom: layer.min_zoom, maxzoom: layer.max_zoom });
+  map.addSource(name, { type: "vector", tiles: [tileUrl(name, overlayQuery(name))], minzoom: layer.min_zoom, maxzoom: layer.max_zoom });
   const visibility = state.overlays.includes(name) ? "visible" : "none";
   const base = { id: name, source: name, "source-layer": name, layout: { visibility } };
   if (layer.geometry === "Point") {
@@ -333,6 +343,10 @@ function addOverlay(layer) {
       "circle-radius": ["interpolate", ["linear"], ["sqrt", count], ...RADIUS_STOPS.flat()] } });
   } else if (layer.geometry === "MultiLineString") {
     map.addLayer({ ...base, type: "line", paint: { "line-color": layer.color, "line-width": 2 } });
+  } else if (name === CELLS) {
+    map.addLayer({ ...base, type: "fill", paint: {
+      "fill-color": ["interpolate", ["linear"], ["get", "incidents"], ...CELL_STOPS.flat()],
+      "fill-opacity": 0.9, "fill-outline-color": layer.color } });  // opaque enough to match the legend over the choropleth
   } else {
     const colour = name === "zoning"
       ? ["match", ["get", "land_use_class"], ...data.context.zoning_classes.flatMap((c) => [c.id, c.colour]), layer.fill_color]
@@ -365,9 +379,11 @@ function fillOverlayControls() {
   kind.addEventListener("change", () => { state.kind = kind.value; refreshPermits(); writeUrl(); });
 }
 
-function refreshPermits() {
-  const source = map.getSource(PERMITS);
-  if (source) source.setTiles([tileUrl(PERMITS, permitQuery())]);
+function refreshPermits() {  // the overlays that follow the year (and the permits' kind)
+  [PERMITS, CELLS].forEach((name) => {
+    const source = map.getSource(name);
+    if (source) source.setTiles([tileUrl(name, overlayQuery(name))]);
+  });
   drawLegend();
 }
 
@@ -403,9 +419,12 @@ function fieldValue(key, value) {
     return found ? found.title[state.lang] : value;
   }
   if (["submitted", "resolved", "date"].includes(key)) return dateText(value);
+  if (key === "year") return String(value);
   if (typeof value === "number") return number(value);
   return String(value);
 }
+
+const HIDDEN_FIELDS = new Set(["cell_id", "h3_cell"]);  // identifiers that mean nothing to a reader
 
 function popupTable(feature) {
   const layer = data.context.overlays.find((item) => item.name === feature.layer.id);
@@ -413,7 +432,7 @@ function popupTable(feature) {
   wrap.append(element("strong", layer ? layer.title[state.lang] : feature.layer.id));
   const table = element("table", null, { class: "popup-table" });
   Object.entries(feature.properties).forEach(([key, value]) => {
-    if (value === null || value === "" || (key === "count" && value === 1)) return;
+    if (value === null || value === "" || (key === "count" && value === 1) || HIDDEN_FIELDS.has(key)) return;
     const row = table.insertRow();
     row.append(element("th", T.fields[key] || key.replaceAll("_", " ")));
     row.insertCell().textContent = fieldValue(key, value);
@@ -491,6 +510,14 @@ function drawLegend() {
         entries.append(item);
       });
       entries.append(element("li", T.countLegend, { class: "muted" }));
+    } else if (layer.name === CELLS) {
+      entries.append(element("li", T.cellsPeriod(state.period)));
+      CELL_STOPS.forEach(([n, colour]) => {
+        const item = element("li");
+        item.append(element("span", null, { class: "swatch", style: `background:${colour}` }), `${number(n)}${n === CELL_STOPS.at(-1)[0] ? "+" : ""}`);
+        entries.append(item);
+      });
+      entries.append(element("li", T.cellsNote, { class: "muted" }));
     } else {
       const item = element("li");
       item.append(element("span", null, { class: "swatch", style: `background:${layer.fill_color}` }), layer.title[state.lang]);
