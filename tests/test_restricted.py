@@ -116,6 +116,9 @@ def test_expired_forged_and_roleless_tokens_are_refused(incidents_server: str, i
     for token in (expired, forged, "obs_not-a-key"):
         answer = httpx.get(items, headers=bearer(token))
         assert answer.status_code == 401 and "H1" not in answer.text
+    # Nor are they taken for the anonymous public on a public route: the caller is told.
+    public = httpx.get(f"{incidents_server}/collections/indicators/items", headers=bearer("obs_not-a-key"))
+    assert public.status_code == 401 and public.headers["content-type"] == "application/problem+json"
     roleless = httpx.get(items, headers=bearer(issuer.token(roles=[])))
     assert roleless.status_code == 403 and "H1" not in roleless.text
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         openapi_url="/openapi.json",
         docs_url=None,  # served below from our own static files, not a CDN
         redoc_url=None,
+        dependencies=[Depends(access.verified_credentials)],
     )
     # Read endpoints are public and meant for other observatories' browsers and tools.
     app.add_middleware(access.PrivateWhenAuthenticated)
