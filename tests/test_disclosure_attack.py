@@ -107,6 +107,15 @@ NUMERATORS = {
     "homicide_rate_police": (POLICE,),
 }
 """The count over ``population_2007`` × 100 000 of each rate, as its sheet's formula says."""
+PUBLISHES_ZEROS = {
+    "homicide_rate",
+    "violent_incident_rate",
+    "robbery_rate",
+    "extortion_rate",
+    "homicide_rate_police",
+}
+"""The count indicators whose zeros are published (README, "Disclosure control"), so that a withheld
+one is known to be at least 1."""
 INCIDENT_TYPES = {
     "homicide_rate": ("homicidio",),
     "homicide_rate_smoothed": ("homicidio",),
@@ -974,6 +983,9 @@ def build_system(
             continue
         if n is not None and indicator in N_COUNTS:
             system.constrain(system.expression(N_COUNTS[indicator], units[code]), n - 1e-6, n + 1e-6)
+        elif n is None and value is None and indicator in N_COUNTS and indicator in PUBLISHES_ZEROS:
+            # The policy publishes a zero: a withheld count is at least one record.
+            system.constrain(system.expression(N_COUNTS[indicator], units[code]), 1.0, math.inf)
         if value is not None and indicator in NUMERATORS:
             scale = unit_population(units, population, code) / 1e5
             slack = tolerance(value) * scale
