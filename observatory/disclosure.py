@@ -3,13 +3,14 @@
 Counts of people and events (homicide victims above all) are withheld when small, so that no one
 can be singled out, and a withheld count must not come back from anything else that is published.
 The indicators computed from such counts (``disclosure="counts"`` in the registry) are protected
-here, each indicator and year on its own, over every value published together:
+here, each year on its own, over every value published together:
 
 - primary suppression: a count of 1 to ``threshold`` − 1 records is withheld (a zero points at no
   one and is published);
 - complementary suppression: the 2024 municipalities are sums of their districts, and the
   metropolitan total is the sum of either geography (taken as known: other published values give
   it away), so wherever a relation would leave one withheld count alone, another is withheld too;
+  a count that is part of another (homicides among all incidents) is at most its whole;
 - audit: a linear program plays the outsider on those relations, knowing that every withheld count
   is at least 1, and finds each withheld count's smallest and largest possible value; where they are
   less than one record apart, one more count is withheld, until none is pinned.
@@ -24,6 +25,7 @@ are a restricted layer; the public see them counted on hexagons (``incident_cell
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import geopandas as gpd
 import h3
@@ -41,60 +43,94 @@ PINNED = 1.0
 
 
 def protect(
-    values: pd.DataFrame, *, crosswalk: Mapping[str, str | None], geographies: tuple[str, str], threshold: int
+    values: pd.DataFrame,
+    *,
+    crosswalk: Mapping[str, str | None],
+    geographies: tuple[str, str],
+    threshold: int,
+    parts: Mapping[str, str] | None = None,
 ) -> pd.Series:
     """Which rows of ``values`` public outputs withhold (a boolean Series on its index).
 
     ``values`` holds computed rows of count indicators (``indicator_id``, ``geography``,
     ``municipality_code``, ``period``, ``n``); ``crosswalk`` maps each district (a code of the first
-    of ``geographies``) to its municipality in the second (None: no second geography). Rows are
-    protected per indicator and period, both geographies together; rows of neither (the
-    metropolitan total) are not withheld.
+    of ``geographies``) to its municipality in the second (None: no second geography); ``parts``
+    maps an indicator to the one whose records include its own (homicides among all incidents:
+    the parts of a unit add up to at most the whole). Rows are protected per period, every
+    indicator and both geographies together; rows of neither (the metropolitan total) are not
+    withheld.
     """
     withheld = pd.Series(False, index=values.index)
-    for _, rows in values.groupby(["indicator_id", "period"], sort=False):
-        table = _Table(rows, crosswalk, geographies)
+    for _, rows in values.groupby("period", sort=False):
+        table = _Table(rows, crosswalk, geographies, parts or {})
         withheld[rows.index] = table.protect(threshold)
     return withheld
 
 
-class _Table:
-    """The counts of one indicator and year on both geographies, and the sums that tie them.
+@dataclass(frozen=True)
+class _Relation:
+    """``sum(sign * count) == constant`` over some cells (``<=`` when not ``equal``)."""
 
-    A cell is a (geography, code) unit; one without a row is unknown to an outsider (a variable
-    with no published value). The metropolitan total, the sum of either geography, is taken as
-    known whenever every district has a count.
+    cells: tuple[int, ...]
+    signs: tuple[float, ...]
+    constant: float
+    equal: bool
+
+
+class _Table:
+    """The counts of one year, every indicator on both geographies, and the relations that tie
+    them: a 2024 municipality is the sum of its districts, the metropolitan total the sum of either
+    geography (taken as known whenever every district has a count), and a part at most its whole.
+
+    A cell is an (indicator, geography, code) unit; one without a row is unknown to an outsider (a
+    variable with no published value).
     """
 
     def __init__(
-        self, rows: pd.DataFrame, crosswalk: Mapping[str, str | None], geographies: tuple[str, str]
+        self,
+        rows: pd.DataFrame,
+        crosswalk: Mapping[str, str | None],
+        geographies: tuple[str, str],
+        parts: Mapping[str, str],
     ) -> None:
         older, newer = geographies
         districts = sorted(crosswalk)
         parents = sorted({code for code in crosswalk.values() if code is not None})
-        units = [(older, code) for code in districts] + [(newer, code) for code in parents]
-        index = {unit: i for i, unit in enumerate(units)}
-        keys = list(zip(rows["geography"].astype(str), rows["municipality_code"].astype(str), strict=True))
+        indicators = sorted(set(rows["indicator_id"]))
+        places = [(older, code) for code in districts] + [(newer, code) for code in parents]
+        index = {(i, *place): n for n, (i, place) in enumerate((i, p) for i in indicators for p in places)}
+        keys = list(
+            zip(
+                rows["indicator_id"],
+                rows["geography"].astype(str),
+                rows["municipality_code"].astype(str),
+                strict=True,
+            )
+        )
         self.row_cells = np.array([index.get(key, -1) for key in keys])
-        counts = np.full(len(units), np.nan)
+        counts = np.full(len(index), np.nan)
         for cell, n in zip(self.row_cells, pd.to_numeric(rows["n"], errors="coerce"), strict=True):
             if cell >= 0:
                 counts[cell] = n
         self.known = ~np.isnan(counts)
         self.counts = np.nan_to_num(counts)
-        district_cells = [index[(older, code)] for code in districts]
-        self.relations: list[tuple[list[int], int | None]] = [
-            (
-                [index[(older, code)] for code in districts if crosswalk[code] == parent],
-                index[(newer, parent)],
-            )
-            for parent in parents
-        ]
-        """(parts, total cell): the parts add up to the total; None: to the metropolitan total."""
-        self.total = float(self.counts[district_cells].sum()) if self.known[district_cells].all() else None
-        if self.total is not None:
-            self.relations.append((district_cells, None))
-            self.relations.append(([index[(newer, code)] for code in parents], None))
+        self.relations: list[_Relation] = []
+        for i in indicators:
+            for parent in parents:
+                members = [index[(i, older, code)] for code in districts if crosswalk[code] == parent]
+                cells = (*members, index[(i, newer, parent)])
+                self.relations.append(_Relation(cells, (1.0,) * len(members) + (-1.0,), 0.0, True))
+            old = [index[(i, older, code)] for code in districts]
+            if self.known[old].all():
+                total = float(self.counts[old].sum())
+                for geography, codes in ((older, districts), (newer, parents)):
+                    cells = tuple(index[(i, geography, code)] for code in codes)
+                    self.relations.append(_Relation(cells, (1.0,) * len(cells), total, True))
+        for whole in {parts[i] for i in indicators if parts.get(i) in indicators}:
+            members = [i for i in indicators if parts.get(i) == whole]
+            for place in places:
+                cells = (*(index[(i, *place)] for i in members), index[(whole, *place)])
+                self.relations.append(_Relation(cells, (1.0,) * len(members) + (-1.0,), 0.0, False))
 
     def protect(self, threshold: int) -> np.ndarray:
         """The withheld rows: primary, then complementary until no withheld count is pinned."""
@@ -111,16 +147,15 @@ class _Table:
             suppressed[extra] = True
 
     def _complete(self, suppressed: np.ndarray) -> None:
-        """Withhold partners until no relation has exactly one hidden term, a withheld one (its
-        value would be the relation's other terms')."""
+        """Withhold partners until no sum has exactly one hidden term, a withheld one (its value
+        would be the other terms')."""
         changed = True
         while changed:
             changed = False
-            for parts, total in self.relations:
-                cells = parts if total is None else [*parts, total]
-                hidden = [c for c in cells if suppressed[c] or not self.known[c]]
-                if len(hidden) == 1 and suppressed[hidden[0]]:
-                    extra = self._smallest(cells, suppressed)
+            for relation in self.relations:
+                hidden = [c for c in relation.cells if suppressed[c] or not self.known[c]]
+                if relation.equal and len(hidden) == 1 and suppressed[hidden[0]]:
+                    extra = self._smallest(relation.cells, suppressed)
                     if extra is not None:
                         suppressed[extra] = changed = True
 
@@ -131,9 +166,8 @@ class _Table:
 
     def _partner(self, cell: int, suppressed: np.ndarray) -> int | None:
         """Another count to withhold beside a pinned one: the smallest in a relation it is in."""
-        for parts, total in self.relations:
-            cells = parts if total is None else [*parts, total]
-            if cell in cells and (extra := self._smallest(cells, suppressed)) is not None:
+        for relation in self.relations:
+            if cell in relation.cells and (extra := self._smallest(relation.cells, suppressed)) is not None:
                 return extra
         return None
 
@@ -142,28 +176,32 @@ class _Table:
         withheld count is at least 1), or None: the linear program's bounds of each."""
         hidden = [c for c in range(len(self.counts)) if suppressed[c] or not self.known[c]]
         column = {c: i for i, c in enumerate(hidden)}
-        rows, constants = [], []
-        for parts, total in self.relations:
-            row = np.zeros(len(hidden))
-            constant = 0.0 if total is not None else -float(self.total or 0.0)
-            for sign, cells in ((1.0, parts), (-1.0, [] if total is None else [total])):
-                for c in cells:
-                    if c in column:
-                        row[column[c]] += sign
-                    else:
-                        constant += sign * self.counts[c]
+        systems: dict[bool, tuple[list[np.ndarray], list[float]]] = {True: ([], []), False: ([], [])}
+        for relation in self.relations:
+            row, constant = np.zeros(len(hidden)), relation.constant
+            for cell, sign in zip(relation.cells, relation.signs, strict=True):
+                if cell in column:
+                    row[column[cell]] += sign
+                else:
+                    constant -= sign * self.counts[cell]
             if row.any():
-                rows.append(row)
-                constants.append(-constant)
-        if not rows:
+                systems[relation.equal][0].append(row)
+                systems[relation.equal][1].append(constant)
+        if not (systems[True][0] or systems[False][0]):
             return None
+        matrices = {
+            "A_eq": np.array(systems[True][0]) if systems[True][0] else None,
+            "b_eq": systems[True][1] or None,
+            "A_ub": np.array(systems[False][0]) if systems[False][0] else None,
+            "b_ub": systems[False][1] or None,
+        }
         bounds = [(1.0 if suppressed[c] else 0.0, None) for c in hidden]
         for c in hidden:
             if suppressed[c]:
                 objective = np.zeros(len(hidden))
                 objective[column[c]] = 1.0
-                low = linprog(objective, A_eq=np.array(rows), b_eq=constants, bounds=bounds, method="highs")
-                high = linprog(-objective, A_eq=np.array(rows), b_eq=constants, bounds=bounds, method="highs")
+                low = linprog(objective, bounds=bounds, method="highs", **matrices)
+                high = linprog(-objective, bounds=bounds, method="highs", **matrices)
                 if low.status == 0 and high.status == 0 and -high.fun - low.fun < PINNED:
                     return c
         return None

@@ -134,3 +134,31 @@ def test_incident_cells_follow_the_threshold(threshold: int) -> None:
     # cannot be published and publishing the 6 would leave 5 (< 6) unpublished.
     expected = {(RING[0], "a", 2020): 6} if threshold == 5 else {}
     assert published_cells(rows, threshold=threshold) == expected
+
+
+def test_a_part_is_at_most_its_whole_and_the_program_knows_it() -> None:
+    def rows(indicator: str, counts: dict[str, int]) -> list[dict[str, object]]:
+        return [
+            {"indicator_id": indicator, "period": 2020, "geography": "old", "municipality_code": code, "n": n}
+            for code, n in counts.items()
+        ]
+
+    frame = pd.DataFrame(
+        rows("homicides", {"a": 1, "b": 20, "c": 30})
+        + rows("incidents", {"a": 6, "b": 40, "c": 50})
+        + rows("robberies", {"a": 5, "b": 20, "c": 20})
+    )
+
+    def hidden(parts: dict[str, str]) -> set[tuple[str, str]]:
+        mask = protect(
+            frame, crosswalk=dict.fromkeys("abc"), geographies=GEOGRAPHIES, threshold=5, parts=parts
+        )
+        return set(zip(frame.loc[mask, "indicator_id"], frame.loc[mask, "municipality_code"], strict=True))
+
+    # Counts alone: a's 1 homicide and b's 20 beside it (the total, 51, is known).
+    assert hidden({}) == {("homicides", "a"), ("homicides", "b")}
+    # But homicides are among the incidents: a's are at most 6 - 5 robberies = 1, so pinned; a's
+    # robberies go, then b's (the robberies' total); then c's homicides are at most 50 - 20 = 30
+    # and at least 51 - (6 + 40 - 25) = 30: c's robberies go too.
+    parts = {"homicides": "incidents", "robberies": "incidents"}
+    assert hidden(parts) == {(kind, code) for kind in ("homicides", "robberies") for code in "abc"}

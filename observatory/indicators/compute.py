@@ -222,7 +222,10 @@ def _withheld(
         for code, parent in parents.items()
     }
     geography_pair = (MUNICIPALITIES_2007, MUNICIPALITIES_2024)
-    protected = protect(rows, crosswalk=crosswalk, geographies=geography_pair, threshold=settings.small_n)
+    parts = {key: item.part_of for key, item in REGISTRY.items() if key in counts and item.part_of}
+    protected = protect(
+        rows, crosswalk=crosswalk, geographies=geography_pair, threshold=settings.small_n, parts=parts
+    )
     withheld[protected.index] = protected
     return withheld
 

@@ -49,6 +49,9 @@ class Indicator:
     iso37120: str | None = None
     """The ISO 37120 (sustainable cities) indicator it matches (``10.3``)."""
     disclosure: Disclosure = "public"
+    part_of: str | None = None
+    """The count indicator whose records include this one's (homicides among every incident): an
+    outsider knows the part is at most the whole, and disclosure control knows it too."""
 
     def sheet(self) -> dict[str, Any]:
         """The technical sheet, as published by the API."""
@@ -96,6 +99,7 @@ def indicator(
     sdg_target: str | None = None,
     iso37120: str | None = None,
     disclosure: Disclosure = "public",
+    part_of: str | None = None,
 ) -> Callable[[ComputeFunction], ComputeFunction]:
     """Register the decorated function as the computation of indicator ``id``."""
 
@@ -108,6 +112,7 @@ def indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
             options=options, sdg_target=sdg_target, iso37120=iso37120, disclosure=disclosure,
+            part_of=part_of,
         )  # fmt: skip
         return function
 

@@ -81,6 +81,7 @@ def _rate(counts: pd.DataFrame, numerator: str) -> pd.DataFrame:
     sdg_target="16.1.1",
     iso37120="14.1",
     disclosure="counts",
+    part_of=EVERY_INCIDENT,
 )
 def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Victims of homicide per 100,000 inhabitants, per municipality and year.
@@ -199,6 +200,7 @@ def violent_incident_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.Ge
     inputs=("incidents", "municipalities"),
     references=("PNC, registro de hechos delictivos", CENSUS),
     disclosure="counts",
+    part_of=EVERY_INCIDENT,
 )
 def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Robberies per 100,000 inhabitants: :math:`10^5 E^{robo}_{m,t} / P_m`."""
@@ -216,6 +218,7 @@ def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFram
     inputs=("incidents", "municipalities"),
     references=("PNC, registro de hechos delictivos", CENSUS),
     disclosure="counts",
+    part_of=EVERY_INCIDENT,
 )
 def extortion_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
     """Extortions per 100,000 inhabitants: :math:`10^5 E^{extorsión}_{m,t} / P_m`."""
