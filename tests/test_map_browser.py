@@ -522,3 +522,19 @@ def test_the_api_docs_run_under_the_policy(browser: Browser, server: str) -> Non
         assert violations() == []
     finally:
         context.close()
+
+
+def test_withheld_values_are_told_apart_from_missing_ones(browser: Browser, published_server: str) -> None:
+    """A withheld value (0001's 2017 homicide rate) is drawn in its own grey under "valor
+    reservado", and its profile says so, rather than passing for missing data."""
+    url = f"{published_server}/map?indicator=homicide_rate&period=2017&municipality=0001"
+    with opened(browser, url, "desktop", "withheld") as page:
+        open_legend(page)
+        assert legend_classes(page) == ["40", "valor reservado", "sin datos"]
+        swatch = page.locator("#legend-classes .legend-withheld .swatch")
+        assert swatch.evaluate("(s) => getComputedStyle(s).backgroundColor") == "rgb(111, 111, 111)"
+        page.wait_for_selector("#profile-table")
+        value = page.locator("#profile-table tr[data-indicator=homicide_rate] .value").inner_text()
+        assert value == "valor reservado (protege recuentos pequeños)"
+        colours = page.evaluate("JSON.stringify(map.getPaintProperty('choropleth', 'fill-color'))")
+        assert '"0001","#6f6f6f"' in colours

@@ -43,6 +43,7 @@ window.I18N = {
     close: "Cerrar",
     noData: "sin datos",
     legendNoData: "sin datos",
+    legendWithheld: "valor reservado",
     municipality: "Municipio",
     chooseMunicipality: "Elegir municipio",
     none: "—",
@@ -64,7 +65,7 @@ window.I18N = {
       runs: "Cargas de origen", version: "Versión del código", periods: "Periodos",
     },
     directions: { higher_is_better: "Mayor es mejor", lower_is_better: "Menor es mejor", neutral: "Neutro" },
-    flags: { small_n: "pocos registros", suppressed: "valor reservado (pocos registros)" },
+    flags: { small_n: "pocos registros", suppressed: "valor reservado (protege recuentos pequeños)" },
     fields: {
       permit_id: "Expediente", kind: "Trámite", use_class: "Uso", floor_area_m2: "Área de construcción (m²)",
       investment_usd: "Inversión declarada (USD)", submitted: "Fecha de ingreso", resolved: "Fecha de resolución",
@@ -122,6 +123,7 @@ window.I18N = {
     close: "Close",
     noData: "no data",
     legendNoData: "no data",
+    legendWithheld: "value withheld",
     municipality: "Municipality",
     chooseMunicipality: "Choose a municipality",
     none: "—",
@@ -143,7 +145,7 @@ window.I18N = {
       runs: "Source loads", version: "Code version", periods: "Periods",
     },
     directions: { higher_is_better: "Higher is better", lower_is_better: "Lower is better", neutral: "Neutral" },
-    flags: { small_n: "few records", suppressed: "value withheld (few records)" },
+    flags: { small_n: "few records", suppressed: "value withheld (protects small counts)" },
     fields: {
       permit_id: "File number", kind: "Application", use_class: "Use", floor_area_m2: "Floor area (m²)",
       investment_usd: "Declared investment (USD)", submitted: "Submitted", resolved: "Resolved",

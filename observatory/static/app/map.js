@@ -11,6 +11,7 @@ const PALETTES = {
   7: ["#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8", "#0c2c84"],
 };  // ColorBrewer YlGnBu
 const NO_DATA = "#bdbdbd";
+const WITHHELD = "#6f6f6f";  // a value that exists but is not published: not the grey of no data
 const SERIES_COLOURS = ["#2c7fb8", "#d35400", "#238b45", "#6a51a3"];
 const TMS = "WebMercatorQuad";
 const PERMITS = "permits";
@@ -40,7 +41,7 @@ const state = {
   at: (params.get("at") || "").split("/").map(Number),
 };
 const T = window.I18N[state.lang];
-const data = { themes: [], sheets: {}, context: null, items: null, classes: null, sheet: null };
+const data = { themes: [], sheets: {}, context: null, items: null, classes: null, sheet: null, withheld: [] };
 const charts = {};
 const phone = matchMedia("(max-width: 700px)").matches;
 let map;
@@ -460,7 +461,9 @@ async function refresh() {
   data.classes = classes;
   const palette = PALETTES[Math.max(2, classes.classes.length)];
   const colours = classes.classes.length === 1 ? [palette[palette.length - 1]] : palette;
-  const pairs = Object.entries(classes.assigned).flatMap(([code, index]) => [code, colours[index]]);
+  data.withheld = items.features.filter((f) => f.properties.flag === "suppressed").map((f) => f.properties.municipality_code);
+  const pairs = [...Object.entries(classes.assigned).flatMap(([code, index]) => [code, colours[index]]),
+    ...data.withheld.flatMap((code) => [code, WITHHELD])];
   map.setPaintProperty("choropleth", "fill-color", pairs.length ? ["match", ["get", "code"], ...pairs, NO_DATA] : NO_DATA);
   data.colours = colours;
   refreshPermits();
@@ -485,6 +488,11 @@ function drawLegend() {
     item.append(element("span", null, { class: "swatch", style: `background:${data.colours[index]}` }), range);
     list.append(item);
   });
+  if (data.withheld.length) {
+    const withheld = element("li", null, { class: "legend-withheld" });
+    withheld.append(element("span", null, { class: "swatch", style: `background:${WITHHELD}` }), T.legendWithheld);
+    list.append(withheld);
+  }
   const none = element("li", null, { class: "legend-nodata" });
   none.append(element("span", null, { class: "swatch", style: `background:${NO_DATA}` }), T.legendNoData);
   list.append(none);
@@ -622,7 +630,9 @@ async function drawProfile() {
     row.dataset.indicator = entry.id;
     row.append(element("th", entry.title[state.lang], { scope: "row" }));
     const flag = entry.flag ? ` (${T.flags[entry.flag] || entry.flag})` : "";
-    row.append(element("td", `${number(entry.value)} ${entry.value === null ? "" : entry.unit}${flag}`.trim(), { class: "num value" }));
+    const shown = entry.value === null && entry.flag === "suppressed"
+      ? T.flags.suppressed : `${number(entry.value)} ${entry.value === null ? "" : entry.unit}${flag}`.trim();
+    row.append(element("td", shown, { class: "num value" }));
     row.append(element("td", entry.rank ? T.rankOf(entry.rank, entry.ranked) : T.none, { class: "num rank" }));
     const cell = row.insertCell();
     const holder = element("div", null, { class: "chart" });
