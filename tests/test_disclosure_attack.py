@@ -583,6 +583,12 @@ class Recovery:
         )
 
 
+def assert_none_recovered(recoveries: list[Recovery], total: int, what: str) -> None:
+    """Fail naming every recovery (how, from which output) when there is any."""
+    if recoveries:
+        pytest.fail(report(recoveries, total, what), pytrace=False)
+
+
 def report(recoveries: list[Recovery], total: int, what: str) -> str:
     by_method: dict[str, int] = defaultdict(int)
     for recovery in recoveries:
@@ -738,8 +744,7 @@ def test_withheld_values_are_null_in_every_output(
                     f"n = {row['n']} < {THRESHOLD} is published",
                 )
             )
-    if recoveries:
-        pytest.fail(report(recoveries, len(withheld), "straight from a public output"), pytrace=False)
+    assert_none_recovered(recoveries, len(withheld), "straight from a public output")
 
 
 # ---------------------------------------------------------------- (a) points
@@ -849,8 +854,7 @@ def attack_points(public: Public, withheld: dict[Key, pd.Series]) -> list[Recove
 
 def test_no_withheld_count_from_points(public: Public, withheld: dict[Key, pd.Series]) -> None:
     recoveries = attack_points(public, withheld)
-    if recoveries:
-        pytest.fail(report(recoveries, len(withheld), "from public points or cells"), pytrace=False)
+    assert_none_recovered(recoveries, len(withheld), "from public points or cells")
 
 
 # ---------------------------------------------------------------- (b) raw tables
@@ -897,8 +901,7 @@ def attack_raw_tables(public: Public, withheld: dict[Key, pd.Series]) -> list[Re
 
 def test_no_withheld_count_from_raw_statistics(public: Public, withheld: dict[Key, pd.Series]) -> None:
     recoveries = attack_raw_tables(public, withheld)
-    if recoveries:
-        pytest.fail(report(recoveries, len(withheld), "from the raw statistics"), pytrace=False)
+    assert_none_recovered(recoveries, len(withheld), "from the raw statistics")
     served = [
         (source, r["municipality_code"], r["period"], r["value"])
         for source, r in public.statistics
@@ -1084,10 +1087,7 @@ def test_no_withheld_count_by_linear_programming(
     public: Public, truth: Truth, withheld: dict[Key, pd.Series]
 ) -> None:
     recoveries = attack_linear_program(public, truth, withheld)
-    if recoveries:
-        pytest.fail(
-            report(recoveries, len(withheld), "by differencing (linear program per period)"), pytrace=False
-        )
+    assert_none_recovered(recoveries, len(withheld), "by differencing (linear program per period)")
 
 
 # ---------------------------------------------------------------- (d) derivation
@@ -1280,8 +1280,7 @@ def attack_composite(public: Public, withheld: dict[Key, pd.Series]) -> list[Rec
 
 def test_no_withheld_value_by_inverting_the_composite(public: Public, withheld: dict[Key, pd.Series]) -> None:
     recoveries = attack_composite(public, withheld)
-    if recoveries:
-        pytest.fail(report(recoveries, len(withheld), "by inverting the composite index"), pytrace=False)
+    assert_none_recovered(recoveries, len(withheld), "by inverting the composite index")
 
 
 def empirical_bayes(victims: np.ndarray, population: np.ndarray) -> np.ndarray:
@@ -1419,10 +1418,7 @@ def test_no_withheld_value_by_inverting_the_smoothed_rate(
     public: Public, withheld: dict[Key, pd.Series]
 ) -> None:
     recoveries = attack_smoothed(public, withheld)
-    if recoveries:
-        pytest.fail(
-            report(recoveries, len(withheld), "by inverting the Empirical-Bayes smoothed rate"), pytrace=False
-        )
+    assert_none_recovered(recoveries, len(withheld), "by inverting the Empirical-Bayes smoothed rate")
 
 
 # ---------------------------------------------------------------- (e) ordering and filtering
