@@ -16,7 +16,7 @@ here, each year on its own, over every value published together:
   less than one record apart, one more count is withheld, until none is pinned.
 
 Indicators derived from protected counts (smoothed rates, the composite index: ``"derived"``) are
-computed from the published values only (``public_values``), so nothing withheld can be solved for
+computed from the published values only (``public_frame``), so nothing withheld can be solved for
 from them, and a withheld value is served as null with its count, flagged ``suppressed``, by the
 layer's ``withheld`` rule, in every output, and never used to filter or sort. Exact incident points
 are a restricted layer; the public see them counted on hexagons (``incident_cells``).
@@ -28,13 +28,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
-import shapely
 from scipy.optimize import linprog
 
-from layers import Layer, get_layer
+from layers import Layer
+from observatory.h3grid import hexagons
 
 SUPPRESSED = "suppressed"
 """The flag of a withheld value, stored and served."""
@@ -98,7 +97,8 @@ class _Table:
         parents = sorted({code for code in crosswalk.values() if code is not None})
         indicators = sorted(set(rows["indicator_id"]))
         places = [(older, code) for code in districts] + [(newer, code) for code in parents]
-        index = {(i, *place): n for n, (i, place) in enumerate((i, p) for i in indicators for p in places)}
+        units = [(i, *place) for i in indicators for place in places]
+        index = {unit: n for n, unit in enumerate(units)}
         keys = list(
             zip(
                 rows["indicator_id"],
@@ -207,17 +207,16 @@ class _Table:
         return None
 
 
-def public_values(values: pd.DataFrame, layer: Layer | None = None) -> pd.DataFrame:
-    """Stored indicator values as the public see them: withheld ones without value or count.
-    What derived indicators are computed from."""
-    rule = (layer or get_layer("indicators")).withheld
-    if rule is None or values.empty:
-        return values
-    return rule.public_frame(values)
+def public_frame(layer: Layer, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A layer's rows as the public see them: the values its ``withheld`` rule names are null (what
+    every public output serves, and what derived indicators are computed from)."""
+    if layer.withheld is None or frame.empty:
+        return frame
+    return gpd.GeoDataFrame(layer.withheld.public_frame(frame), geometry=frame.geometry.name, crs=frame.crs)
 
 
 def incident_cells(
-    incidents: gpd.GeoDataFrame, *, resolution: int, threshold: int, hidden_groups: set[tuple[str, int]]
+    incidents: gpd.GeoDataFrame, *, cells: np.ndarray, threshold: int, hidden_groups: set[tuple[str, int]]
 ) -> gpd.GeoDataFrame:
     """Incidents of every type counted on H3 hexagons per municipality and year, as the public see them.
 
@@ -227,22 +226,23 @@ def incident_cells(
     never add up to within ``threshold`` of a group's count, so they cannot pin a withheld one.
     Groups in ``hidden_groups`` (whose count of every incident is withheld) publish no cell at all.
     Types are not told apart: a cell's types would be counts of their own, small ones among them.
+    ``cells`` holds the H3 cell of each incident.
     """
     group = ["municipality_code", "year"]
     frame = pd.DataFrame(
         {
-            "h3_cell": _cells_of(incidents, resolution),
+            "h3_cell": cells,
             "municipality_code": incidents["municipality_code"].astype(str).to_numpy(),
             "year": pd.to_datetime(incidents["date"]).dt.year.to_numpy(),
         }
     )
     counted = frame.groupby(["h3_cell", *group], sort=True).size().rename("incidents").reset_index()
     kept = []
-    for (code, year), cells in counted.groupby(group, sort=True):
+    for (code, year), of_group in counted.groupby(group, sort=True):
         if (code, int(year)) in hidden_groups:
             continue
-        published = cells[cells["incidents"] >= threshold].sort_values("incidents", ascending=False)
-        total = int(cells["incidents"].sum())
+        published = of_group[of_group["incidents"] >= threshold].sort_values("incidents", ascending=False)
+        total = int(of_group["incidents"].sum())
         while not published.empty and total - int(published["incidents"].sum()) < threshold:
             published = published.iloc[:-1]
         kept.append(published)
@@ -250,13 +250,4 @@ def incident_cells(
     chosen["cell_id"] = (
         chosen["h3_cell"] + ":" + chosen["municipality_code"] + ":" + chosen["year"].astype(str)
     )
-    hexagons = [
-        shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in chosen["h3_cell"]
-    ]
-    return gpd.GeoDataFrame(chosen, geometry=hexagons, crs="EPSG:4326")
-
-
-def _cells_of(points: gpd.GeoDataFrame, resolution: int) -> np.ndarray:
-    lonlat = points.geometry.to_crs("EPSG:4326")
-    pairs = zip(shapely.get_x(lonlat.values).tolist(), shapely.get_y(lonlat.values).tolist(), strict=True)
-    return np.array([h3.latlng_to_cell(lat, lon, resolution) for lon, lat in pairs], dtype=object)
+    return gpd.GeoDataFrame(chosen, geometry=hexagons(chosen["h3_cell"]), crs="EPSG:4326")

@@ -15,6 +15,7 @@ import pandas as pd
 import pyogrio
 
 from layers import Layer
+from observatory.disclosure import public_frame
 from observatory.spreadsheet import neutralise_frame
 from observatory.store import Store
 
@@ -54,10 +55,7 @@ FORMATS = {
 
 def public_layer(store: Store, layer: Layer) -> gpd.GeoDataFrame:
     """The layer's rows as public outputs serve them: the values its ``withheld`` rule names are null."""
-    frame = store.read_layer(layer)
-    if layer.withheld is not None and not frame.empty:
-        frame = gpd.GeoDataFrame(layer.withheld.public_frame(frame), geometry="geom", crs=frame.crs)
-    return frame
+    return public_frame(layer, store.read_layer(layer))
 
 
 def write_frame(frame: gpd.GeoDataFrame, path: Path, file_format: FileFormat, *, name: str) -> None:

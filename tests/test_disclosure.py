@@ -11,6 +11,7 @@ import pytest
 import shapely
 
 from observatory.disclosure import incident_cells, protect
+from observatory.indicators.hotspots import point_cells
 
 GEOGRAPHIES = ("old", "new")
 
@@ -92,7 +93,9 @@ def published_cells(
     rows: list[dict[str, object]], *, threshold: int = 5, hidden: set[tuple[str, int]] | None = None
 ) -> dict[tuple[str, str, int], int]:
     incidents = gpd.GeoDataFrame(rows, geometry="geom", crs="EPSG:4326")
-    cells = incident_cells(incidents, resolution=8, threshold=threshold, hidden_groups=hidden or set())
+    cells = incident_cells(
+        incidents, cells=point_cells(incidents.geometry), threshold=threshold, hidden_groups=hidden or set()
+    )
     return {
         (c, code, year): n
         for c, code, year, n in cells[["h3_cell", "municipality_code", "year", "incidents"]].itertuples(
@@ -118,7 +121,9 @@ def test_incident_cells_keep_a_threshold_of_each_group_unpublished() -> None:
     # count is withheld). c: 12 and 4, only 4 left unpublished: none.
     assert published_cells(rows, hidden={("a", 2021)}) == {(CENTRE, "a", 2020): 6}
     incidents = gpd.GeoDataFrame(rows, geometry="geom", crs="EPSG:4326")
-    cells = incident_cells(incidents, resolution=8, threshold=5, hidden_groups={("a", 2021)})
+    cells = incident_cells(
+        incidents, cells=point_cells(incidents.geometry), threshold=5, hidden_groups={("a", 2021)}
+    )
     assert cells.geometry.iloc[0].equals_exact(
         shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(CENTRE)]), 1e-12
     )

@@ -16,9 +16,10 @@ from rich.progress import Progress
 
 from layers import catalogue, get_layer, raster_catalogue
 from observatory import __version__
-from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_values
+from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_frame
 from observatory.errors import NotFound
 from observatory.indicators.hotspots import RESOLUTION as HOTSPOT_RESOLUTION
+from observatory.indicators.hotspots import point_cells
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
 from observatory.indicators.violence import EVERY_INCIDENT
 from observatory.rasters import raster_file
@@ -87,12 +88,13 @@ def compute_indicators(
     second = [item for item in runnable if published & set(item.inputs)]
     context = _Context(store, settings, period, progress, task)
     computed = [_compute_and_store(context, first, geographies)]
-    _publish_incident_cells(store, frames, settings)
+    values_layer = get_layer(STORED_VALUES)
+    stored = store.read_layer(values_layer)
+    _publish_incident_cells(store, frames, stored, settings)
     if second:
-        stored = store.read_layer(get_layer(STORED_VALUES))
         forms = {name: store.read_layer(get_layer(name)) for name in published_from}
         for geography, inputs in geographies.items():
-            inputs[STORED_VALUES] = public_values(stored[stored["geography"] == geography])
+            inputs[STORED_VALUES] = public_frame(values_layer, stored[stored["geography"] == geography])
             inputs.update(forms)
         computed.append(_compute_and_store(context, second, geographies))
         produced = set(computed[-1]["indicator_id"])
@@ -183,15 +185,16 @@ def _compute_and_store(
     return computed
 
 
-def _publish_incident_cells(store: Store, frames: dict[str, Input], settings: Settings) -> None:
+def _publish_incident_cells(
+    store: Store, frames: dict[str, Input], stored: gpd.GeoDataFrame, settings: Settings
+) -> None:
     """Write the public form of the incidents (``incident_cells``), hiding the cells of every
-    municipality and year whose count of incidents is withheld."""
+    municipality and year whose count of incidents is withheld in the ``stored`` values."""
     incidents = frames.get("incidents")
     if not isinstance(incidents, gpd.GeoDataFrame):
         incidents = store.read_layer(get_layer("incidents"))
     if incidents.empty:
         return
-    stored = store.read_layer(get_layer(STORED_VALUES))
     withheld = stored[
         (stored["flag"] == SUPPRESSED)
         & (stored["geography"] == MUNICIPALITIES_2007)
@@ -200,7 +203,10 @@ def _publish_incident_cells(store: Store, frames: dict[str, Input], settings: Se
     hidden = set(zip(withheld["municipality_code"], withheld["period"].astype(int), strict=True))
     layer = get_layer("incident_cells")
     cells = incident_cells(
-        incidents, resolution=HOTSPOT_RESOLUTION, threshold=settings.small_n, hidden_groups=hidden
+        incidents,
+        cells=point_cells(incidents.geometry, resolution=HOTSPOT_RESOLUTION),
+        threshold=settings.small_n,
+        hidden_groups=hidden,
     )
     store.replace_layer(layer, conform(layer, cells), run=None)
 

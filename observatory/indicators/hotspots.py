@@ -17,6 +17,7 @@ from esda import fdr
 from esda.getisord import G_Local
 from libpysal.weights import W
 
+from observatory.h3grid import hexagons
 from observatory.indicators.memo import BoundedMemo
 from observatory.settings import STORAGE_CRS
 
@@ -130,5 +131,4 @@ def hotspot_cells(
         parts.append(result.assign(incidents=per_cell, period=int(year)).rename_axis("cell").reset_index())
     columns = ["cell", "period", "incidents", "z", "p", "hot"]
     frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    hexagons = [shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(c)]) for c in frame["cell"]]
-    return gpd.GeoDataFrame(frame, geometry=hexagons, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(frame, geometry=hexagons(frame["cell"]), crs=STORAGE_CRS)
