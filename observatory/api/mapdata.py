@@ -229,7 +229,9 @@ def context(request: Request) -> dict[str, Any]:
     store = store_of(request)
     loaded = {run.layer for run in store.load_runs()}
     # A layer the public see only aggregated is shown (and credited) through its public form.
-    shown = loaded | {layer.public_form for layer in catalogue().values() if layer.name in loaded}
+    shown = loaded | {
+        layer.public_form for layer in catalogue().values() if layer.name in loaded and layer.public_form
+    }
     municipalities = store.read_layer(get_layer("municipalities"))
     labels = shapely.point_on_surface(municipalities.geometry.to_numpy())
     periods = public_values(store, geography=MUNICIPALITIES_2007)["period"].unique()
