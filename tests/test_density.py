@@ -38,6 +38,9 @@ def test_housing_permit_density_counts_approved_housing_permits_per_km2_by_year_
             ("0002", "calificacion_lugar", "aprobado", "habitacional", "2017-02-01", "2017-03-01"),
             ("0002", "permiso_construccion", "aprobado", "habitacional", "2017-02-01", "2017-04-01"),
             ("0002", "permiso_construccion", "aprobado", "habitacional", "2018-02-01", None),
+            # 2019: the office resolved a site ruling and denied a permit, granted none: no value.
+            ("0001", "calificacion_lugar", "aprobado", "habitacional", "2019-01-07", "2019-02-01"),
+            ("0002", "permiso_construccion", "denegado", "habitacional", "2019-01-07", "2019-02-01"),
         ],
         columns=["municipality_code", "kind", "status", "use_class", "submitted", "resolved"],
     ).astype({"submitted": "datetime64[ns]", "resolved": "datetime64[ns]"})

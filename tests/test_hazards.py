@@ -179,7 +179,7 @@ def permits_frame() -> gpd.GeoDataFrame:
             "status": [p[2] for p in PERMITS],
             "floor_area_m2": [p[3] for p in PERMITS],
             "submitted": pd.to_datetime([p[4] for p in PERMITS]),
-            # P2 was resolved in 2018: its year is still 2017, the year it was submitted.
+            # P2, submitted in December 2017, was resolved in 2018: it counts in 2018.
             "resolved": pd.to_datetime([p[4] for p in PERMITS]) + pd.Timedelta(days=20),
             "municipality_code": ["0001"] * 4 + ["0002"] * 4,
         },
@@ -188,7 +188,7 @@ def permits_frame() -> gpd.GeoDataFrame:
     ).to_crs("EPSG:4326")
 
 
-def test_permits_in_hazard_zones_by_submitted_year(flood: Path, landslide: Path) -> None:
+def test_permits_in_hazard_zones_by_year_of_resolution(flood: Path, landslide: Path) -> None:
     arguments = {
         "permits": permits_frame(), "municipalities": municipalities_frame(),
         "flood_depth_100y": flood, "landslide_susceptibility": landslide,
@@ -196,11 +196,11 @@ def test_permits_in_hazard_zones_by_submitted_year(flood: Path, landslide: Path)
     counts = permits_in_hazard_zones(**arguments).set_index(["municipality_code", "period"])["value"]
     areas = floor_area_in_hazard_zones(**arguments).set_index(["municipality_code", "period"])["value"]
     assert counts.to_dict() == {
-        ("0001", 2017): 2, ("0001", 2018): 0, ("0002", 2017): 0, ("0002", 2018): 1,
+        ("0001", 2017): 1, ("0001", 2018): 1, ("0002", 2017): 0, ("0002", 2018): 1,
         ("0003", 2017): 0, ("0003", 2018): 0,
     }  # fmt: skip
     assert areas.to_dict() == {
-        ("0001", 2017): 300, ("0001", 2018): 0, ("0002", 2017): 0, ("0002", 2018): 250,
+        ("0001", 2017): 100, ("0001", 2018): 200, ("0002", 2017): 0, ("0002", 2018): 250,
         ("0003", 2017): 0, ("0003", 2018): 0,
     }  # fmt: skip
 

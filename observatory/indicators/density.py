@@ -10,7 +10,7 @@ import pandas as pd
 
 from layers import get_raster_layer
 from observatory.indicators.registry import indicator
-from observatory.indicators.urban_control import APPROVED, CONSTRUCTION, HOUSING
+from observatory.indicators.urban_control import APPROVED, CONSTRUCTION, HOUSING, granted_grid
 from observatory.rasters import zonal_areas
 from observatory.settings import METRIC_CRS
 from zoning.classes import URBANISED_CLASSES
@@ -153,7 +153,8 @@ def built_up_density(*, municipalities: gpd.GeoDataFrame, land_cover: Path) -> p
     title_en="Housing permit density",
     formula="permisos de construcción aprobados de uso habitacional resueltos en el año / área oficial "
     "del municipio (km²; si no la hay, la del polígono en EPSG:32616); 0 en un municipio sin permisos "
-    "un año en que otros los tienen",
+    "un año en que la oficina aprobó permisos de construcción en otros; sin valor un año en que no "
+    "aprobó ninguno",
     unit="permisos/km²",
     direction="neutral",
     inputs=("permits", "municipalities"),
@@ -175,8 +176,7 @@ def housing_permit_density(*, permits: gpd.GeoDataFrame, municipalities: gpd.Geo
         & permits["resolved"].notna()
     ]
     counts = housing.groupby(["municipality_code", housing["resolved"].dt.year.rename("period")]).size()
-    years = sorted(permits["resolved"].dropna().dt.year.unique())
-    grid = pd.MultiIndex.from_product([sorted(municipalities["code"]), years], names=counts.index.names)
+    grid = granted_grid(permits, municipalities, CONSTRUCTION)
     counts = counts.reindex(grid, fill_value=0).rename("n").reset_index()
     area = area_km2(municipalities).set_axis(municipalities["code"])
     return counts.assign(

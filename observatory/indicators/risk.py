@@ -15,7 +15,7 @@ import shapely
 from layers import get_raster_layer
 from observatory.indicators.memo import BoundedMemo
 from observatory.indicators.registry import indicator
-from observatory.indicators.urban_control import APPROVED, CONSTRUCTION
+from observatory.indicators.urban_control import APPROVED, CONSTRUCTION, granted_grid
 from observatory.rasters import Condition, values_at, zonal_areas
 
 FLOOD_DEPTH_M = 0.5
@@ -212,24 +212,22 @@ def permits_in_hazard(permits: gpd.GeoDataFrame, flood: Path, landslide: Path) -
     return pd.Series(granted & hazard, index=permits.index)
 
 
-def _per_municipality_submitted_year(
+def _per_municipality_resolved_year(
     permits: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, value: pd.Series
 ) -> pd.DataFrame:
-    """Sum of ``value`` by municipality and year of submission; every municipality gets every year
-    that has any construction permit (0 where none lies in a hazard zone)."""
+    """Sum of ``value`` by municipality and year of resolution, as every other permit indicator;
+    every municipality gets every year in which construction permits were granted (0 where none
+    lies in a hazard zone), and a year with none granted has no value."""
     construction = permits[permits["kind"] == CONSTRUCTION]
     frame = pd.DataFrame(
         {
             "municipality_code": construction["municipality_code"],
-            "period": construction["submitted"].dt.year,
+            "period": construction["resolved"].dt.year,
             "value": value[construction.index],
         }
     ).dropna(subset=["municipality_code", "period"])
-    grid = pd.MultiIndex.from_product(
-        [sorted(municipalities["code"]), sorted(frame["period"].astype(int).unique())],
-        names=["municipality_code", "period"],
-    )
     totals = frame.astype({"period": int}).groupby(["municipality_code", "period"])["value"].sum()
+    grid = granted_grid(permits, municipalities, CONSTRUCTION)
     return totals.reindex(grid, fill_value=0.0).astype(float).reset_index()
 
 
@@ -246,7 +244,8 @@ PERMIT_REFERENCES = (
     title_es="Permisos de construcción otorgados en zonas de amenaza",
     title_en="Construction permits granted in hazard zones",
     formula="número de permisos de construcción aprobados cuyo punto cae donde la inundación de 100 años "
-    "supera 0,5 m o la susceptibilidad a deslizamientos es ≥ 4, por año de ingreso",
+    "supera 0,5 m o la susceptibilidad a deslizamientos es ≥ 4, por año de resolución (como los "
+    "demás indicadores de permisos)",
     unit="permisos",
     direction="lower_is_better",
     inputs=("permits", "municipalities", FLOOD_100Y, LANDSLIDE),
@@ -260,7 +259,7 @@ def permits_in_hazard_zones(
     landslide_susceptibility: Path,
 ) -> pd.DataFrame:
     inside = permits_in_hazard(permits, flood_depth_100y, landslide_susceptibility)
-    return _per_municipality_submitted_year(permits, municipalities, inside.astype(float))
+    return _per_municipality_resolved_year(permits, municipalities, inside.astype(float))
 
 
 @indicator(
@@ -269,7 +268,7 @@ def permits_in_hazard_zones(
     title_es="Superficie de construcción autorizada en zonas de amenaza",
     title_en="Floor area authorised in hazard zones",
     formula="Σ área de construcción (m²) de los permisos de construcción aprobados en zonas de amenaza "
-    "(inundación de 100 años > 0,5 m o deslizamiento clase ≥ 4), por año de ingreso",
+    "(inundación de 100 años > 0,5 m o deslizamiento clase ≥ 4), por año de resolución",
     unit="m²",
     direction="lower_is_better",
     inputs=("permits", "municipalities", FLOOD_100Y, LANDSLIDE),
@@ -283,6 +282,6 @@ def floor_area_in_hazard_zones(
     landslide_susceptibility: Path,
 ) -> pd.DataFrame:
     inside = permits_in_hazard(permits, flood_depth_100y, landslide_susceptibility)
-    return _per_municipality_submitted_year(
+    return _per_municipality_resolved_year(
         permits, municipalities, permits["floor_area_m2"].where(inside, 0.0).fillna(0.0)
     )

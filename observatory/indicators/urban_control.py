@@ -81,12 +81,20 @@ def _granted_total(
     granted = _resolved(permits, kind, [APPROVED])
     amounts = pd.Series(1.0, index=granted.index) if column is None else granted[column]
     totals = _summarise(granted, amounts, "sum").set_index(KEYS)
-    periods = sorted(granted["period"].dropna().astype(int).unique())
-    grid = pd.MultiIndex.from_product([sorted(municipalities["code"]), periods], names=KEYS)
+    grid = granted_grid(permits, municipalities, kind)
     with_files = pd.MultiIndex.from_frame(granted[KEYS].dropna().astype({"period": int}))
     empty = grid[~grid.isin(with_files)]
     zeros = pd.DataFrame({"value": 0.0, "n": 0}, index=empty)
     return pd.concat([totals, zeros]).sort_index().reset_index()
+
+
+def granted_grid(permits: pd.DataFrame, municipalities: pd.DataFrame, kind: str) -> pd.MultiIndex:
+    """Every municipality × every year in which the office resolved an approved file of ``kind``:
+    where a count of granted files is a true 0. A year with none resolved anywhere is not in it: the
+    register says nothing of that year, and no record is not zero."""
+    granted = _resolved(permits, kind, [APPROVED])
+    periods = sorted(granted["period"].dropna().astype(int).unique())
+    return pd.MultiIndex.from_product([sorted(municipalities["code"]), periods], names=KEYS)
 
 
 def _processing_days(permits: pd.DataFrame, kind: str, how: str) -> pd.DataFrame:
