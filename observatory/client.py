@@ -168,10 +168,11 @@ class LocalSource:
     """A store opened from settings; the values are the store's (withheld ones included)."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.store: Store = open_store(settings)
 
     def sheets(self) -> list[dict[str, Any]]:
-        return [item.sheet() for item in REGISTRY.values()]
+        return [item.sheet(self.settings) for item in REGISTRY.values()]
 
     def values(self, query: FeedQuery) -> gpd.GeoDataFrame:
         return long_feed(self._read(get_layer("indicators")), query)

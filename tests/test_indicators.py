@@ -98,6 +98,27 @@ def test_every_indicator_has_a_complete_sheet() -> None:
         assert item.direction in ("higher_is_better", "lower_is_better", "neutral")
 
 
+def test_sheets_print_each_setting_as_its_value_and_the_readme_lists_it() -> None:
+    """A reader cannot look up ``legal_limit_business_days``: the sheet says 30, or whatever the
+    server runs with, and the README's settings table explains every setting a sheet uses."""
+    settings = Settings(legal_limit_business_days_rulings=20, complaint_permit_distance_m=75.5)
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `OBSERVATORY_")]
+    used = [(item, name) for item in REGISTRY.values() for name in item.options]
+    assert {name for _, name in used} >= {"legal_limit_business_days_rulings", "complaint_permit_days"}
+    for item, name in used:
+        sheet = item.sheet(settings)
+        variable = f"OBSERVATORY_{name.upper()}"
+        shown = getattr(settings, name)
+        assert name not in sheet["formula"] and "{" not in sheet["formula"], item.id
+        assert f"{shown:g} ({variable})" in sheet["formula"], item.id
+        assert sheet["settings"][variable] == shown
+        assert any(line.startswith(f"| `{variable}` | `") for line in table), variable
+    rulings = REGISTRY["resolved_within_legal_limit_rulings"].sheet(settings)["formula"]
+    assert "≤ 20 (OBSERVATORY_LEGAL_LIMIT_BUSINESS_DAYS_RULINGS)" in rulings
+    assert "≤ 30 " in REGISTRY["resolved_within_legal_limit"].sheet(settings)["formula"]
+
+
 @pytest.fixture
 def crosswalked(store: Store, settings: Settings, sources: dict[str, Path]) -> Store:
     """The tiny AMSS whose two squares became districts of one 2024 municipality, M1 ("Uno"), with

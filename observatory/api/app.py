@@ -199,8 +199,9 @@ def _add_pages(app: FastAPI) -> None:
         }  # fmt: skip
 
     @app.get("/indicators", summary="Technical sheets of every indicator")
-    async def indicators() -> dict[str, Any]:
-        return {"indicators": [item.sheet() for item in REGISTRY.values()]}
+    async def indicators(request: Request) -> dict[str, Any]:
+        settings = request.app.state.settings
+        return {"indicators": [item.sheet(settings) for item in REGISTRY.values()]}
 
     @app.get(
         "/indicators/{indicator_id}",
@@ -212,7 +213,7 @@ def _add_pages(app: FastAPI) -> None:
             raise NotFound(f"no indicator {indicator_id!r}; see /indicators")
         periods = stored_periods(features.store_of(request), indicator_id)
         return {
-            **REGISTRY[indicator_id].sheet(),
+            **REGISTRY[indicator_id].sheet(request.app.state.settings),
             "periods": periods,
             "latest_period": max(periods, default=None),
         }

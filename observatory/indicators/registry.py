@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from observatory.indicators.themes import THEMES
+from observatory.settings import Settings, get_settings
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
 Disclosure = Literal["public", "counts", "derived"]
@@ -42,7 +43,8 @@ class Indicator:
     references: tuple[str, ...]
     compute: ComputeFunction
     options: tuple[str, ...] = ()
-    """Names of settings passed to ``compute`` as keyword arguments."""
+    """Names of settings passed to ``compute`` as keyword arguments; the formula names each as
+    ``{name}``, which the sheet prints as its value."""
     sdg_target: str | None = None
     """The Sustainable Development Goal indicator it matches (``11.2.1``), for partners who publish
     by SDG target."""
@@ -53,14 +55,22 @@ class Indicator:
     """The count indicator whose records include this one's (homicides among every incident): an
     outsider knows the part is at most the whole, and disclosure control knows it too."""
 
-    def sheet(self) -> dict[str, Any]:
-        """The technical sheet, as published by the API."""
+    def sheet(self, settings: Settings | None = None) -> dict[str, Any]:
+        """The technical sheet, as published by the API, with the settings in force printed as
+        their values (a reader cannot look up ``legal_limit_business_days``)."""
+        settings = settings or get_settings()
+        values = {name: getattr(settings, name) for name in self.options}
+        formula = self.formula
+        for name, value in values.items():
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            formula = formula.replace("{" + name + "}", f"{shown} (OBSERVATORY_{name.upper()})")
         return {
             "id": self.id,
             "theme": self.theme,
             "theme_title": THEMES[self.theme].title(),
             "title": {"es": self.title_es, "en": self.title_en},
-            "formula": self.formula,
+            "formula": formula,
+            "settings": {f"OBSERVATORY_{name.upper()}": value for name, value in values.items()},
             "unit": self.unit,
             "direction": self.direction,
             "inputs": list(self.inputs),
@@ -108,6 +118,9 @@ def indicator(
             raise ValueError(f"indicator {id!r} registered twice")
         if theme not in THEMES:
             raise ValueError(f"indicator {id!r}: unknown theme {theme!r}; see indicators/themes.py")
+        unprinted = [name for name in options if "{" + name + "}" not in formula]
+        if unprinted:
+            raise ValueError(f"indicator {id!r}: its formula must name the settings {unprinted} as {{name}}")
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,

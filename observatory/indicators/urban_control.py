@@ -219,7 +219,7 @@ def median_processing_days(*, permits: gpd.GeoDataFrame) -> pd.DataFrame:
     id="resolved_within_legal_limit",
     title_es="Permisos de construcción resueltos dentro del plazo legal",
     title_en="Construction permits resolved within the legal limit",
-    formula=f"100 × permisos con días hábiles ≤ legal_limit_business_days / permisos, {PERMITS_TIMES}",
+    formula="100 × permisos con días hábiles ≤ {legal_limit_business_days} / permisos, " + PERMITS_TIMES,
     options=("legal_limit_business_days",),
     **WITHIN,
 )
@@ -254,8 +254,8 @@ def median_processing_days_rulings(*, permits: gpd.GeoDataFrame) -> pd.DataFrame
     title_es="Calificaciones de lugar resueltas dentro del plazo legal",
     title_en="Site-suitability rulings resolved within the legal limit",
     formula=(
-        f"100 × calificaciones con días hábiles ≤ legal_limit_business_days_rulings / calificaciones, "
-        f"{RULINGS_TIMES}"
+        "100 × calificaciones con días hábiles ≤ {legal_limit_business_days_rulings} / calificaciones, "
+        + RULINGS_TIMES
     ),
     options=("legal_limit_business_days_rulings",),
     **WITHIN,
@@ -343,8 +343,8 @@ def covered_by_permit(
     title_es="Denuncias de construcción ilegal sin permiso cercano",
     title_en="Complaints of illegal construction with no permit nearby",
     formula=(
-        "100 × denuncias sin permiso de construcción aprobado a ≤ complaint_permit_distance_m metros "
-        "ingresado entre complaint_permit_days días antes y el día de la denuncia / denuncias, por año "
+        "100 × denuncias sin permiso de construcción aprobado a ≤ {complaint_permit_distance_m} metros "
+        "ingresado entre {complaint_permit_days} días antes y el día de la denuncia / denuncias, por año "
         "de la denuncia"
     ),
     unit="%",
