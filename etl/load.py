@@ -145,6 +145,7 @@ def load_source(
             rows_rejected=report.rejected_rows, report_file=str(report_file),
             started_at=started.isoformat(timespec="microseconds"),
             finished_at=datetime.now(UTC).isoformat(timespec="microseconds"), code_version=__version__,
+            coverage=manifest.coverage.model_dump_json() if manifest.coverage else "",
         )  # fmt: skip
         writer.finish(layer, run)
         if keep:
@@ -233,6 +234,7 @@ def _rederive(
         report_file=str(settings.reports_dir / f"{run_id}.csv"),
         started_at=started.isoformat(timespec="microseconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="microseconds"), code_version=__version__,
+        coverage=previous.coverage if previous else "",
     )  # fmt: skip
     writer.finish(layer, run)
     return run, report

@@ -146,6 +146,23 @@ class FilterSpec(_Strict):
     values: list[str]
 
 
+class CoverageSpec(_Strict):
+    """What the source reports completely, so that an absent record inside it is a zero and one
+    outside it is missing ("no record" is "none happened" only where the source was looking)."""
+
+    years: tuple[int, int]
+    """The first and the last year it covers, both included."""
+    types: list[str] | None = None
+    """The values of the layer's ``type`` it records (a police feed of homicides and robberies
+    only says nothing about extortions); None: every type."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CoverageSpec:
+        if self.years[0] > self.years[1]:
+            raise ValueError(f"coverage.years: {self.years[0]} comes after {self.years[1]}")
+        return self
+
+
 class Manifest(_Strict):
     layer: str
     description: str = ""
@@ -154,6 +171,7 @@ class Manifest(_Strict):
     names: NamesSpec | None = None
     joins: list[JoinSpec] = Field(default_factory=list)
     filter: FilterSpec | None = None
+    coverage: CoverageSpec | None = None
     min_share_inside: float = Field(default=0.5, gt=0, le=1)
     """The least share of a feature's area (a line's length) that must lie inside the AMSS municipalities."""
     file: Path | None = None
@@ -188,6 +206,9 @@ class Manifest(_Strict):
                 )
         elif {"nodata", "band"} & self.source.model_fields_set:
             raise ValueError("source.nodata and source.band are for GeoTIFF sources")
+        typed = not self.is_raster and "type" in get_layer(self.layer).properties
+        if self.coverage and self.coverage.types is not None and not typed:
+            raise ValueError(f"coverage.types: layer {self.layer} has no type")
         return self
 
     @property

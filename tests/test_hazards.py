@@ -16,6 +16,7 @@ Every expected value below is worked out from these pictures.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -234,14 +235,21 @@ def test_hazard_rasters_load_and_compute_on_both_geographies(
     outcome = compute_indicators(store, settings=settings)
     values = outcome.values.set_index(["indicator_id", "geography", "municipality_code", "period"])["value"]
     assert values[("flood_exposed_area_100y", "municipios_2007", "0002", 2021)] == pytest.approx(2.5)
-    assert values[("flood_exposed_population_100y", "municipios_2007", "0001", 2020)] == pytest.approx(40)
-    assert values[("landslide_high_population", "municipios_2007", "0001", 2020)] == pytest.approx(140)
+    # People of 2020 on the flood study of 2021: dated 2021, the latest of its inputs, like the
+    # flooded area from the same grid, and each value says which input is of which year.
+    assert values[("flood_exposed_population_100y", "municipios_2007", "0001", 2021)] == pytest.approx(40)
+    assert values[("landslide_high_population", "municipios_2007", "0001", 2021)] == pytest.approx(140)
     # (40 + 50) / (180 + 80), not the mean of 22.2 % and 62.5 %.
-    assert values[("flood_exposed_population_share_100y", "municipios_2024", "M1", 2020)] == pytest.approx(
+    assert values[("flood_exposed_population_share_100y", "municipios_2024", "M1", 2021)] == pytest.approx(
         100 * 90 / 260
     )
     assert values[("flood_exposed_area_100y", "municipios_2024", "M1", 2021)] == pytest.approx(4.5)
-    assert values[("landslide_high_population_share", "municipios_2024", "M2", 2020)] == 0
+    assert values[("landslide_high_population_share", "municipios_2024", "M2", 2021)] == 0
+    vintages = outcome.values.set_index(["indicator_id", "geography", "municipality_code"])["input_periods"]
+    assert json.loads(vintages[("flood_exposed_population_100y", "municipios_2007", "0001")]) == {
+        "flood_depth_100y": 2021, "population": 2020,
+    }  # fmt: skip
+    assert set(outcome.values.loc[outcome.values["theme"] == "risk", "period"]) == {2021}
     assert "permits_in_hazard_zones" in outcome.skipped
     read_back = store.read_layer(get_layer("population"))
     assert dict(zip(read_back["cell_id"], read_back["municipality_code"], strict=True)) == {

@@ -67,6 +67,8 @@ OUTSIDE = line((-300, 1500), (200, 1500))  # only 40% inside: rejected
 CELLS = {"C1": (400, 500, 100), "C2": (600, 530, 200), "C3": (100, 900, 300), "C4": (600, 500, 50),
          "C5": (3000, 1000, 500)}  # fmt: skip
 PERIOD = 2020
+ACCESS_PERIOD = 2024
+"""People of 2020 walking the streets of 2024: access is dated by its latest input."""
 
 
 def write(frame: gpd.GeoDataFrame, path: Path) -> Path:
@@ -146,7 +148,7 @@ def test_transit_stop_access_counts_people_along_the_streets(plan: Store) -> Non
     # (Cells counted instead of people would give 2/4; straight lines 450/650; no snap 350/650.)
     # East: people, no stop: 0 %.
     assert values_of(plan, "transit_stop_access_500m") == pytest.approx(
-        {("0001", PERIOD): 100 * 150 / 650, ("0002", PERIOD): 0.0}
+        {("0001", ACCESS_PERIOD): 100 * 150 / 650, ("0002", ACCESS_PERIOD): 0.0}
     )
 
 
@@ -155,10 +157,10 @@ def test_facility_access_by_type(plan: Store) -> None:
     # C5's node, and cannot be reached from 0001 (no street crosses): a missing type filter would
     # give 0001 the health facility's 350/650.
     assert values_of(plan, "health_access_1km") == pytest.approx(
-        {("0001", PERIOD): 100 * 350 / 650, ("0002", PERIOD): 0.0}
+        {("0001", ACCESS_PERIOD): 100 * 350 / 650, ("0002", ACCESS_PERIOD): 0.0}
     )
     assert values_of(plan, "school_access_1km") == pytest.approx(
-        {("0001", PERIOD): 0.0, ("0002", PERIOD): 100.0}
+        {("0001", ACCESS_PERIOD): 0.0, ("0002", ACCESS_PERIOD): 100.0}
     )
 
 
@@ -167,7 +169,7 @@ def test_public_space_access_from_its_edge(plan: Store) -> None:
     # Its centre (400,1100) would be 200 m from (400,900), 500 m from C3: not covered.
     # C1 walks 200 + 400 + 100 m to reach B at (500,900), then 50 m: 750 m.
     assert values_of(plan, "public_space_access_400m") == pytest.approx(
-        {("0001", PERIOD): 100 * 300 / 650, ("0002", PERIOD): 0.0}
+        {("0001", ACCESS_PERIOD): 100 * 300 / 650, ("0002", ACCESS_PERIOD): 0.0}
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import pandas as pd
 import shapely
 from rich.progress import Progress
 
-from layers import catalogue, get_layer, raster_catalogue
+from layers import catalogue, get_layer, get_raster_layer, raster_catalogue
 from observatory import __version__
 from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_frame
 from observatory.errors import NotFound
@@ -75,7 +76,13 @@ def compute_indicators(
     skipped = {
         item.id: "needs " + ", ".join(missing) + ", not loaded"
         for item in selected
-        if (missing := [name for name in sources[item.id] if _missing(frames[name])])
+        if (
+            missing := [
+                name
+                for name in sources[item.id]
+                if _missing(frames[name]) and name not in item.optional_inputs
+            ]
+        )
     }
     runnable = [item for item in selected if item.id not in skipped]
     geographies = {MUNICIPALITIES_2007: frames}
@@ -110,6 +117,50 @@ def compute_indicators(
 STORED_VALUES = "indicators"
 """The layer of stored indicator values: an indicator that takes it as input is computed after
 the others."""
+YEARLY = "yearly"
+
+
+def dated(item: Indicator, inputs: dict[str, Input], values: pd.DataFrame) -> pd.DataFrame:
+    """``values`` with the period of each input they used (``input_periods``, JSON) and dated by
+    the indicator's ``period_rule`` (``registry.PERIOD_RULE`` unless it states its own).
+
+    An input is yearly when its records are dated (a date, a ``year``) or it holds several
+    periods: each value used that input's records of its own period. An input of one period
+    (a census, a street extract, a raster's year) gives that period; a value resting on such
+    inputs only takes the latest of them, so that street density and access on the same 2024
+    streets carry the same year. A compute function that knows better (the population year a
+    rate divided by, the components of an index) returns ``input_periods`` itself.
+    """
+    kinds = {name: _period_of(name, inputs[name]) for name in item.inputs if name != "municipalities"}
+    fixed = {name: kind for name, kind in kinds.items() if isinstance(kind, int)}
+    yearly = [name for name, kind in kinds.items() if kind == YEARLY]
+    values = values.copy()
+    if not yearly and fixed and not values.empty:
+        values["period"] = max(fixed.values())
+    if "input_periods" not in values.columns:
+        undated = [name for name, kind in kinds.items() if kind is None] if not fixed and not yearly else []
+        values["input_periods"] = [
+            {**fixed, **{name: int(period) for name in (*yearly, *undated)}} for period in values["period"]
+        ]
+    values["input_periods"] = [
+        json.dumps(periods, sort_keys=True, separators=(",", ":")) for periods in values["input_periods"]
+    ]
+    return values
+
+
+def _period_of(name: str, layer_input: Input) -> int | str | None:
+    """An input's single period, ``YEARLY`` for dated records or several periods, None if undated."""
+    if isinstance(layer_input, Path):
+        return get_raster_layer(name).year
+    layer = get_layer(name)
+    if layer.datetime or "year" in layer.properties:
+        return YEARLY
+    if "period" not in layer_input.columns:
+        return None
+    periods = layer_input["period"].dropna().unique()
+    if len(periods) == 1:
+        return int(periods[0])
+    return YEARLY if len(periods) else None
 
 
 @dataclass(frozen=True)
@@ -136,7 +187,7 @@ def _compute_and_store(
         for geography, inputs in geographies.items():
             arguments: dict[str, Any] = {name: inputs[name] for name in item.inputs}
             arguments.update({option: getattr(settings, option) for option in item.options})
-            values = item.compute(**arguments)
+            values = dated(item, inputs, item.compute(**arguments))
             if context.period is not None:
                 values = values[values["period"] == context.period]
             if values.empty:
@@ -287,6 +338,7 @@ def _regroup_2024(frames: dict[str, Input]) -> dict[str, Input] | None:
             "population_2007": complete_sum("population_2007").reindex(names.index).to_numpy(),
             "official_area_km2": complete_sum("official_area_km2").reindex(names.index).to_numpy(),
             "area_km2": complete_sum("area_km2").reindex(names.index).to_numpy(),
+            "districts": grouped.size().reindex(names.index).to_numpy(),
         },
         geometry=[shapely.union_all(grouped.get_group(code).geometry.values) for code in names.index],
         crs=municipalities.crs,

@@ -25,6 +25,14 @@ ComputeFunction = Callable[..., pd.DataFrame]
 with the columns ``municipality_code`` (or ``METROPOLITAN_CODE`` for one value over the whole
 geography), ``period`` (year) and ``value``, and optionally ``n``: the records behind the value."""
 
+PERIOD_RULE = (
+    "periodo: el año de sus registros anuales (hechos, trámites, denuncias, estadísticas, celdas del "
+    "año); si ningún insumo es anual, el más reciente de los periodos de sus insumos (censo o capa "
+    "de población, extracto de calles, año del ráster); cada valor lista en input_periods el periodo "
+    "de cada insumo que usó"
+)
+"""How a value's period is set, printed on every sheet (``compute.dated`` applies it; an
+indicator may state its own)."""
 METROPOLITAN_CODE = "AMSS"
 """The ``municipality_code`` of a value computed over the whole metropolitan area (an inequality
 index across its municipalities, say), mapped on the union of the municipalities."""
@@ -42,6 +50,9 @@ class Indicator:
     inputs: tuple[str, ...]
     references: tuple[str, ...]
     compute: ComputeFunction
+    optional_inputs: tuple[str, ...] = ()
+    """Inputs it can do without (it is computed, from an empty frame, when they are not loaded): the
+    yearly population estimates, say, where the census stands in."""
     options: tuple[str, ...] = ()
     """Names of settings passed to ``compute`` as keyword arguments; the formula names each as
     ``{name}``, which the sheet prints as its value."""
@@ -51,6 +62,7 @@ class Indicator:
     iso37120: str | None = None
     """The ISO 37120 (sustainable cities) indicator it matches (``10.3``)."""
     disclosure: Disclosure = "public"
+    period_rule: str = PERIOD_RULE
     part_of: str | None = None
     """The count indicator whose records include this one's (homicides among every incident): an
     outsider knows the part is at most the whole, and disclosure control knows it too."""
@@ -75,6 +87,7 @@ class Indicator:
             "direction": self.direction,
             "inputs": list(self.inputs),
             "references": list(self.references),
+            "period_rule": self.period_rule,
             "sdg_target": self.sdg_target,
             "iso37120": self.iso37120,
             "disclosure": {"policy": self.disclosure, "method": DISCLOSURE_METHODS[self.disclosure]},
@@ -105,10 +118,12 @@ def indicator(
     direction: Direction,
     inputs: tuple[str, ...],
     references: tuple[str, ...] = (),
+    optional_inputs: tuple[str, ...] = (),
     options: tuple[str, ...] = (),
     sdg_target: str | None = None,
     iso37120: str | None = None,
     disclosure: Disclosure = "public",
+    period_rule: str = PERIOD_RULE,
     part_of: str | None = None,
 ) -> Callable[[ComputeFunction], ComputeFunction]:
     """Register the decorated function as the computation of indicator ``id``."""
@@ -118,14 +133,16 @@ def indicator(
             raise ValueError(f"indicator {id!r} registered twice")
         if theme not in THEMES:
             raise ValueError(f"indicator {id!r}: unknown theme {theme!r}; see indicators/themes.py")
+        if not set(optional_inputs) <= set(inputs):
+            raise ValueError(f"indicator {id!r}: optional inputs {optional_inputs} must be among its inputs")
         unprinted = [name for name in options if "{" + name + "}" not in formula]
         if unprinted:
             raise ValueError(f"indicator {id!r}: its formula must name the settings {unprinted} as {{name}}")
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
-            options=options, sdg_target=sdg_target, iso37120=iso37120, disclosure=disclosure,
-            part_of=part_of,
+            optional_inputs=optional_inputs, options=options, sdg_target=sdg_target, iso37120=iso37120,
+            disclosure=disclosure, period_rule=period_rule, part_of=part_of,
         )  # fmt: skip
         return function
 

@@ -2,9 +2,9 @@
 from incident points and from the police's counts per municipality, and the share of people living
 in hot spots of incidents.
 
-Every rate has the 2007 census population as its denominator (the last census; yearly estimates
-for the 14 municipalities are not published consistently), so a change between years is a change
-in incidents, not in the denominator.
+Every rate divides by the municipality's population in the same year (SDG 16.1.1 practice:
+``observatory.indicators.denominators``), and counts zero only in the years and types its source
+covers (``observatory.indicators.coverage``): no record outside them is no data, not zero.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from esda.smoothing import Empirical_Bayes
 
+from observatory.indicators.coverage import covered_years
+from observatory.indicators.denominators import POPULATION_RULE, PROJECTIONS, yearly_population
 from observatory.indicators.hotspots import hotspot_cells, population_cells
 from observatory.indicators.people import population_points
 from observatory.indicators.registry import indicator
@@ -25,42 +27,59 @@ EVERY_INCIDENT = "violent_incident_rate"
 incident cells of that municipality and year are too."""
 POLICE_HOMICIDES = "homicidios"
 """The variable of the police's (PNC) homicide counts in the ``statistics`` layer."""
-CENSUS = "DIGESTYC, VI Censo de Población y V de Vivienda 2007 (denominador)"
-DENOMINATOR = "; denominador: población del censo 2007 del municipio"
+CENSUS = "DIGESTYC, VI Censo de Población y V de Vivienda 2007 (denominador donde no hay estimación)"
+DENOMINATOR = "; " + POPULATION_RULE
+COVERAGE = (
+    "; cero solo en los años y tipos que la fuente declara cubrir (manifiesto, [coverage]) o, sin "
+    "declaración, en los que registra ese tipo en algún municipio: fuera de ellos, sin valor"
+)
 
 
 def yearly_counts(
-    incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, *, types: tuple[str, ...] | None
+    incidents: gpd.GeoDataFrame,
+    municipalities: gpd.GeoDataFrame,
+    statistics: gpd.GeoDataFrame,
+    *,
+    types: tuple[str, ...] | None,
 ) -> pd.DataFrame:
     """Events and victims of the given types (all when None) per municipality and calendar year,
-    with the municipality's 2007 population.
+    with the municipality's population that year (``yearly_population``).
 
-    Every municipality of the frame gets every year the incidents layer covers (any type): a year
-    without such incidents is a true zero. A municipality without a census population has no row.
+    Every municipality gets every year the source covers for those types (``covered_years``): a
+    covered year without such incidents is a true zero; a year or type it does not cover has no row.
     """
-    years = np.sort(pd.to_datetime(incidents["date"]).dt.year.unique())
-    selected = incidents if types is None else incidents[incidents["type"].isin(types)]
-    grouped = selected.assign(period=pd.to_datetime(selected["date"]).dt.year).groupby(
+    dated = incidents.assign(period=pd.to_datetime(incidents["date"]).dt.year)
+    years = covered_years(dated, dated["period"], types)
+    selected = dated if types is None else dated[dated["type"].isin(types)]
+    grouped = selected.groupby(["municipality_code", "period"])
+    counts = pd.DataFrame({"events": grouped.size(), "victims": grouped["fatalities"].sum().astype(float)})
+    population = yearly_population(municipalities, statistics, years).set_index(
         ["municipality_code", "period"]
     )
-    index = pd.MultiIndex.from_product([municipalities["code"], years], names=["municipality_code", "period"])
-    table = pd.DataFrame(
-        {"events": grouped.size(), "victims": grouped["fatalities"].sum().astype(float)}
-    ).reindex(index, fill_value=0)
-    population = municipalities.set_index("code")["population_2007"].astype(float)
-    table["population"] = table.index.get_level_values("municipality_code").map(population).astype(float)
-    return table.reset_index().dropna(subset=["population"])
+    table = population.join(counts).fillna({"events": 0, "victims": 0.0})
+    return table.reset_index()
 
 
-def _rate(counts: pd.DataFrame, numerator: str) -> pd.DataFrame:
+def _rate(counts: pd.DataFrame, numerator: str, source: str) -> pd.DataFrame:
+    """Per 100,000 of the year's population; each value names the year of its records (``source``)
+    and of its population."""
+    periods = counts["period"].astype(int)
     return pd.DataFrame(
         {
             "municipality_code": counts["municipality_code"],
-            "period": counts["period"].astype(int),
+            "period": periods,
             "value": counts[numerator] / counts["population"] * PER,
             "n": counts["events"].astype(int),
+            "input_periods": [
+                {source: int(year), "population": int(used)}
+                for year, used in zip(periods, counts["population_period"], strict=True)
+            ],
         }
     )
+
+
+RATE_INPUTS = ("incidents", "municipalities", "statistics")
+RATE_REFERENCES = ("PNC, registro de hechos delictivos", PROJECTIONS, CENSUS)
 
 
 @indicator(
@@ -69,13 +88,15 @@ def _rate(counts: pd.DataFrame, numerator: str) -> pd.DataFrame:
     title_es="Tasa de homicidios por 100 000 habitantes",
     title_en="Homicide rate per 100,000 inhabitants",
     formula="víctimas de homicidio (suma de fallecidos de los hechos de tipo homicidio del año) / "
-    "población del censo 2007 × 100 000" + DENOMINATOR + "; n = hechos (eventos)",
+    "población del año × 100 000" + DENOMINATOR + COVERAGE + "; n = hechos (eventos)",
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("incidents", "municipalities"),
+    inputs=RATE_INPUTS,
+    optional_inputs=("statistics",),
     references=(
         "UNODC, SDG indicator 16.1.1 metadata: number of victims of intentional homicide per 100,000",
         "ISO 37120:2018, 14.1 Number of homicides per 100 000 population",
+        PROJECTIONS,
         CENSUS,
     ),
     sdg_target="16.1.1",
@@ -83,16 +104,20 @@ def _rate(counts: pd.DataFrame, numerator: str) -> pd.DataFrame:
     disclosure="counts",
     part_of=EVERY_INCIDENT,
 )
-def homicide_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
+def homicide_rate(
+    *, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, statistics: gpd.GeoDataFrame
+) -> pd.DataFrame:
     """Victims of homicide per 100,000 inhabitants, per municipality and year.
 
     Notes
     -----
-    :math:`r_{m,t} = 10^5 \\sum_i f_i / P_m` over the homicides :math:`i` of municipality
+    :math:`r_{m,t} = 10^5 \\sum_i f_i / P_{m,t}` over the homicides :math:`i` of municipality
     :math:`m` in year :math:`t`, with :math:`f_i` the victims (fatalities) of event :math:`i`: SDG
     16.1.1 counts victims, not events; a double homicide counts twice. ``n`` is the number of events.
     """
-    return _rate(yearly_counts(incidents, municipalities, types=(HOMICIDE,)), "victims")
+    return _rate(
+        yearly_counts(incidents, municipalities, statistics, types=(HOMICIDE,)), "victims", "incidents"
+    )
 
 
 @indicator(
@@ -176,17 +201,21 @@ def smoothed_rates(events: np.ndarray, population: np.ndarray) -> np.ndarray:
     theme="violence",
     title_es="Hechos de violencia por 100 000 habitantes",
     title_en="Violent incidents per 100,000 inhabitants",
-    formula="hechos registrados de cualquier tipo en el año / población del censo 2007 × 100 000"
-    + DENOMINATOR,
+    formula="hechos registrados de cualquier tipo en el año / población del año × 100 000"
+    + DENOMINATOR
+    + COVERAGE,
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("incidents", "municipalities"),
-    references=("PNC, registro de hechos delictivos", CENSUS),
+    inputs=RATE_INPUTS,
+    optional_inputs=("statistics",),
+    references=RATE_REFERENCES,
     disclosure="counts",
 )
-def violent_incident_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Events of every type per 100,000 inhabitants: :math:`10^5 E_{m,t} / P_m`."""
-    return _rate(yearly_counts(incidents, municipalities, types=None), "events")
+def violent_incident_rate(
+    *, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, statistics: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Events of every type per 100,000 inhabitants: :math:`10^5 E_{m,t} / P_{m,t}`."""
+    return _rate(yearly_counts(incidents, municipalities, statistics, types=None), "events", "incidents")
 
 
 @indicator(
@@ -194,17 +223,22 @@ def violent_incident_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.Ge
     theme="violence",
     title_es="Robos por 100 000 habitantes",
     title_en="Robberies per 100,000 inhabitants",
-    formula="hechos de tipo robo en el año / población del censo 2007 × 100 000" + DENOMINATOR,
+    formula="hechos de tipo robo en el año / población del año × 100 000" + DENOMINATOR + COVERAGE,
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("incidents", "municipalities"),
-    references=("PNC, registro de hechos delictivos", CENSUS),
+    inputs=RATE_INPUTS,
+    optional_inputs=("statistics",),
+    references=RATE_REFERENCES,
     disclosure="counts",
     part_of=EVERY_INCIDENT,
 )
-def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Robberies per 100,000 inhabitants: :math:`10^5 E^{robo}_{m,t} / P_m`."""
-    return _rate(yearly_counts(incidents, municipalities, types=(ROBBERY,)), "events")
+def robbery_rate(
+    *, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, statistics: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Robberies per 100,000 inhabitants: :math:`10^5 E^{robo}_{m,t} / P_{m,t}`."""
+    return _rate(
+        yearly_counts(incidents, municipalities, statistics, types=(ROBBERY,)), "events", "incidents"
+    )
 
 
 @indicator(
@@ -212,17 +246,22 @@ def robbery_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFram
     theme="violence",
     title_es="Extorsiones por 100 000 habitantes",
     title_en="Extortions per 100,000 inhabitants",
-    formula="hechos de tipo extorsión en el año / población del censo 2007 × 100 000" + DENOMINATOR,
+    formula="hechos de tipo extorsión en el año / población del año × 100 000" + DENOMINATOR + COVERAGE,
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("incidents", "municipalities"),
-    references=("PNC, registro de hechos delictivos", CENSUS),
+    inputs=RATE_INPUTS,
+    optional_inputs=("statistics",),
+    references=RATE_REFERENCES,
     disclosure="counts",
     part_of=EVERY_INCIDENT,
 )
-def extortion_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Extortions per 100,000 inhabitants: :math:`10^5 E^{extorsión}_{m,t} / P_m`."""
-    return _rate(yearly_counts(incidents, municipalities, types=(EXTORTION,)), "events")
+def extortion_rate(
+    *, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, statistics: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Extortions per 100,000 inhabitants: :math:`10^5 E^{extorsión}_{m,t} / P_{m,t}`."""
+    return _rate(
+        yearly_counts(incidents, municipalities, statistics, types=(EXTORTION,)), "events", "incidents"
+    )
 
 
 @indicator(
@@ -231,13 +270,15 @@ def extortion_rate(*, incidents: gpd.GeoDataFrame, municipalities: gpd.GeoDataFr
     title_es="Tasa de homicidios según la PNC por 100 000 habitantes",
     title_en="Homicide rate per 100,000 inhabitants (police counts)",
     formula="homicidios contados por la PNC en el municipio y el año (estadísticas, variable "
-    "'homicidios') / población del censo 2007 × 100 000" + DENOMINATOR + "; n = homicidios",
+    "'homicidios') / población del año × 100 000" + DENOMINATOR + "; un municipio o año que la tabla "
+    "no da no tiene valor; n = homicidios",
     unit="por 100 000 hab",
     direction="lower_is_better",
     inputs=("statistics", "municipalities"),
     references=(
         "PNC / Mesa Técnica de Conciliación de Homicidios, homicidios por municipio",
         "ISO 37120:2018, 14.1 Number of homicides per 100 000 population",
+        PROJECTIONS,
         CENSUS,
     ),
     sdg_target="16.1.1",
@@ -249,15 +290,17 @@ def homicide_rate_police(*, statistics: gpd.GeoDataFrame, municipalities: gpd.Ge
 
     Notes
     -----
-    :math:`r_{m,t} = 10^5 H_{m,t} / P_m`, the counts of the districts of a 2024 municipality summed
+    :math:`r_{m,t} = 10^5 H_{m,t} / P_{m,t}`, the counts of the districts of a 2024 municipality summed
     before dividing. A municipality or year the table does not give has no value.
     """
-    counts = statistics[statistics["variable"] == POLICE_HOMICIDES]
-    homicides = counts.groupby(["municipality_code", "period"])["value"].sum().rename("victims").reset_index()
-    population = municipalities.set_index("code")["population_2007"].astype(float)
-    homicides["population"] = homicides["municipality_code"].map(population).astype(float)  # even if empty
-    homicides["events"] = homicides["victims"]
-    return _rate(homicides.dropna(subset=["population", "victims"]), "victims")
+    counts = statistics[statistics["variable"] == POLICE_HOMICIDES].dropna(subset=["value"])
+    homicides = counts.groupby(["municipality_code", "period"])["value"].sum().rename("victims")
+    years = sorted(homicides.index.get_level_values("period").astype(int).unique())
+    population = yearly_population(municipalities, statistics, years).set_index(
+        ["municipality_code", "period"]
+    )
+    table = population.join(homicides, how="inner").reset_index()
+    return _rate(table.assign(events=table["victims"]), "victims", "statistics")
 
 
 @indicator(

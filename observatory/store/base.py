@@ -103,6 +103,9 @@ class LoadRun:
     started_at: str
     finished_at: str
     code_version: str
+    coverage: str | None = ""
+    """What the source declares it reports completely (its manifest's ``[coverage]``, as JSON):
+    inside it an absent record is a zero, outside it a missing value. Empty: not declared."""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
