@@ -6,6 +6,7 @@ example, Gi* hot spots on a hand-made H3 grid, and small counts withheld from pu
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -57,15 +58,23 @@ INCIDENTS = [
 ]
 
 
-def write_incidents(folder: Path, rows: list[tuple[str, str, str, int, tuple[float, float]]]) -> Path:
-    """The rows as the police exports them, beside a copy of the sample's manifest."""
+def write_incidents(
+    folder: Path,
+    rows: list[tuple[str, str, str, int, tuple[float, float]]],
+    coverage: str = "",
+) -> Path:
+    """The rows as the police exports them, beside a copy of the sample's manifest declaring
+    ``coverage`` (its TOML table; empty: none, the years come from the records) instead of the
+    sample's 2015-2023."""
     records = []
     for incident_id, code, day, victims, (x, y) in rows:
         lon, lat = TO_LONLAT.transform(x, y)
         records.append({"id_hecho": incident_id, "fecha": day, "delito": code, "fallecidos": victims,
                         "latitud": round(lat, 7), "longitud": round(lon, 7)})  # fmt: skip
     pd.DataFrame(records).to_csv(folder / "incidentes_pnc.csv", index=False)
-    shutil.copy(SAMPLE_DIR / "incidentes_pnc.toml", folder / "incidentes_pnc.toml")
+    manifest = (SAMPLE_DIR / "incidentes_pnc.toml").read_text(encoding="utf-8")
+    declared = manifest.index("[coverage]")
+    (folder / "incidentes_pnc.toml").write_text(manifest[:declared] + coverage, encoding="utf-8")
     return folder / "incidentes_pnc.toml"
 
 
@@ -154,6 +163,79 @@ def test_rates_per_type_count_events(computed: Store) -> None:
     assert extortion.loc[(EAST, 2019), "value"] == pytest.approx(1 / 3_000 * 1e5)
     assert extortion.loc[(WEST, 2019), "value"] == 0
     assert robbery.loc[(M1, 2020), "value"] == pytest.approx(1 / 13_000 * 1e5)
+
+
+def test_a_count_is_zero_only_where_the_source_declares_it_looked(
+    amss: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """The feed declares homicides and robberies for 2018-2020: 2018 has no record and is a zero
+    for both; extortions it never covered have no value at all (not 0 in every year), though E1
+    is in the file; every incident counts over the years covered."""
+    declared = '[coverage]\nyears = [2018, 2020]\ntypes = ["homicidio", "robo"]\n'
+    load_manifest(amss, write_incidents(tmp_path, INCIDENTS, declared), settings)
+    compute_indicators(amss, RATES, settings=settings)
+    homicides = values(amss, "homicide_rate")
+    assert homicides.loc[(WEST, 2018), "value"] == 0 and homicides.loc[(M1, 2018), "value"] == 0
+    assert set(homicides.index.get_level_values("period")) == {2018, 2019, 2020}
+    assert set(values(amss, "robbery_rate").index.get_level_values("period")) == {2018, 2019, 2020}
+    assert values(amss, "extortion_rate").empty
+    assert set(values(amss, "violent_incident_rate").index.get_level_values("period")) == {2018, 2019, 2020}
+
+
+def test_without_a_declaration_a_type_counts_zero_only_in_years_it_was_recorded(
+    amss: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """No [coverage]: extortions were recorded in 2019 only (E1), so 2020 has no extortion rate
+    (the register may not have kept them), while 2019 gives West its true 0."""
+    load_manifest(amss, write_incidents(tmp_path, INCIDENTS, coverage=""), settings)
+    compute_indicators(amss, RATES, settings=settings)
+    extortion = values(amss, "extortion_rate")
+    assert set(extortion.index.get_level_values("period")) == {2019}
+    assert extortion.loc[(WEST, 2019), "value"] == 0
+    assert set(values(amss, "robbery_rate").index.get_level_values("period")) == {2019, 2020}
+
+
+def write_estimates(folder: Path, rows: list[tuple[str, int, int]]) -> Path:
+    """Yearly population estimates (code, year, people) beside a copy of the sample's manifest."""
+    table = pd.DataFrame(rows, columns=["codigo_municipio", "anio", "poblacion_estimada"])
+    table.to_csv(folder / "proyecciones_poblacion.csv", index=False)
+    shutil.copy(SAMPLE_DIR / "proyecciones_poblacion.toml", folder / "proyecciones_poblacion.toml")
+    return folder / "proyecciones_poblacion.toml"
+
+
+def test_rates_divide_by_the_population_of_their_year(
+    amss: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """West is estimated at 12,000 in 2019 and 8,000 in 2018 (the census said 10,000); 2020 has
+    no estimate and takes 2019's, the latest before it. East has none: its 2007 census. M1 sums
+    its districts' estimates only where both have one: never here, so its census 13,000."""
+    load_manifest(amss, write_estimates(tmp_path, [(WEST, 2018, 8_000), (WEST, 2019, 12_000)]), settings)
+    load_manifest(amss, write_incidents(tmp_path, INCIDENTS), settings)
+    compute_indicators(amss, RATES, settings=settings)
+    rates = values(amss, "homicide_rate")
+    assert rates.loc[(WEST, 2019), "value"] == pytest.approx(3 / 12_000 * 1e5)  # not 3 / 8,000 or 10,000
+    assert rates.loc[(WEST, 2020), "value"] == pytest.approx(1 / 12_000 * 1e5)
+    assert rates.loc[(EAST, 2019), "value"] == pytest.approx(1 / 3_000 * 1e5)
+    assert rates.loc[(M1, 2019), "value"] == pytest.approx(4 / 13_000 * 1e5)
+    vintages = rates["input_periods"].map(json.loads)
+    assert vintages[(WEST, 2020)] == {"incidents": 2020, "population": 2019}
+    assert vintages[(EAST, 2019)] == {"incidents": 2019, "population": 2007}
+    violent = values(amss, "violent_incident_rate")
+    assert violent.loc[(WEST, 2019), "value"] == pytest.approx(4 / 12_000 * 1e5)
+
+
+def test_the_2024_geography_sums_estimates_only_when_every_district_has_one(
+    amss: Store, settings: Settings, tmp_path: Path
+) -> None:
+    estimates = [(WEST, 2019, 12_000), (EAST, 2019, 4_000), (WEST, 2020, 12_500)]
+    load_manifest(amss, write_estimates(tmp_path, estimates), settings)
+    load_manifest(amss, write_incidents(tmp_path, INCIDENTS), settings)
+    compute_indicators(amss, ["violent_incident_rate"], settings=settings)
+    rates = values(amss, "violent_incident_rate")
+    assert rates.loc[(M1, 2019), "value"] == pytest.approx(6 / 16_000 * 1e5)
+    # 2020: only West has an estimate; M1 keeps its latest complete one, 2019's 16,000 (not 12,500).
+    assert rates.loc[(M1, 2020), "value"] == pytest.approx(2 / 16_000 * 1e5)
+    assert json.loads(rates.loc[(M1, 2020), "input_periods"]) == {"incidents": 2020, "population": 2019}
 
 
 def test_smoothed_rates_follow_esda_documented_example() -> None:

@@ -19,6 +19,7 @@ from layers import catalogue, get_layer, get_raster_layer, raster_catalogue
 from observatory import __version__
 from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_frame
 from observatory.errors import NotFound
+from observatory.indicators import coverage
 from observatory.indicators.hotspots import RESOLUTION as HOTSPOT_RESOLUTION
 from observatory.indicators.hotspots import point_cells
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
@@ -73,6 +74,12 @@ def compute_indicators(
     layer_names = sorted({name for names in sources.values() for name in names})
     frames = {name: _read_input(store, name, settings) for name in layer_names}
     frames.setdefault("municipalities", store.read_layer(get_layer("municipalities")))
+    runs = store.load_runs()
+    for name, frame in frames.items():
+        if isinstance(frame, gpd.GeoDataFrame):
+            pairs = coverage.declared(runs, name, partitioned=bool(get_layer(name).partition))
+            if pairs is not None:
+                frame.attrs[coverage.ATTRIBUTE] = pairs
     skipped = {
         item.id: "needs " + ", ".join(missing) + ", not loaded"
         for item in selected

@@ -18,7 +18,8 @@ ESTIMATE = "poblacion_estimada"
 CENSUS_YEAR = 2007
 POPULATION_RULE = (
     "denominador: la población del municipio en el año (estimación anual cargada, variable "
-    f"{ESTIMATE} de las estadísticas: proyecciones municipales de DIGESTYC; un año posterior a la "
+    f"{ESTIMATE} de las estadísticas: proyecciones municipales de DIGESTYC; en la geografía 2024, la "
+    "suma de sus distritos si todos la tienen; un año posterior a la "
     "última estimación toma la última anterior; un municipio sin estimaciones, el censo de 2007); "
     "el año de la población usada consta en input_periods"
 )
@@ -39,8 +40,9 @@ def yearly_population(
     Notes
     -----
     On the 2024 geography (``municipalities`` has ``districts``, the number of districts of each
-    municipality) an estimate is the sum over the districts, and counts only when every district
-    has one: a partial sum would understate the people and overstate the rate.
+    municipality) a year's estimate is the sum over the districts, and counts only when every
+    district has one (a partial sum would understate the people and overstate the rate); a year
+    without takes the latest complete one before it.
     """
     codes = municipalities["code"].astype(str)
     districts = (
@@ -70,9 +72,9 @@ def yearly_population(
         by="municipality_code", direction="backward",
     )  # fmt: skip
     census = municipalities.set_index("code")["population_2007"].astype(float)
-    without = latest["population"].isna()
-    latest.loc[without, "population"] = latest.loc[without, "municipality_code"].map(census)
-    latest.loc[without, "population_period"] = CENSUS_YEAR
+    estimated = latest["population"].notna()
+    latest["population"] = latest["population"].where(estimated, latest["municipality_code"].map(census))
+    latest["population_period"] = latest["population_period"].where(estimated, CENSUS_YEAR)
     latest = latest.dropna(subset=["population"])
     return latest.astype({"population": float, "population_period": int}).sort_values(
         ["municipality_code", "period"], ignore_index=True
