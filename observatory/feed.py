@@ -20,7 +20,7 @@ from observatory.indicators.themes import THEMES
 from observatory.settings import STORAGE_CRS
 from observatory.spreadsheet import neutralise_frame
 
-FEED_VERSION = "1.0.0"
+FEED_VERSION = "1.1.0"
 """Semantic version of the feed's schema: a new optional member is a minor change, a renamed or
 removed one a new major version and a new path (``/feeds/v2``)."""
 GEOGRAPHIES = ("municipios_2007", "municipios_2024")
@@ -28,7 +28,7 @@ LATEST: Final = "latest"
 ALL: Final = "all"
 LONG_COLUMNS = [
     "value_id", "indicator_id", "title_es", "title_en", "theme", "unit", "municipality_code",
-    "municipality_name", "geography", "period", "value", "n", "flag",
+    "municipality_name", "geography", "period", "value", "n", "flag", "input_periods",
 ]  # fmt: skip
 """The long feed's properties, in order: one row per value."""
 WIDE_KEYS = ["municipality_code", "municipality_name", "geography"]
@@ -90,7 +90,7 @@ def long_frame(table: pd.DataFrame, geometry: Any) -> gpd.GeoDataFrame:
     frame = table[LONG_COLUMNS].reset_index(drop=True)
     frame = frame.astype({"period": "int64", "value": "float64", "n": "Int64"})
     for column in ("value_id", "indicator_id", "title_es", "title_en", "theme", "unit", "municipality_code",
-                   "municipality_name", "geography", "flag"):  # fmt: skip
+                   "municipality_name", "geography", "flag", "input_periods"):  # fmt: skip
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry).to_numpy(), crs=STORAGE_CRS)
 
@@ -125,9 +125,20 @@ def indicator_periods(long: pd.DataFrame) -> list[dict[str, Any]]:
         described.append(
             {"id": item.id, "title": {"es": item.title_es, "en": item.title_en}, "theme": item.theme,
              "theme_title": THEMES[item.theme].title(), "unit": item.unit, "direction": item.direction,
-             "periods": periods}
+             "periods": periods, "period_rule": item.period_rule,
+             "input_periods": _vintages(rows["input_periods"])}
         )  # fmt: skip
     return described
+
+
+def _vintages(periods: pd.Series) -> dict[str, list[int]]:
+    """Every period each input had among the values (``input_periods`` JSON texts): mixed vintages
+    (people of 2007 on streets of 2024) show at a glance."""
+    seen: dict[str, set[int]] = {}
+    for text in periods.dropna():
+        for name, period in json.loads(text).items():
+            seen.setdefault(name, set()).add(int(period))
+    return {name: sorted(years) for name, years in sorted(seen.items())}
 
 
 def feed_document(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> dict[str, Any]:
@@ -135,6 +146,8 @@ def feed_document(long: gpd.GeoDataFrame, query: FeedQuery, *, wide: bool) -> di
     (links are the server's to add)."""
     frame = widen(long, per_period=query.period == ALL) if wide else long
     properties = json.loads(frame.drop(columns=frame.geometry.name).to_json(orient="records"))
+    for own in properties if not wide else ():
+        own["input_periods"] = json.loads(own["input_periods"]) if own["input_periods"] else None
     geometries = shapely.to_geojson(frame.geometry.to_numpy())
     features = [
         {
@@ -186,6 +199,11 @@ def feed_schema(schema_id: str) -> dict[str, Any]:
         "description": "small_n: fewer records than the small-n threshold; suppressed: withheld",
     }
     text = {"type": "string"}
+    vintages = {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": "integer"},
+        "description": "the period of each input the value used (a layer, the population, a component)",
+    }
     wide_properties: dict[str, Any] = {
         "municipality_code": text, "municipality_name": {"type": ["string", "null"]},
         "geography": {"enum": list(GEOGRAPHIES)},
@@ -201,7 +219,7 @@ def feed_schema(schema_id: str) -> dict[str, Any]:
         "theme": {"enum": list(THEMES)}, "unit": text, "municipality_code": text,
         "municipality_name": {"type": ["string", "null"]}, "geography": {"enum": list(GEOGRAPHIES)},
         "period": {"type": "integer"}, "value": nullable_number, "n": {"type": ["integer", "null"]},
-        "flag": flag,
+        "flag": flag, "input_periods": vintages,
     }  # fmt: skip
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -241,6 +259,12 @@ def feed_schema(schema_id: str) -> dict[str, Any]:
                     "unit": text,
                     "direction": {"enum": ["higher_is_better", "lower_is_better", "neutral"]},
                     "periods": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+                    "period_rule": text,
+                    "input_periods": {
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": {"type": "integer"}},
+                        "description": "every period each input had among the values",
+                    },
                 },
             },
         },

@@ -175,7 +175,8 @@ def publish(store: Store, folder: Path, *, settings: Settings) -> Store:
         [
             {**outlines.loc[code].drop("geom").to_dict(), "value_id": f"{rate.id}:{code}:2017",
              "indicator_id": rate.id, "theme": rate.theme, "municipality_code": code, "period": 2017,
-             "value": value, "unit": rate.unit, "n": n, "flag": flag}
+             "value": value, "unit": rate.unit, "n": n, "flag": flag,
+             "input_periods": '{"incidents":2017,"population":2007}'}
             for code, value, n, flag in WITHHELD_VALUES
         ],
         geometry=[outlines.loc[code, "geom"] for code, *_ in WITHHELD_VALUES],

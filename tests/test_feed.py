@@ -55,10 +55,15 @@ def test_latest_is_each_indicators_own_latest_period(published_server: str) -> N
         "population_density:0002:2007": (pytest.approx(500.0), None, None, 2007),
         "housing_permits_share:0001:2018": (100.0, 1, "small_n", 2018),
     }
-    assert body["period"] == "latest" and body["feed_version"] == "1.0.0"
+    assert body["period"] == "latest" and body["feed_version"] == "1.1.0"
     described = {item["id"]: item for item in body["indicators"]}
     assert described["population_density"]["periods"] == [2007]
     assert described["permits_count"]["periods"] == [2018]
+    # Vintages: every value says the period of each input; the indicators member sums them up.
+    vintages = {f["id"]: f["properties"]["input_periods"] for f in body["features"]}
+    assert vintages["permits_count:0001:2018"] == {"permits": 2018}
+    assert described["permits_count"]["input_periods"] == {"permits": [2018]}
+    assert described["permits_count"]["period_rule"] == REGISTRY["permits_count"].period_rule
     assert described["permits_count"]["title"] == {
         "es": REGISTRY["permits_count"].title_es,
         "en": REGISTRY["permits_count"].title_en,
@@ -172,7 +177,7 @@ def test_feed_matches_its_published_schema(published_server: str) -> None:
     links = {link["rel"]: link["href"] for link in wide["links"]}
     assert links["describedby"].endswith("/feeds/v1/schema.json")
     landing = get(f"{published_server}/feeds/v1").json()
-    assert landing["feed_version"] == "1.0.0"
+    assert landing["feed_version"] == "1.1.0"
     assert {link["rel"]: link["href"] for link in landing["links"]}["describedby"] == links["describedby"]
 
 

@@ -428,6 +428,23 @@ def test_a_field_that_is_not_a_property_is_refused(tmp_path: Path) -> None:
         read_manifest(path)
 
 
+@pytest.mark.parametrize(
+    ("coverage", "reason"),
+    [
+        ("years = [2023, 2015]", "2023 comes after 2015"),
+        ('years = [2015, 2023]\ntypes = ["plan"]', "coverage.types: layer zoning has no type"),
+        ("years = [2015]", "coverage.years"),
+    ],
+)
+def test_a_coverage_that_cannot_hold_is_refused(tmp_path: Path, coverage: str, reason: str) -> None:
+    path = tmp_path / "manifest.toml"
+    path.write_text(manifest("zoning", "zonas.gpkg", ZONING_FIELDS) + f"\n[coverage]\n{coverage}\n")
+
+    with pytest.raises(LoadError, match=r"manifest\.toml") as refused:
+        read_manifest(path)
+    assert reason in str(refused.value)
+
+
 # --- values --------------------------------------------------------------------------------------
 
 

@@ -76,6 +76,7 @@ def test_classes_profile_context_and_errors(server: str) -> None:
         rows = {row["id"]: row for row in profile["indicators"]}
         assert len(rows) == 15  # every indicator of the theme, once, with or without a value
         assert rows["permits_count"]["value"] == 2 and rows["permits_count"]["rank"] == 1
+        assert rows["permits_count"]["input_periods"] == {"permits": 2017}
         assert rows["permits_count"]["series"] == [{"period": 2017, "value": 2}, {"period": 2018, "value": 1}]
         # Lower is better for processing times: Oeste's 24 days ranks below Este's 4.
         assert (rows["mean_processing_days"]["value"], rows["mean_processing_days"]["rank"]) == (24, 2)

@@ -382,6 +382,8 @@ def test_basemap_attribution_and_sheet(browser: Browser, server: str, size: str)
         assert values["Periodos"] == "2017, 2018" and values["Fuentes (capas)"] == "permits, municipalities"
         assert " de 20" in values["Último cálculo"]  # a long es-SV date: "26 de noviembre de 2026"
         assert values["Cargas de origen"].startswith("permits-")
+        assert values["Cómo se fecha"].startswith("periodo: el año de sus registros anuales")
+        assert values["Periodo de cada insumo (2017)"] == "permits: 2017"
         page.click("#sheet-close")
 
 
@@ -538,3 +540,18 @@ def test_withheld_values_are_told_apart_from_missing_ones(browser: Browser, publ
         assert value == "valor reservado (protege recuentos pequeños)"
         colours = page.evaluate("JSON.stringify(map.getPaintProperty('choropleth', 'fill-color'))")
         assert '"0001","#6f6f6f"' in colours
+
+
+def test_a_value_resting_on_older_inputs_says_so(browser: Browser, published_server: str) -> None:
+    """Este's 2017 homicide rate divides by the 2007 census: its profile says "datos de 2007,
+    2017" under the value; a permit count of 2017 from 2017 permits says nothing more."""
+    url = f"{published_server}/map?indicator=homicide_rate&period=2017&municipality=0002"
+    with opened(browser, url, "desktop", "vintages") as page:
+        page.wait_for_selector("#profile-table")
+        value = page.locator("#profile-table tr[data-indicator=homicide_rate] .value")
+        assert value.locator(".vintages").inner_text() == "datos de 2007, 2017"
+        assert value.inner_text().startswith("40 por 100 000 hab")
+    url = f"{published_server}/map?indicator=permits_count&period=2017&municipality=0002"
+    with opened(browser, url, "desktop", "no-vintages") as page:
+        page.wait_for_selector("#profile-table tr[data-indicator=permits_count]")
+        assert page.locator("#profile-table tr[data-indicator=permits_count] .vintages").count() == 0

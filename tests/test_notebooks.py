@@ -27,7 +27,7 @@ CHECKS = {
     "territory.ipynb": ("wide", ["Oeste", "permits_count", "resolved_within_legal_limit"]),
     "services_mobility_risk_environment.ipynb": ("coverage", ["street_density", "values"]),
     "social.ipynb": ("social", ["violence 1", "land_rent 2", "demography 0"]),  # indicators with values
-    "partner_feed.ipynb": ("feed", ["1.0.0 latest 2 municipalities"]),
+    "partner_feed.ipynb": ("feed", ["1.1.0 latest 2 municipalities"]),
 }
 """Per notebook: the tag of a cell and what its output shows on the tiny AMSS."""
 

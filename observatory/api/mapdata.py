@@ -4,6 +4,7 @@ badge, sources to credit, periods, overlays). Everything here reads the catalogu
 
 from __future__ import annotations
 
+import json
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -196,6 +197,8 @@ def profile(
             "value": None if here is None or pd.isna(here["value"]) else float(here["value"]),
             "flag": None if here is None or pd.isna(here["flag"]) else here["flag"],
             "n": None if here is None or pd.isna(here["n"]) else int(here["n"]),
+            "input_periods": None if here is None or pd.isna(here["input_periods"])
+            else json.loads(here["input_periods"]),
             "rank": int(ranks[code]) if code in ranks.index else None, "ranked": int(ranks.size),
             "series": [{"period": int(p), "value": None if pd.isna(v) else float(v)}
                        for p, v in zip(mine["period"], mine["value"], strict=True)],

@@ -141,13 +141,12 @@ def dated(item: Indicator, inputs: dict[str, Input], values: pd.DataFrame) -> pd
     kinds = {name: _period_of(name, inputs[name]) for name in item.inputs if name != "municipalities"}
     fixed = {name: kind for name, kind in kinds.items() if isinstance(kind, int)}
     yearly = [name for name, kind in kinds.items() if kind == YEARLY]
-    values = values.copy()
+    values = values.astype({"period": "int64"})
     if not yearly and fixed and not values.empty:
         values["period"] = max(fixed.values())
     if "input_periods" not in values.columns:
-        undated = [name for name, kind in kinds.items() if kind is None] if not fixed and not yearly else []
         values["input_periods"] = [
-            {**fixed, **{name: int(period) for name in (*yearly, *undated)}} for period in values["period"]
+            {**fixed, **{name: int(period) for name in yearly}} for period in values["period"]
         ]
     values["input_periods"] = [
         json.dumps(periods, sort_keys=True, separators=(",", ":")) for periods in values["input_periods"]
@@ -156,7 +155,8 @@ def dated(item: Indicator, inputs: dict[str, Input], values: pd.DataFrame) -> pd
 
 
 def _period_of(name: str, layer_input: Input) -> int | str | None:
-    """An input's single period, ``YEARLY`` for dated records or several periods, None if undated."""
+    """An input's single period, ``YEARLY`` for dated records or several periods, None if undated
+    (a register of facilities, the plan: not listed in ``input_periods``)."""
     if isinstance(layer_input, Path):
         return get_raster_layer(name).year
     layer = get_layer(name)

@@ -63,7 +63,9 @@ window.I18N = {
       inputs: "Fuentes (capas)", references: "Referencias", sdg: "Meta ODS", iso: "ISO 37120",
       n: "Registros (n) por municipio", flags: "Alertas", computed: "Último cálculo", provenance: "Procedencia",
       runs: "Cargas de origen", version: "Versión del código", periods: "Periodos",
+      periodRule: "Cómo se fecha", vintages: "Periodo de cada insumo",
     },
+    vintagesOf: (list) => `datos de ${list}`,
     directions: { higher_is_better: "Mayor es mejor", lower_is_better: "Menor es mejor", neutral: "Neutro" },
     flags: { small_n: "pocos registros", suppressed: "valor reservado (protege recuentos pequeños)" },
     fields: {
@@ -143,7 +145,9 @@ window.I18N = {
       inputs: "Sources (layers)", references: "References", sdg: "SDG target", iso: "ISO 37120",
       n: "Records (n) per municipality", flags: "Flags", computed: "Last computed", provenance: "Provenance",
       runs: "Source loads", version: "Code version", periods: "Periods",
+      periodRule: "How it is dated", vintages: "Period of each input",
     },
+    vintagesOf: (list) => `data of ${list}`,
     directions: { higher_is_better: "Higher is better", lower_is_better: "Lower is better", neutral: "Neutral" },
     flags: { small_n: "few records", suppressed: "value withheld (protects small counts)" },
     fields: {

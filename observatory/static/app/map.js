@@ -608,6 +608,22 @@ function seriesChart(id, datasets) {
   });
 }
 
+/** The years of a value's inputs when any differs from the period shown ("2007, 2024"): a 2024
+ *  value resting on 2007 people says so. Null when every input is of the period itself. */
+function mixedVintages(inputPeriods, period) {
+  const years = [...new Set(Object.values(inputPeriods || {}))].sort();
+  return years.some((year) => year !== period) ? years.join(", ") : null;
+}
+
+/** Each input with every period it has among the values shown ("population: 2007\nstreets: 2024"). */
+function vintagesText(values) {
+  const seen = {};
+  values.forEach((row) => Object.entries(JSON.parse(row.input_periods || "{}")).forEach(([name, year]) => {
+    (seen[name] = seen[name] || new Set()).add(year);
+  }));
+  return Object.keys(seen).sort().map((name) => `${name}: ${[...seen[name]].sort().join(", ")}`).join("\n");
+}
+
 async function drawProfile() {
   const body = $("profile-body");
   Object.keys(charts).filter((id) => id.startsWith("series-")).forEach((id) => { charts[id].destroy(); delete charts[id]; });
@@ -632,14 +648,17 @@ async function drawProfile() {
     const flag = entry.flag ? ` (${T.flags[entry.flag] || entry.flag})` : "";
     const shown = entry.value === null && entry.flag === "suppressed"
       ? T.flags.suppressed : `${number(entry.value)} ${entry.value === null ? "" : entry.unit}${flag}`.trim();
-    row.append(element("td", shown, { class: "num value" }));
+    const cell = element("td", shown, { class: "num value" });
+    const vintages = entry.value === null ? null : mixedVintages(entry.input_periods, state.period);
+    if (vintages) cell.append(element("small", T.vintagesOf(vintages), { class: "vintages" }));
+    row.append(cell);
     row.append(element("td", entry.rank ? T.rankOf(entry.rank, entry.ranked) : T.none, { class: "num rank" }));
-    const cell = row.insertCell();
+    const chartCell = row.insertCell();
     const holder = element("div", null, { class: "chart" });
     const canvas = element("canvas", null, { id: `series-${entry.id}`, role: "img",
       "aria-label": `${T.series}: ${entry.series.map((point) => `${point.period} ${number(point.value)}`).join("; ")}` });
     holder.append(canvas);
-    cell.append(holder);
+    chartCell.append(holder);
   });
   body.append(table);
   profile.indicators.forEach((entry) => seriesChart(`series-${entry.id}`, [{ label: entry.title[state.lang], series: entry.series }]));
@@ -726,7 +745,8 @@ function openSheet() {
     [S.theme, sheet.theme_title[state.lang]], [S.formula, sheet.formula], [S.unit, sheet.unit],
     [S.direction, T.directions[sheet.direction]], [S.inputs, sheet.inputs.join(", ")],
     [S.references, sheet.references.join("\n") || T.none], [S.sdg, sheet.sdg_target || T.none], [S.iso, sheet.iso37120 || T.none],
-    [S.periods, sheet.periods.join(", ") || T.none],
+    [S.periods, sheet.periods.join(", ") || T.none], [S.periodRule, sheet.period_rule],
+    [`${S.vintages} (${state.period})`, vintagesText(features) || T.none],
     [`${S.n} (${state.period})`, rows.map((row) => `${row.municipality_name}: ${row.n ?? T.none}`).join("\n") || T.noData],
     [S.flags, flags.join("\n") || T.none], [S.computed, computed ? dateText(computed) : T.none],
     [S.runs, [...new Set(features.flatMap((p) => (p.input_runs || "").split(",")).filter(Boolean))].join("\n") || T.none],
