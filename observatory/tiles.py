@@ -13,8 +13,8 @@ are those of :mod:`observatory.point_cells`, where dense tiles' counts are kept 
 Line and polygon tiles (the indicators' choropleths among them) are never cut short: a tile holds
 every feature whose box meets it, or, past the cap (counted per the layer's ``tile_cap_per`` values:
 for the indicators, per indicator and period), it is refused with :class:`TileOverCap`, a 400
-problem telling which filters or zoom to use. A server that silently keeps the first N features
-(tipg's and pg_tileserv's ``max_features_per_tile``) would draw a map with holes nobody sees.
+problem telling which filters or zoom to use. A tile query ending in ``LIMIT`` (tipg's
+``max_features_per_tile``) silently keeps the first N features: a map with holes nobody sees.
 """
 
 from __future__ import annotations
