@@ -106,6 +106,11 @@ class Layer(BaseModel):
     min_zoom: int = Field(ge=0, le=24)
     max_zoom: int = Field(ge=0, le=24)
     max_features_per_tile: int = Field(gt=0)
+    """A line or polygon tile holds every feature it touches, or none: past this many it is refused
+    (observatory.tiles.TileOverCap). A point tile aggregates past it instead."""
+    tile_cap_per: list[str] = Field(default_factory=list)
+    """Properties whose values the cap counts features per (the indicators: per indicator and
+    period, so an unfiltered tile holds every value of every indicator); none: per tile."""
     properties: dict[str, PropertyType]
     constraints: dict[str, Constraint] = Field(default_factory=dict)
     """Per property: the values a load accepts (see Constraint)."""
@@ -122,7 +127,14 @@ class Layer(BaseModel):
 
     @model_validator(mode="after")
     def _known_columns(self) -> Layer:
-        for column in (self.id, self.datetime, self.partition, *self.id_from, *self.required):
+        for column in (
+            self.id,
+            self.datetime,
+            self.partition,
+            *self.id_from,
+            *self.required,
+            *self.tile_cap_per,
+        ):
             if column is not None and column not in self.properties:
                 raise ValueError(f"layer {self.name}: {column!r} is not one of its properties")
         if (self.access == "aggregated") != (self.public_form is not None):

@@ -27,7 +27,7 @@ from observatory.feed import GEOGRAPHIES, LATEST, FeedQuery, feed_document, feed
 from observatory.files import FORMATS, public_layer, write_frame
 from observatory.store import FeatureQuery, Store
 from observatory.store.base import Bbox
-from observatory.tiles import TMS
+from observatory.tiles import TMS, TileOverCap
 
 STAC_VERSION = "1.0.0"
 MAX_ZOOM = 14
@@ -89,12 +89,25 @@ def _tiles(layer: Layer, bounds: Bbox, max_zoom: int) -> Iterator[morecantile.Ti
 
 
 def _write_pmtiles(store: Store, layer: Layer, path: Path, bounds: Bbox, *, max_zoom: int) -> bool:
-    """The layer's tiles over its extent as one PMTiles archive (gzip MVT); False when none has data."""
+    """The layer's tiles over its extent as one PMTiles archive (gzip MVT); False when none has data.
+
+    Every archived tile holds all its features (see :mod:`observatory.tiles`): a zoom where a line
+    or polygon tile passes the layer's cap is left out with every zoom below it, and the archive's
+    ``minzoom`` says where it starts (clients draw nothing rather than a map with holes).
+    """
+    first_zoom = layer.min_zoom  # the least zoom whose every tile holds all its features
     encoded = []
-    for tile in _tiles(layer, bounds, max_zoom):
-        data = store.tile(layer, tile, FeatureQuery())
+    for tile in _tiles(layer, bounds, max_zoom):  # by zoom, least first
+        if tile.z < first_zoom:
+            continue
+        try:
+            data = store.tile(layer, tile, FeatureQuery())
+        except TileOverCap:
+            first_zoom = tile.z + 1
+            continue
         if data:
-            encoded.append((zxy_to_tileid(tile.z, tile.x, tile.y), gzip.compress(data, mtime=0)))
+            encoded.append((tile.z, zxy_to_tileid(tile.z, tile.x, tile.y), gzip.compress(data, mtime=0)))
+    encoded = [entry for entry in encoded if entry[0] >= first_zoom]
     if not encoded:
         return False
     west, south, east, north = bounds
@@ -112,14 +125,14 @@ def _write_pmtiles(store: Store, layer: Layer, path: Path, bounds: Bbox, *, max_
             {
                 "id": layer.name,
                 "fields": dict(layer.properties),
-                "minzoom": layer.min_zoom,
+                "minzoom": first_zoom,
                 "maxzoom": min(layer.max_zoom, max_zoom),
             }
         ],
     }
     with path.open("wb") as file:
         writer = Writer(file)
-        for tile_id, data in encoded:
+        for _, tile_id, data in encoded:
             writer.write_tile(tile_id, data)
         writer.finalize(header, metadata)
     return True

@@ -9,11 +9,18 @@ value of the :func:`summary_property` (ties: the smallest value). Aggregates cou
 the tile itself (half-open: west and north edges in, east and south out), not its buffer, so the
 counts of all tiles at a zoom add up to the layer's (filtered) records, each counted once. The cells
 are those of :mod:`observatory.point_cells`, where dense tiles' counts are kept from the load.
+
+Line and polygon tiles (the indicators' choropleths among them) are never cut short: a tile holds
+every feature whose box meets it, or, past the cap (counted per the layer's ``tile_cap_per`` values:
+for the indicators, per indicator and period), it is refused with :class:`TileOverCap`, a 400
+problem telling which filters or zoom to use. A tile query ending in ``LIMIT`` (tipg's
+``max_features_per_tile``) silently keeps the first N features: a map with holes nobody sees.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 import mapbox_vector_tile
@@ -24,6 +31,7 @@ import pyproj
 import shapely
 
 from layers import Layer
+from observatory.errors import ObservatoryError
 from observatory.store.base import Bbox, FeatureQuery, Record
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -33,6 +41,38 @@ _TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=T
 BYTE_BUDGET = 500_000
 """A point tile whose single features would encode to more bytes than this is aggregated."""
 SUMMARY_PROPERTY = "kind"
+
+
+class TileOverCap(ObservatoryError):
+    """A line or polygon tile would hold more features than its layer's cap allows."""
+
+    status = 400  # the request can be served once filtered or zoomed in
+    title = "Tile over its feature cap"
+
+
+def check_cap(layer: Layer, tile: morecantile.Tile, most: int) -> None:
+    """Refuse the tile when ``most`` (its features, or those of its largest ``tile_cap_per`` group)
+    passes the layer's cap."""
+    cap = layer.max_features_per_tile
+    if most <= cap:
+        return
+    per = layer.tile_cap_per
+    counted = f"{most} features of one {', '.join(per)}" if per else f"more than {cap} features"
+    advice = f"filter by {' and '.join(per)} or zoom in" if per else "zoom in or filter by a property"
+    raise TileOverCap(
+        f"tile {tile.z}/{tile.y}/{tile.x} of {layer.name!r} would hold {counted}, over its cap of {cap} "
+        f"per tile{' and ' + ', '.join(per) if per else ''}: {advice}; no feature is left out silently"
+    )
+
+
+def most_per_group(layer: Layer, records: list[Record]) -> int:
+    """The records, or the largest group of them by the layer's ``tile_cap_per`` values."""
+    if not layer.tile_cap_per or not records:
+        return len(records)
+    groups = Counter(
+        tuple(record.properties.get(column) for column in layer.tile_cap_per) for record in records
+    )
+    return max(groups.values())
 
 
 def query_key(query: FeatureQuery) -> tuple[object, ...]:

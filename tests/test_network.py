@@ -20,10 +20,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 
 from etl import load_source, read_manifest
 from layers import get_layer
 from observatory.indicators import compute_indicators
+from observatory.indicators.accessibility import public_space_access_400m, public_space_gates
+from observatory.indicators.mobility import SAME_STREET_M, transit_route_length_per_10k
 from observatory.indicators.network import StreetNetwork, population_share_within
 from observatory.settings import Settings
 from observatory.store import Store
@@ -193,11 +196,68 @@ def test_intersection_density_counts_degree_three_and_more(plan: Store) -> None:
 
 
 def test_route_length_per_10k_inhabitants(plan: Store) -> None:
-    # R1: both directions, 2 × 1,000 m in the west; R2: 500 m west, 500 m east; R3 400 m west.
-    # West 2.9 km for 650 people, east 0.5 km for 500.
+    # R1: both directions along A, 10 m apart: its 1,000 m once, in the west; R2: 500 m west, 500 m
+    # east; R3 400 m west, on R2's street: each route counts. West 1.9 km for 650 people, east 0.5
+    # km for 500 (the directions counted twice would give the west 2.9 km).
     assert values_of(plan, "transit_route_length_per_10k") == pytest.approx(
-        {("0001", PERIOD): 2.9e4 / 650, ("0002", PERIOD): 0.5e4 / 500}
+        {("0001", PERIOD): 1.9e4 / 650, ("0002", PERIOD): 0.5e4 / 500}
     )
+
+
+def route_km(routes: dict[str, shapely.Geometry]) -> float:
+    """transit_route_length_per_10k of one 3 km square of 10,000 people: its route kilometres."""
+    square = gpd.GeoDataFrame(
+        {"code": ["M"]}, geometry=[shapely.box(*at(-500, -500), *at(2500, 2500))], crs=UTM
+    )
+    people = gpd.GeoDataFrame(
+        {"cell_id": ["c"], "population": [10_000.0], "period": [PERIOD], "municipality_code": ["M"]},
+        geometry=[shapely.box(*at(0, 0), *at(10, 10))], crs=UTM,
+    )  # fmt: skip
+    lines = gpd.GeoDataFrame(
+        {"route_id": list(routes), "agency": "A"}, geometry=list(routes.values()), crs=UTM
+    )
+    values = transit_route_length_per_10k(
+        transit_routes=lines.to_crs("EPSG:4326"), population=people, municipalities=square.to_crs("EPSG:4326")
+    )
+    return float(values["value"].iloc[0])
+
+
+STREET = line((0, 0), (1000, 0))
+OTHER_LANE = line((1000, 4), (700, 4), (250, 4), (0, 4))
+"""STREET's return as a feed or a hand may draw it: 4 m beside, its own vertices."""
+
+
+def test_a_routes_two_directions_along_one_street_count_once() -> None:
+    # A GTFS route whose return shape is the outward one reversed, and one whose return is drawn on
+    # the other lane, 500 m north: 1 km each (the second was counted 2 km, the first 1 km only
+    # because clipping dissolved its exact overlap).
+    far = shapely.affinity.translate(shapely.MultiLineString([STREET, OTHER_LANE]), yoff=500)
+    reversed_shape = shapely.MultiLineString([STREET, STREET.reverse()])
+    assert route_km({"R1": reversed_shape, "R2": far}) == pytest.approx(2.0)
+
+
+def test_a_routes_directions_on_two_streets_count_both() -> None:
+    # Out along y=0 (1,000 m), back by (1000,100) and y=100 to (0,0): 1,200 m. The longer return
+    # counts whole; of the outward street, the 15 m at each end beside the return's ends are the
+    # same street (SAME_STREET_M): 1,200 + 1,000 - 2 x 15 m (was 2,200 m).
+    back = line((1000, 0), (1000, 100), (0, 100), (0, 0))
+    assert SAME_STREET_M == 15.0
+    assert route_km({"R": shapely.MultiLineString([STREET, back])}) == pytest.approx(2.17)
+
+
+def test_two_routes_on_one_street_each_count() -> None:
+    # Two routes, both directions each, on the same 1,000 m: 2 km of service (was 4).
+    both = shapely.MultiLineString([STREET, OTHER_LANE])
+    assert route_km({"R1": both, "R2": both}) == pytest.approx(2.0)
+
+
+def test_a_hand_traced_return_beside_the_outward_line_is_the_same_street() -> None:
+    # A microbus traced as its two directions, the return on the other lane 8 m beside the outward
+    # line (as the sample draws it), 8 m inside the corner: 600 + 400 m once (was 1,000 + 984 m).
+    out = line((0, 0), (600, 0), (600, 400))
+    back = out.offset_curve(8.0).reverse()
+    assert back.length == pytest.approx(984.0)
+    assert route_km({"MB": shapely.MultiLineString([out, back])}) == pytest.approx(1.0)
 
 
 def grid_network(size: int = 3, step: float = 100) -> StreetNetwork:
@@ -244,3 +304,49 @@ def test_share_is_per_period_and_needs_people() -> None:
     assert list(population_share_within(cells, stop, streets, distance_m=204)["value"]) == [0.0, 0.0]
     nothing = population_share_within(cells, gpd.GeoSeries([], crs=UTM), streets, distance_m=210)
     assert list(nothing["value"]) == [0.0, 0.0]
+
+
+def test_of_several_targets_on_one_node_the_nearest_counts() -> None:
+    # Two targets join node (0,0): (0,-10), 10 m below it, and (0,-40), 40 m below.
+    # The node is 10 m from a target, (200,0) 210 m: within 220 m. The farther snap would make
+    # them 40 and 240 m, beyond.
+    network = grid_network()
+    targets = np.array([at(0, -40), at(0, -10)])
+    nodes = map(tuple, np.round(network.xy - (X0, Y0)))
+    reach = dict(zip(nodes, network.distances_from(targets, cutoff_m=1e9), strict=True))
+    assert reach[(0, 0)] == pytest.approx(10)
+    assert reach[(200, 0)] == pytest.approx(210)
+    assert network.within(np.array([at(200, 0)]), targets, distance_m=220).tolist() == [True]
+
+
+def test_public_space_gates_every_25_m_of_its_edge() -> None:
+    # One street (0,0)-(0,-300), a park x -50..50, y 20..120 north of its end. A gate every 25 m
+    # puts one at (0,20), 20 m from node (0,0); gates every 100 m leave only the corners, 53.85 m.
+    # The cell at (60,-300) walks 60 + 300 + 20 = 380 m (<= 400: covered; 413.85 m with 100 m
+    # gates); the cell at (10,-100) 100.5 + 20 m either way. 30 + 10 of 40 people: 100 %.
+    streets = gpd.GeoDataFrame(geometry=[line((0, 0), (0, -300))], crs=UTM)
+    park = gpd.GeoDataFrame({"type": ["parque"]}, geometry=[shapely.box(*at(-50, 20), *at(50, 120))], crs=UTM)
+    cells = gpd.GeoDataFrame(
+        {"cell_id": ["far", "near"], "population": [30.0, 10.0], "period": PERIOD, "municipality_code": "M"},
+        geometry=[shapely.box(*at(x - 5, y - 5), *at(x + 5, y + 5)) for x, y in [(60, -300), (10, -100)]],
+        crs=UTM,
+    )  # fmt: skip
+    gates = np.round(shapely.get_coordinates(public_space_gates(park).values) - (X0, Y0), 6)
+    assert {(0.0, 20.0), (-25.0, 20.0), (50.0, 95.0)} <= set(map(tuple, gates))
+    shares = public_space_access_400m(population=cells, public_spaces=park, streets=streets)
+    assert shares["value"].tolist() == [pytest.approx(100.0)]
+
+
+def test_street_ends_under_a_metre_apart_are_one_node_a_few_metres_apart_are_not() -> None:
+    # (100,0) and (100.3,0.2) are one node: the first two segments meet (degree 2). (200,0) and
+    # (204,0) are two dead ends, 4 m apart: the third segment is not reached (a 10 m grid would
+    # join them, 300 m from (0,0)).
+    segments = [line((0, 0), (100, 0)), line((100.3, 0.2), (200, 0)), line((204, 0), (300, 0))]
+    network = StreetNetwork.from_streets(gpd.GeoDataFrame(geometry=segments, crs=UTM))
+    nodes = [tuple(xy) for xy in np.round(network.xy - (X0, Y0))]
+    assert sorted(nodes) == [(0, 0), (100, 0), (200, 0), (204, 0), (300, 0)]
+    degrees = dict(zip(nodes, network.degrees(), strict=True))
+    assert degrees == {(0, 0): 1, (100, 0): 2, (200, 0): 1, (204, 0): 1, (300, 0): 1}
+    reach = dict(zip(nodes, network.distances_from(np.array([at(0, 0)]), cutoff_m=1e9), strict=True))
+    assert reach[(200, 0)] == pytest.approx(100 + np.hypot(99.7, 0.2))
+    assert reach[(204, 0)] == np.inf and reach[(300, 0)] == np.inf

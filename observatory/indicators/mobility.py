@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -140,6 +141,53 @@ def transit_stop_access_500m(
     return population_share_within(population, transit_stops.geometry, streets, distance_m=STOP_WALK_M)
 
 
+SAME_STREET_M = 15.0
+"""Two lines of one route closer than this are the same street (its two directions digitised on
+opposite lanes, or twice by hand): wider than a carriageway's lanes apart (the sample's hand-traced
+returns run 8 m beside the outward line, 10–13 m from it at corners), narrower than a block, so
+directions on parallel streets (one-way pairs a block apart, 60 m and more here) both count."""
+
+
+def route_lines(
+    transit_routes: gpd.GeoDataFrame, *, same_street_m: float = SAME_STREET_M
+) -> gpd.GeoDataFrame:
+    """Each route's streets, once (METRIC_CRS, one row per ``route_id``): the union of all its lines
+    (directions, shapes, rows), where a line within ``same_street_m`` of one already taken is the
+    same street.
+
+    Notes
+    -----
+    Per route, longest first, each line (a direction, a shape) adds only its part farther than
+    ``same_street_m`` from the lines before it (a GTFS return shape, the outward one reversed, adds
+    nothing); the union of what they add is the route, a stretch it runs twice counted once:
+
+    :math:`L_r = |\\bigcup_i (p_i \\setminus B(p_1 \\cup \\dots \\cup p_{i-1}, t))|`, the lines
+    :math:`p_i` by decreasing length, :math:`B(\\cdot, t)` the buffer of ``same_street_m``.
+    Where a route's directions part onto different streets each street counts, less up to ``t``
+    metres where they part and meet again (the return's first and last metres beside the outward
+    line's ends).
+    """
+    metric = transit_routes.to_crs(METRIC_CRS)
+    ids = metric["route_id"].to_numpy() if "route_id" in metric.columns else metric.index.to_numpy()
+    groups = metric.geometry.groupby(ids, sort=True)
+    return gpd.GeoDataFrame(
+        {"route_id": list(groups.groups)},
+        geometry=[_streets_once(lines.to_numpy(), same_street_m) for _, lines in groups],
+        crs=METRIC_CRS,
+    )
+
+
+def _streets_once(geometries: np.ndarray, same_street_m: float) -> shapely.Geometry:
+    lines = shapely.get_parts(shapely.get_parts(geometries))  # collections, then multi-lines
+    lines = lines[shapely.get_type_id(lines) == shapely.GeometryType.LINESTRING]
+    kept: list[shapely.Geometry] = []
+    taken = shapely.Polygon()
+    for piece in sorted(lines, key=lambda line: -line.length):
+        kept.append(shapely.difference(piece, taken))
+        taken = shapely.union(taken, shapely.buffer(piece, same_street_m))
+    return shapely.line_merge(shapely.union_all(kept))
+
+
 @indicator(
     id="transit_route_length_per_10k",
     sdg_target="11.2.1",
@@ -147,19 +195,26 @@ def transit_stop_access_500m(
     theme="mobility",
     title_es="Longitud de rutas de transporte público por 10.000 habitantes",
     title_en="Public transport route length per 10,000 inhabitants",
-    formula="10.000 × Σ km de cada ruta dentro del municipio (cada ruta con su propia longitud: dos rutas "
-    "por la misma calle cuentan dos veces) / población del municipio (capa de población, su periodo)",
+    formula="10.000 × Σ km de cada ruta dentro del municipio / población del municipio (capa de población, "
+    "su periodo); la longitud de una ruta es la de la unión de sus trazados: sus dos sentidos por la "
+    f"misma calle cuentan una vez (líneas a menos de {SAME_STREET_M:.0f} m son la misma calle, medido en "
+    "EPSG:32616), por calles distintas cuentan ambas; dos rutas por la misma calle cuentan dos veces",
     unit="km/10.000 hab",
     direction="higher_is_better",
     inputs=("transit_routes", "population", "municipalities"),
-    references=("UN-Habitat (2016). City Prosperity Index: infrastructure dimension, urban mobility",),
+    references=(
+        "UN-Habitat (2016). City Prosperity Index: infrastructure dimension, urban mobility",
+        "ISO 37120:2018, 18.2: kilometres of public transport system per 100,000 population",
+    ),
 )
 def transit_route_length_per_10k(
     *, transit_routes: gpd.GeoDataFrame, population: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame
 ) -> pd.DataFrame:
-    """Route kilometres per 10,000 inhabitants: the service offered, so each route counts its own
-    length even where several share a street."""
-    km = length_by_municipality(transit_routes, municipalities).groupby("code")["length_m"].sum() / 1e3
+    """Route kilometres per 10,000 inhabitants: the service offered, so each route counts the streets
+    it runs on (both directions along one street once, see :func:`route_lines`), and routes sharing
+    a street each count."""
+    routes = route_lines(transit_routes)
+    km = length_by_municipality(routes, municipalities).groupby("code")["length_m"].sum() / 1e3
     people = population.groupby(["municipality_code", "period"], as_index=False)["population"].sum()
     people = people[people["population"] > 0]
     route_km = people["municipality_code"].map(km).fillna(0.0).to_numpy()

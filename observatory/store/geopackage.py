@@ -57,15 +57,19 @@ from observatory.store.versions import FileVersions, Versions
 from observatory.tiles import (
     BYTE_BUDGET,
     aggregates,
+    check_cap,
     encode_cells,
     encode_tile,
     lonlat_bounds,
+    most_per_group,
     query_key,
     summary_property,
 )
 
 log = logging.getLogger(__name__)
 RUNS_TABLE = "load_runs"
+UNLIMITED = 2**62
+"""A LIMIT SQLite reads as none: a tile capped per group reads all its rows to count them."""
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
@@ -437,12 +441,14 @@ class GeoPackageStore:
             return encode_cells(layer, tile, counted)
         search = FeatureQuery(
             bbox=lonlat_bounds(tile),
-            limit=cap + 1 if aggregates(layer) else cap,
+            limit=cap + 1 if aggregates(layer) or not layer.tile_cap_per else UNLIMITED,
             filters=query.filters,
             interval=query.interval,
         )
         records = self._select(layer, search, for_tile=True)
-        if len(records) <= cap:
+        if not aggregates(layer):
+            check_cap(layer, tile, most_per_group(layer, records))  # all of them, or none
+        if len(records) <= cap or not aggregates(layer):
             content = encode_tile(layer, records, tile)
             if not aggregates(layer) or len(content) <= BYTE_BUDGET:
                 return content

@@ -70,6 +70,7 @@ from observatory.tiles import (
     EXTENT,
     TMS,
     aggregates,
+    check_cap,
     lonlat_bounds,
     summary_property,
 )
@@ -362,7 +363,11 @@ class PostGISStore:
 
     def tile(self, layer: Layer, tile: morecantile.Tile, query: FeatureQuery) -> bytes:
         if not aggregates(layer):
-            return self._tile(layer, tile, query, _sql("tile"), {}, {})
+            per = layer.tile_cap_per
+            groups = sql.SQL(", ").join(map(sql.Identifier, per)) if per else sql.SQL("()")
+            row = self._tile_row(layer, tile, query, _sql("tile"), {"groups": groups}, {})
+            check_cap(layer, tile, int(row[1]))  # all of them, or none
+            return bytes(row[0]) if row[0] else b""
         wanted = cell_filter(layer, query)
         if wanted is not None:
             counted, total, content = self._counted_tile(layer, tile, wanted)
@@ -422,6 +427,19 @@ class PostGISStore:
     ) -> bytes:
         """``template`` (from ``sql/``) run for the tile, with the layer's columns, table and the
         query's conditions, plus ``names`` and ``extra`` parameters."""
+        row = self._tile_row(layer, tile, query, template, names, extra)
+        return bytes(row[0]) if row and row[0] else b""
+
+    def _tile_row(
+        self,
+        layer: Layer,
+        tile: morecantile.Tile,
+        query: FeatureQuery,
+        template: sql.SQL,
+        names: dict[str, sql.Composable],
+        extra: dict[str, Any],
+    ) -> Any:
+        """The row ``template`` gives for the tile (see ``_tile``)."""
         where, params = self._where(layer, FeatureQuery(filters=query.filters, interval=query.interval))
         statement = template.format(
             columns=_served_columns(layer), table=self._table(layer), where=where, **names
@@ -439,8 +457,7 @@ class PostGISStore:
             cursor.execute(statement, params)
             return cursor.fetchone()
 
-        row = self._read(fetch)
-        return bytes(row[0]) if row and row[0] else b""
+        return self._read(fetch)
 
     def count(self, layer: Layer, query: FeatureQuery, *, exact_up_to: int) -> Count | None:
         """Exact when the planner expects at most ``exact_up_to`` rows; else its estimate. Once
