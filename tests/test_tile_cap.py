@@ -67,6 +67,7 @@ def values(store: Store) -> Store:
             "geography": "municipios_2007",
             "inputs": "test",
             "input_runs": "",
+            "input_periods": "{}",
             "computed_at": "2026-12-07T00:00:00+00:00",
             "code_version": "test",
             "n": 10,
