@@ -21,6 +21,11 @@ from pyproj import Transformer
 
 from observatory.sample import REFERENCE_DIR, amss_boundaries, write_sample
 
+REPORT_YEAR = 2016
+"""The year the report's figures are taken to be (it names none; see data/sample/permisos.toml)."""
+YEAR_FACTORS = {2016: 1.0, 2017: 1.06, 2018: 0.93}
+"""Each year as a multiple of the report's, as data/sample/permisos.toml states them."""
+
 UTM, LAMBERT = "EPSG:32616", "EPSG:5460"
 CENTRE_LONLAT = (-89.1916, 13.6978)
 GEOBOUNDARIES_NAMES = {
@@ -65,7 +70,12 @@ def polygons() -> dict[str, shapely.Geometry]:
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = write_sample(tmp_path_factory.mktemp("sample"))
-    return {"zoning": files.zoning, "permits": files.permits, "statistics": files.statistics}
+    return {
+        "zoning": files.zoning,
+        "permits": files.permits,
+        "statistics": files.statistics,
+        "complaints": files.complaints,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -142,17 +152,23 @@ def test_zones_partition_the_real_outline(
 
 
 def test_permits_follow_the_report(permit_points: tuple[pd.DataFrame, np.ndarray]) -> None:
+    """The report's figures are one year's (REPORT_YEAR, 2016, as the manifest says): the files of
+    each procedure approved that year, and the floor area and investment of its approved
+    construction permits, are the report's exactly."""
     permits, _ = permit_points
     assert list(permits.columns) == [
         "expediente", "tramite", "uso", "area_m2", "inversion_usd",
         "fecha_ingreso", "fecha_resolucion", "estado", "x", "y",
     ]  # fmt: skip
-    construction = permits[permits["tramite"] == "permiso_construccion"]
-    rulings = permits[permits["tramite"] == "calificacion_lugar"]
+    resolved = pd.to_datetime(permits["fecha_resolucion"])
+    granted = permits[(permits["estado"] == "aprobado") & (resolved.dt.year == REPORT_YEAR)]
+    construction = granted[granted["tramite"] == "permiso_construccion"]
+    rulings = granted[granted["tramite"] == "calificacion_lugar"]
     assert len(construction) == 547 and len(rulings) == 1406
     assert construction["inversion_usd"].sum() == 310_887_074
     assert construction["area_m2"].sum() == 758_967
-    assert rulings["inversion_usd"].isna().all() and rulings["area_m2"].isna().all()
+    every_ruling = permits[permits["tramite"] == "calificacion_lugar"]
+    assert every_ruling["inversion_usd"].isna().all() and every_ruling["area_m2"].isna().all()
     shares = (construction["uso"].value_counts(normalize=True) * 100).round().to_dict()
     assert shares == {
         "habitacional": 58,
@@ -170,8 +186,63 @@ def test_permits_follow_the_report(permit_points: tuple[pd.DataFrame, np.ndarray
         "industria": 3,
     }
     assert permits["expediente"].is_unique
-    days = pd.to_datetime(permits["fecha_resolucion"]) - pd.to_datetime(permits["fecha_ingreso"])
-    assert (days.dt.days > 0).all()
+    days = resolved - pd.to_datetime(permits["fecha_ingreso"])
+    assert (days.dropna().dt.days > 0).all()
+
+
+def test_other_years_are_the_report_year_scaled(permit_points: tuple[pd.DataFrame, np.ndarray]) -> None:
+    permits, _ = permit_points
+    resolved = pd.to_datetime(permits["fecha_resolucion"])
+    assert set(resolved.dt.year.dropna().astype(int)) == set(YEAR_FACTORS)
+    for year, factor in YEAR_FACTORS.items():
+        granted = permits[(permits["estado"] == "aprobado") & (resolved.dt.year == year)]
+        construction = granted[granted["tramite"] == "permiso_construccion"]
+        assert len(construction) == round(547 * factor), year
+        assert (granted["tramite"] == "calificacion_lugar").sum() == round(1406 * factor), year
+        assert construction["inversion_usd"].sum() == round(310_887_074 * factor), year
+        assert construction["area_m2"].sum() == round(758_967 * factor), year
+
+
+def test_files_are_denied_withdrawn_and_in_process(permit_points: tuple[pd.DataFrame, np.ndarray]) -> None:
+    """Every year with files has denied and withdrawn ones of each procedure, in plausible shares,
+    so that "resolved = approved or denied, not withdrawn" matters; files submitted in the last
+    weeks before the export are still in process, without a resolution date."""
+    permits, _ = permit_points
+    assert set(permits["estado"]) == {"aprobado", "denegado", "desistido", "archivado", "en_tramite"}
+    resolved = pd.to_datetime(permits["fecha_resolucion"])
+    pending = permits["estado"] == "en_tramite"
+    assert (pending == resolved.isna()).all()
+    submitted = pd.to_datetime(permits["fecha_ingreso"])
+    assert submitted[pending].min() >= pd.Timestamp("2018-09-01")
+    assert submitted[pending].max() <= resolved.max() == pd.Timestamp("2018-12-31")
+    for (kind, year), files in permits[~pending].groupby(["tramite", resolved.dt.year]):
+        status = files["estado"].value_counts()
+        withdrawn = status.get("desistido", 0) + status.get("archivado", 0)
+        denied = status.get("denegado", 0)
+        assert 0.06 <= denied / (denied + status["aprobado"]) <= 0.14, (kind, year, status)
+        assert 0.02 <= withdrawn / len(files) <= 0.07, (kind, year, status)
+
+
+def test_investment_follows_floor_area_at_a_plausible_cost(
+    permit_points: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    permits, _ = permit_points
+    construction = permits[permits["tramite"] == "permiso_construccion"]
+    assert construction["area_m2"].gt(0).all() and construction["inversion_usd"].gt(0).all()
+    granted = construction[construction["estado"] == "aprobado"]
+    per_m2 = granted["inversion_usd"] / granted["area_m2"]
+    assert per_m2.between(150, 1_500).all(), per_m2.describe()
+    assert granted["area_m2"].rank().corr(granted["inversion_usd"].rank()) > 0.8  # Spearman
+    by_use = per_m2.groupby(granted["uso"]).median()
+    assert by_use["comercio_servicios"] > by_use["habitacional"] > by_use["industria"]
+
+
+def test_complaints_follow_the_report(sample: dict[str, Path]) -> None:
+    complaints = pd.read_csv(sample["complaints"])
+    years = pd.to_datetime(complaints["fecha_denuncia"]).dt.year.value_counts().to_dict()
+    assert years == {year: round(64 * factor) for year, factor in YEAR_FACTORS.items()}
+    assert years[REPORT_YEAR] == 64
+    assert complaints["correlativo"].is_unique and complaints["municipio"].notna().all()
 
 
 def test_permits_lie_inside_the_municipalities_by_population(
@@ -238,5 +309,11 @@ def test_same_seed_same_data_and_scaling(tmp_path: Path, sample: dict[str, Path]
     assert zones.geometry.geom_equals_exact(zones_again.geometry, tolerance=0).all()
     other = write_sample(tmp_path / "other", seed=7)
     assert other.permits.read_bytes() != sample["permits"].read_bytes()
-    bigger = write_sample(tmp_path / "bigger", permits_scale=4.0)
-    assert len(pd.read_csv(bigger.permits)) == 4 * 1953
+    bigger = pd.read_csv(write_sample(tmp_path / "bigger", permits_scale=4.0).permits)
+    granted = bigger[
+        (bigger["estado"] == "aprobado") & (pd.to_datetime(bigger["fecha_resolucion"]).dt.year == REPORT_YEAR)
+    ]
+    assert granted["tramite"].value_counts().to_dict() == {
+        "calificacion_lugar": 4 * 1406,
+        "permiso_construccion": 4 * 547,
+    }
