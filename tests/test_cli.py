@@ -28,16 +28,19 @@ def run(*args: str, data_dir: Path, database_url: str = "") -> subprocess.Comple
 def test_sample_load_compute_then_reload_is_unchanged(tmp_path: Path) -> None:
     sources, store_dir = tmp_path / "sample", tmp_path / "var"
 
+    # --permits 400: the report's year holds 400 approved files; the register has the other years,
+    # the denied, withdrawn and pending files beside them.
     assert run("sample", "--out", str(sources), "--permits", "400", data_dir=store_dir).returncode == 0
+    rows = len(pd.read_csv(sources / "permisos_opamss.csv"))
     loaded = run("load", "--sample-dir", str(sources), data_dir=store_dir)
     assert loaded.returncode == 0, loaded.stderr
-    assert "permits" in loaded.stdout and "400" in loaded.stdout
+    assert "permits" in loaded.stdout and f"{rows:,} rows loaded" in loaded.stdout
     computed = run("compute", data_dir=store_dir)
     assert computed.returncode == 0, computed.stderr
     assert "land_use_mix" in computed.stdout
 
     store = open_store(Settings(data_dir=store_dir))
-    assert len(store.read_layer(get_layer("permits"))) == 400
+    assert len(store.read_layer(get_layer("permits"))) == rows
     municipalities = store.read_layer(get_layer("municipalities"))
     assert (municipalities["valid_to"] == pd.Timestamp("2024-04-30")).all()
     values = store.read_layer(get_layer("indicators"))
@@ -84,7 +87,7 @@ def test_a_csv_in_another_crs_loads_with_crs_option(tmp_path: Path) -> None:
 
     result = run("load", str(tmp_path / "lonlat.toml"), data_dir=store_dir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == 100
+    assert len(open_store(Settings(data_dir=store_dir)).read_layer(get_layer("permits"))) == len(permits)
 
 
 def test_a_load_that_shrinks_a_layer_needs_allow_shrink(tmp_path: Path) -> None:
@@ -93,12 +96,15 @@ def test_a_load_that_shrinks_a_layer_needs_allow_shrink(tmp_path: Path) -> None:
     run("load", str(sources / "municipios.toml"), data_dir=store_dir)
     assert run("load", str(sources / "permisos.toml"), "--no-recompute", data_dir=store_dir).returncode == 0
     permits = sources / "permisos_opamss.csv"
-    permits.write_text("".join(permits.read_text(encoding="utf-8").splitlines(True)[:41]), encoding="utf-8")
+    lines = permits.read_text(encoding="utf-8").splitlines(True)
+    permits.write_text("".join(lines[:41]), encoding="utf-8")
+    before = len(lines) - 1
 
     refused = run("load", str(sources / "permisos.toml"), "--no-recompute", data_dir=store_dir)
     assert refused.returncode == 2
     output = " ".join((refused.stdout + refused.stderr).split())
-    assert "would shrink permits from 100 to 40 rows (-60.0%)" in output and "--allow-shrink" in output
+    shrink = f"would shrink permits from {before:,} to 40 rows ({(40 - before) / before:+.1%})"
+    assert shrink in output and "--allow-shrink" in output
     assert "Traceback" not in output
     manifest = str(sources / "permisos.toml")
     allowed = run("load", manifest, "--no-recompute", "--allow-shrink", data_dir=store_dir)
