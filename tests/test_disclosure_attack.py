@@ -12,7 +12,7 @@ folder (GeoJSON, FlatGeobuf, PMTiles, feeds) — and tries to recover each withh
 (b) raw tables: the police homicide counts of ``statistics`` behind ``homicide_rate_police``;
 (c) differencing and algebra: a linear program per period over every published relation (the 14
     districts, their 2024 municipality, the AMSS total, the type relation, victims behind the rates
-    through population_2007, the map's class intervals, public cells as lower bounds, public points,
+    through the year's population, the map's class intervals, public cells as lower bounds, public points,
     intervals from the composite); a count pinned to less than one is recovered;
 (d) derivation: the composite inverted for a withheld component (and a withheld index recomputed),
     the Empirical-Bayes smoothed rate inverted for a withheld unit's victims;
@@ -106,7 +106,7 @@ NUMERATORS = {
     "extortion_rate": ("E:extorsion",),
     "homicide_rate_police": (POLICE,),
 }
-"""The count over ``population_2007`` × 100 000 of each rate, as its sheet's formula says."""
+"""The count over the year's population × 100 000 of each rate, as its sheet's formula says."""
 PUBLISHES_ZEROS = {
     "homicide_rate",
     "violent_incident_rate",
@@ -605,15 +605,32 @@ def true_count(row: pd.Series) -> float:
     return float(row["n"])
 
 
-def crosswalk(public: Public) -> tuple[dict[str, list[str]], dict[str, float]]:
+class People:
+    """Each district's population in a year by the rule the rate sheets print: the public yearly
+    estimate (``statistics``, ``poblacion_estimada``) of that year, else the latest before it, else
+    the 2007 census."""
+
+    def __init__(self, census: dict[str, float], estimates: dict[str, dict[int, float]]) -> None:
+        self.census, self.estimates = census, estimates
+
+    def of(self, district: str, year: int) -> float:
+        earlier = [y for y in self.estimates.get(district, {}) if y <= year]
+        return self.estimates[district][max(earlier)] if earlier else self.census[district]
+
+
+def crosswalk(public: Public) -> tuple[dict[str, list[str]], People]:
     """Units (2007 codes, 2024 codes, AMSS) -> their districts, and every district's population."""
     municipalities = public.municipalities()
-    population = {code: float(p) for code, p in municipalities["population_2007"].items()}
+    census = {code: float(p) for code, p in municipalities["population_2007"].items()}
+    estimates: dict[str, dict[int, float]] = defaultdict(dict)
+    for _, record in public.statistics:
+        if record.get("variable") == "poblacion_estimada" and number(record.get("value")) is not None:
+            estimates[str(record["municipality_code"])][int(float(record["period"]))] = float(record["value"])
     units: dict[str, list[str]] = {code: [code] for code in municipalities.index}
     for code, parent in municipalities["municipality_2024_code"].items():
         units.setdefault(parent, []).append(code)
     units[METROPOLITAN] = sorted(municipalities.index)
-    return units, population
+    return units, People(census, dict(estimates))
 
 
 def geography_codes(public: Public) -> dict[str, list[str]]:
@@ -622,14 +639,12 @@ def geography_codes(public: Public) -> dict[str, list[str]]:
     return {G2007: sorted(municipalities.index), G2024: sorted(set(municipalities["municipality_2024_code"]))}
 
 
-def unit_population(units: dict[str, list[str]], population: dict[str, float], code: str) -> float:
-    return sum(population[d] for d in units[code])
+def unit_population(units: dict[str, list[str]], population: People, code: str, year: int) -> float:
+    return sum(population.of(d, year) for d in units[code])
 
 
-def true_numerator(
-    key: Key, row: pd.Series, units: dict[str, list[str]], population: dict[str, float]
-) -> float:
-    return float(row["value"]) * unit_population(units, population, key[2]) / 1e5
+def true_numerator(key: Key, row: pd.Series, units: dict[str, list[str]], population: People) -> float:
+    return float(row["value"]) * unit_population(units, population, key[2], key[3]) / 1e5
 
 
 # ---------------------------------------------------------------- the contract's public surface
@@ -824,7 +839,7 @@ def attack_points(public: Public, withheld: dict[Key, pd.Series]) -> list[Recove
                 )
             if indicator == "homicide_rate" and counts.victims:
                 victims = sum(counts.victims.get((d, period), 0.0) for d in units[code])
-                rate = victims / unit_population(units, population, code) * 1e5
+                rate = victims / unit_population(units, population, code, period) * 1e5
                 if math.isclose(rate, float(row["value"]), rel_tol=1e-9, abs_tol=1e-9):
                     recoveries.append(
                         Recovery(
@@ -833,7 +848,7 @@ def attack_points(public: Public, withheld: dict[Key, pd.Series]) -> list[Recove
                             key,
                             rate,
                             float(row["value"]),
-                            "homicide victims (fatalities) summed over population_2007",
+                            "homicide victims (fatalities) summed over the year's population",
                         )
                     )
             if counts.aggregated and len(units[code]) == 1 and key[1] == G2007:
@@ -990,7 +1005,7 @@ def build_system(
             # The policy publishes a zero: a withheld count is at least one record.
             system.constrain(system.expression(N_COUNTS[indicator], units[code]), 1.0, math.inf)
         if value is not None and indicator in NUMERATORS:
-            scale = unit_population(units, population, code) / 1e5
+            scale = unit_population(units, population, code, period) / 1e5
             slack = tolerance(value) * scale
             system.constrain(
                 system.expression(NUMERATORS[indicator], units[code]),
@@ -1006,7 +1021,7 @@ def build_system(
             continue
         for code, band in document["assigned"].items():
             low, high = document["classes"][band]["min"], document["classes"][band]["max"]
-            scale = unit_population(units, population, code) / 1e5
+            scale = unit_population(units, population, code, period) / 1e5
             system.constrain(
                 system.expression(NUMERATORS[indicator], units[code]),
                 low * scale * (1 - 1e-9),
@@ -1015,7 +1030,7 @@ def build_system(
     for inversion in inversions:
         indicator, _, code, year = inversion.key
         if year == period and indicator in NUMERATORS:
-            scale = unit_population(units, population, code) / 1e5
+            scale = unit_population(units, population, code, period) / 1e5
             system.constrain(
                 system.expression(NUMERATORS[indicator], units[code]),
                 inversion.low * scale,
@@ -1338,7 +1353,7 @@ def attack_smoothed(public: Public, withheld: dict[Key, pd.Series]) -> list[Reco
     groups = sorted({(k[1], k[3]) for k in withheld if k[0] in ("homicide_rate", "homicide_rate_smoothed")})
     for geography, period in groups:
         codes = geography_codes(public)[geography]
-        people = np.array([unit_population(units, population, c) for c in codes])
+        people = np.array([unit_population(units, population, c, period) for c in codes])
         raw = [published.get(("homicide_rate", geography, c, period), (None, None))[0] for c in codes]
         smooth = [
             published.get(("homicide_rate_smoothed", geography, c, period), (None, None))[0] for c in codes
