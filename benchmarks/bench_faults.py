@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--permits", type=int, default=1953, help="rows in the permits layer (item offsets)")
+    parser.add_argument("--permits", type=int, default=7017, help="rows in the permits layer (item offsets)")
     parser.add_argument("--restart", action="store_true", help="really restart PostgreSQL (restart mode)")
     parser.add_argument(
         "--command",

@@ -37,7 +37,7 @@ ISSUE6_MODULES = ("mobility", "accessibility", "services", "risk", "environment"
 """Every indicator these modules register belongs to issue 6 ..."""
 ISSUE6_ALSO = ("population_density_urbanised",)
 """... and this one of the density module (population_density is older)."""
-DEFAULT_PERMITS, DEFAULT_INCIDENTS = 1_953, 17_362
+DEFAULT_PERMITS, DEFAULT_INCIDENTS = 7_017, 17_362
 """Permits and incidents in the sample at scale 1 (the committed sample)."""
 
 
