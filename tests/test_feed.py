@@ -80,6 +80,9 @@ def test_repeated_keys_mean_any_of(published_server: str) -> None:
     assert values(by_theme) == {
         "housing_permit_density:0001:2017": (0.25, 1, "small_n", 2017),
         "housing_permit_density:0002:2017": (0.0, 0, "small_n", 2017),
+        # the 2007 census over the urbanised land of the 2017 plan: dated 2017, its latest input
+        "population_density_urbanised:0001:2017": (25.0, None, None, 2017),
+        "population_density_urbanised:0002:2017": (5.0, None, None, 2017),
         "investment_per_authorised_m2:0001:2017": (15.0, 2, "small_n", 2017),
         "investment_per_authorised_m2:0002:2017": (4.0, 1, "small_n", 2017),
         "median_investment_per_m2:0001:2017": (pytest.approx(40 / 3), 2, "small_n", 2017),
@@ -94,6 +97,8 @@ def test_repeated_keys_mean_any_of(published_server: str) -> None:
         "declared_investment:0002:2017": (200.0, 1, "small_n", 2017),
         "permits_count:0002:2017": (1.0, 1, "small_n", 2017),
     }
+    described = {item["id"]: item for item in by_theme["indicators"]}
+    assert described["population_density_urbanised"]["input_periods"] == {"census": [2007], "zoning": [2017]}
 
 
 def test_geography_2024_regroups_the_districts(published_server: str) -> None:

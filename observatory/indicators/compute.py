@@ -20,8 +20,10 @@ from observatory import __version__
 from observatory.disclosure import SUPPRESSED, incident_cells, protect, public_frame
 from observatory.errors import NotFound
 from observatory.indicators import coverage
+from observatory.indicators.denominators import CENSUS_YEAR
 from observatory.indicators.hotspots import RESOLUTION as HOTSPOT_RESOLUTION
 from observatory.indicators.hotspots import point_cells
+from observatory.indicators.land_use import plan_year
 from observatory.indicators.registry import METROPOLITAN_CODE, REGISTRY, Indicator
 from observatory.indicators.violence import EVERY_INCIDENT
 from observatory.rasters import raster_file
@@ -125,6 +127,8 @@ STORED_VALUES = "indicators"
 """The layer of stored indicator values: an indicator that takes it as input is computed after
 the others."""
 YEARLY = "yearly"
+CENSUS = "census"
+"""The input-period key of the 2007 census population of ``municipalities``."""
 
 
 def dated(item: Indicator, inputs: dict[str, Input], values: pd.DataFrame) -> pd.DataFrame:
@@ -140,14 +144,20 @@ def dated(item: Indicator, inputs: dict[str, Input], values: pd.DataFrame) -> pd
     """
     kinds = {name: _period_of(name, inputs[name]) for name in item.inputs if name != "municipalities"}
     fixed = {name: kind for name, kind in kinds.items() if isinstance(kind, int)}
+    if item.census:
+        fixed[CENSUS] = CENSUS_YEAR
     yearly = [name for name, kind in kinds.items() if kind == YEARLY]
     values = values.astype({"period": "int64"})
-    if not yearly and fixed and not values.empty:
-        values["period"] = max(fixed.values())
     if "input_periods" not in values.columns:
         values["input_periods"] = [
             {**fixed, **{name: int(period) for name in yearly}} for period in values["period"]
         ]
+    if not yearly and not values.empty:
+        latest = [
+            max(periods.values(), default=period)
+            for periods, period in zip(values["input_periods"], values["period"], strict=True)
+        ]
+        values["period"] = np.asarray(latest, dtype="int64")
     values["input_periods"] = [
         json.dumps(periods, sort_keys=True, separators=(",", ":")) for periods in values["input_periods"]
     ]
@@ -162,6 +172,9 @@ def _period_of(name: str, layer_input: Input) -> int | str | None:
     layer = get_layer(name)
     if layer.datetime or "year" in layer.properties:
         return YEARLY
+    if "plan_version" in layer_input.columns:  # the zoning plan: the year its version names
+        years = {year for year in layer_input["plan_version"].dropna().map(plan_year) if year}
+        return max(years) if years else None
     if "period" not in layer_input.columns:
         return None
     periods = layer_input["period"].dropna().unique()

@@ -28,6 +28,7 @@ def area_km2(municipalities: gpd.GeoDataFrame) -> pd.Series:
 
 @indicator(
     id="population_density",
+    census=True,
     theme="density",
     title_es="Densidad de población",
     title_en="Population density",
@@ -62,6 +63,7 @@ def population_density(*, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
 
 @indicator(
     id="population_density_urbanised",
+    census=True,
     sdg_target="11.3.1",
     theme="density",
     title_es="Densidad de población por hectárea urbanizada",
@@ -109,6 +111,7 @@ def population_density_urbanised(
 
 @indicator(
     id="built_up_density",
+    census=True,
     theme="density",
     sdg_target="11.3.1",
     title_es="Densidad de población en suelo construido",

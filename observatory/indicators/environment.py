@@ -58,6 +58,7 @@ def green_cover_share(*, municipalities: gpd.GeoDataFrame, land_cover: Path) -> 
 
 @indicator(
     id="green_area_per_inhabitant",
+    census=True,
     sdg_target="11.7",
     iso37120="19.1",
     theme="environment",

@@ -28,8 +28,8 @@ geography), ``period`` (year) and ``value``, and optionally ``n``: the records b
 PERIOD_RULE = (
     "periodo: el año de sus registros anuales (hechos, trámites, denuncias, estadísticas, celdas del "
     "año); si ningún insumo es anual, el más reciente de los periodos de sus insumos (censo o capa "
-    "de población, extracto de calles, año del ráster); cada valor lista en input_periods el periodo "
-    "de cada insumo que usó"
+    "de población, extracto de calles, año del ráster, año de la versión del plan); cada valor lista "
+    "en input_periods el periodo de cada insumo que usó (census: la población del censo 2007)"
 )
 """How a value's period is set, printed on every sheet (``compute.dated`` applies it; an
 indicator may state its own)."""
@@ -50,6 +50,9 @@ class Indicator:
     inputs: tuple[str, ...]
     references: tuple[str, ...]
     compute: ComputeFunction
+    census: bool = False
+    """It divides by (or counts) the 2007 census population of ``municipalities``: its values list
+    ``census`` among their input periods."""
     optional_inputs: tuple[str, ...] = ()
     """Inputs it can do without (it is computed, from an empty frame, when they are not loaded): the
     yearly population estimates, say, where the census stands in."""
@@ -118,6 +121,7 @@ def indicator(
     direction: Direction,
     inputs: tuple[str, ...],
     references: tuple[str, ...] = (),
+    census: bool = False,
     optional_inputs: tuple[str, ...] = (),
     options: tuple[str, ...] = (),
     sdg_target: str | None = None,
@@ -141,8 +145,8 @@ def indicator(
         REGISTRY[id] = Indicator(
             id=id, theme=theme, title_es=title_es, title_en=title_en, formula=formula, unit=unit,
             direction=direction, inputs=inputs, references=references, compute=function,
-            optional_inputs=optional_inputs, options=options, sdg_target=sdg_target, iso37120=iso37120,
-            disclosure=disclosure, period_rule=period_rule, part_of=part_of,
+            census=census, optional_inputs=optional_inputs, options=options, sdg_target=sdg_target,
+            iso37120=iso37120, disclosure=disclosure, period_rule=period_rule, part_of=part_of,
         )  # fmt: skip
         return function
 

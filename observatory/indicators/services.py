@@ -37,6 +37,7 @@ def per_inhabitants(
 
 @indicator(
     id="public_space_per_inhabitant",
+    census=True,
     sdg_target="11.7.1",
     iso37120="13.2",
     theme="services",
@@ -87,6 +88,7 @@ def facilities_per_10k(
 
 @indicator(
     id="health_facilities_per_10k",
+    census=True,
     theme="services",
     title_es="Establecimientos de salud por cada 10.000 habitantes",
     title_en="Health facilities per 10,000 inhabitants",
@@ -110,6 +112,7 @@ def health_facilities_per_10k(
 
 @indicator(
     id="schools_per_10k",
+    census=True,
     theme="services",
     title_es="Centros escolares por cada 10.000 habitantes",
     title_en="Schools per 10,000 inhabitants",
