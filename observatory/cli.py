@@ -182,9 +182,10 @@ def sensitivity(
     draws: Annotated[int, typer.Option(min=1, max=100_000, help="weightings drawn")] = 1000,
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same table")] = 0,
 ) -> None:
-    """Ranks on the composite index under the spec's weights and under random (Dirichlet) weights."""
+    """Ranks on the composite index under the spec's weights, under random (Dirichlet) weights and
+    under geometric instead of arithmetic aggregation of the dimensions."""
     from layers import get_layer
-    from observatory.indicators.composite import stored_sensitivity
+    from observatory.indicators.composite import GEOMETRIC_FLOOR, stored_sensitivity
 
     store = open_store()
     try:
@@ -193,7 +194,11 @@ def sensitivity(
         store.close()
     year, table = stored_sensitivity(stored, geography=geography, period=period, draws=draws, seed=seed)
     neutralise_frame(table).to_csv(out, index_label="municipality_code", float_format="%.4g")
-    console.print(f"cpi_overall {year} on {geography}: ranks over {draws} weightings written to {out}")
+    console.print(
+        f"cpi_overall {year} on {geography}: ranks over {draws} weightings and under geometric "
+        f"aggregation (dimension scores below {GEOMETRIC_FLOOR:g} taken as {GEOMETRIC_FLOOR:g}) "
+        f"written to {out}"
+    )
     console.print(table.round(2).to_string())
 
 

@@ -1,15 +1,21 @@
-"""The composite index: normalisation, weights, missing dimensions, sensitivity; and on both stores."""
+"""The composite index: normalisation, weights, missing dimensions, sensitivity to weights and to
+aggregation (and its endpoint); and on both stores."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import geopandas as gpd
+import httpx
 import pandas as pd
 import pytest
+import shapely
 
 from layers import get_layer
 from observatory.indicators import compute_indicators
 from observatory.indicators.composite import (
+    OVERALL,
     SPEC,
     Component,
     CompositeSpec,
@@ -17,6 +23,7 @@ from observatory.indicators.composite import (
     SpecError,
     dimension_scores,
     dimension_weights,
+    geometric_scores,
     normalise,
     overall_scores,
     read_spec,
@@ -25,7 +32,9 @@ from observatory.indicators.composite import (
 from observatory.indicators.registry import REGISTRY
 from observatory.settings import Settings
 from observatory.store import Store
+from observatory.store.base import conform
 from tests import fixtures
+from tests.conftest import serving
 
 
 def component(indicator_id: str, dimension: str, *, weight: float = 1, lower: bool = False) -> Component:
@@ -149,3 +158,92 @@ def test_a_reload_withdraws_the_composite_with_the_values_it_rests_on(
     result = fixtures.load(loaded, "permits", fixtures.write_permits(tmp_path, rows), settings=settings)
     assert "cpi_urban_control" in result.withdrawn_indicators
     assert not loaded.read_layer(get_layer("indicators"))["theme"].eq("composite").any()
+
+
+def test_geometric_aggregation_floors_zero_and_compensates_less() -> None:
+    scores = pd.DataFrame({"a": [50.0, 90.0, 0.0], "b": [50.0, 10.0, 100.0]}, index=["m1", "m2", "m3"])
+    weights = pd.Series({"a": 1.0, "b": 1.0})
+    geometric = geometric_scores(scores, weights)
+    # √(50 × 50) = 50; √(90 × 10) = 30; m3's 0 counts as the floor 1: √(1 × 100) = 10 (not 0).
+    assert geometric.tolist() == pytest.approx([50.0, 30.0, 10.0])
+    assert overall_scores(scores, weights).tolist() == pytest.approx([50.0, 50.0, 50.0])
+    # Weights are normalised to sum 1: 50^0.75 × 10^0.25 for m2 under 3:1 is 90^0.75 × 10^0.25.
+    assert geometric_scores(scores, pd.Series({"a": 3.0, "b": 1.0})).loc["m2"] == pytest.approx(
+        90**0.75 * 10**0.25
+    )
+    assert pd.isna(geometric_scores(pd.DataFrame({"a": [None], "b": [5.0]}, dtype=float), weights).iloc[0])
+
+
+def test_sensitivity_reports_the_ranks_under_geometric_aggregation() -> None:
+    # Arithmetic means tie m1 (50, 50) and m2 (90, 10) at 50 and put m3 (95, 15) first at 55; the
+    # geometric means are 50, 30 and √(95 × 15) = 37.7: the unbalanced m2 and m3 fall behind m1.
+    scores = pd.DataFrame({"a": [50.0, 90.0, 95.0], "b": [50.0, 10.0, 15.0]}, index=["m1", "m2", "m3"])
+    table = sensitivity(scores, pd.Series({"a": 1.0, "b": 1.0}), draws=50, seed=1)
+    assert table["rank"].to_dict() == {"m3": 1, "m1": 2, "m2": 2}
+    assert table["rank_geometric"].to_dict() == {"m3": 2, "m1": 1, "m2": 3}
+    assert table.loc["m3", "score_geometric"] == pytest.approx((95 * 15) ** 0.5)
+
+
+def write_composite_values(store: Store) -> None:
+    """Every component of the shipped spec for three districts and two 2024 municipalities, in
+    2023 and 2024, and cpi_overall values for both years (as a compute would have stored them)."""
+    layer = get_layer("indicators")
+    outline = shapely.MultiPolygon([shapely.box(-89.2, 13.7, -89.19, 13.71)])
+    rows = []
+    units = [
+        ("municipios_2007", code, share) for code, share in (("0001", 0.2), ("0002", 0.5), ("0003", 0.9))
+    ]
+    units += [("municipios_2024", code, share) for code, share in (("M1", 0.3), ("M2", 0.7))]
+    for geography, code, share in units:
+        for period in (2023, 2024):
+            for c in SPEC.components:  # every component scores 100 × share
+                position = 1 - share if c.lower_is_better else share
+                rows.append((c.indicator_id, geography, code, period, c.min + position * (c.max - c.min)))
+            rows.append((OVERALL, geography, code, period, 50.0))
+    frame = gpd.GeoDataFrame(
+        [{"value_id": f"{i}:{code}:{period}:{geography}", "indicator_id": i, "theme": "t",
+          "municipality_code": code, "municipality_name": code, "period": period, "value": value,
+          "unit": "u", "inputs": "x", "input_runs": "", "computed_at": "2024-12-01T00:00:00+00:00",
+          "code_version": "test", "geography": geography, "n": None, "flag": None,
+          "input_periods": json.dumps({"indicators": period})}
+         for i, geography, code, period, value in rows],
+        geometry=[outline] * len(rows),
+        crs="EPSG:4326",
+    )  # fmt: skip
+    store.replace_layer(layer, conform(layer, frame), run=None)
+
+
+def test_sensitivity_endpoint_defaults_to_the_latest_period_and_answers_bad_ones_with_a_problem(
+    store: Store, settings: Settings
+) -> None:
+    write_composite_values(store)
+    with serving(store, settings) as url:
+        endpoint = f"{url}/indicators/cpi_overall/sensitivity"
+        plain = httpx.get(endpoint, timeout=60)
+        assert plain.status_code == 200, plain.text
+        body = plain.json()
+        assert body["period"] == 2024 and body["geography"] == "municipios_2007"
+        assert body["aggregation"] == {
+            "published": "arithmetic",
+            "compared": "geometric",
+            "geometric_floor": 1.0,
+        }
+        ranks = {row["municipality_code"]: row for row in body["ranks"]}
+        assert set(ranks) == {"0001", "0002", "0003"}
+        assert ranks["0003"]["rank"] == 1 and ranks["0003"]["rank_geometric"] == 1
+        assert ranks["0001"]["rank_max"] == 3
+        for params in ({"draws": 20}, {"seed": 5}, {"geography": "municipios_2024"}):
+            alone = httpx.get(endpoint, params=params, timeout=60)
+            assert alone.status_code == 200, (params, alone.text)
+            assert alone.json()["period"] == 2024
+        assert httpx.get(endpoint, params={"period": 2023}, timeout=60).json()["period"] == 2023
+        for params, status, detail in (
+            ({"period": 1999}, 404, "periods: [2023, 2024]"),
+            ({"period": "last"}, 400, "period"),
+            ({"draws": 0}, 400, "draws"),
+            ({"geography": "nowhere"}, 400, "geography"),
+        ):
+            bad = httpx.get(endpoint, params=params, timeout=60)
+            assert bad.status_code == status, (params, bad.text)
+            assert bad.headers["content-type"] == "application/problem+json"
+            assert detail in bad.json()["detail"] and "Traceback" not in bad.text

@@ -1,7 +1,8 @@
 """Violence: incidents load through the sample's manifest (rejects with reasons), rates per 100,000
 computed here by hand on the tiny AMSS (West 0001, 10,000 inhabitants; East 0002, 3,000; both
-districts of the 2024 municipality M1), Empirical-Bayes smoothing checked against esda's documented
-example, Gi* hot spots on a hand-made H3 grid, and small counts withheld from public outputs.
+districts of the 2024 municipality M1), local Empirical-Bayes smoothing checked against esda's
+documented example and Marshall's formulas written out, Gi* hot spots with permutation inference on
+a hand-made H3 grid, and small counts withheld from public outputs.
 """
 
 from __future__ import annotations
@@ -239,22 +240,79 @@ def test_the_2024_geography_sums_estimates_only_when_every_district_has_one(
 
 
 def test_smoothed_rates_follow_esda_documented_example() -> None:
-    """esda's docstring of Empirical_Bayes: St Louis homicides (stl_hom.csv, columns 11 and 14)."""
+    """esda's docstring of Spatial_Empirical_Bayes: St Louis homicides (stl_hom.csv, columns 11 and
+    14) with the contiguity of stl.gal."""
     table = libpysal.io.open(libpysal.examples.get_path("stl_hom.csv"), "r")
     events, population = np.array(table[:, 10]), np.array(table[:, 13])
-    documented = [2.36718950e-05, 4.54539167e-05, 4.78114019e-05, 2.76907146e-05, 6.58989323e-05,
-                  3.66494122e-05, 5.79952721e-05, 2.03064590e-05, 3.31152999e-05, 3.02748380e-05]  # fmt: skip
-    assert smoothed_rates(events, population)[:10] == pytest.approx(documented, rel=1e-7)
+    gal = libpysal.io.open(libpysal.examples.get_path("stl.gal"), "r")
+    try:
+        weights = gal.read()
+    finally:
+        gal.close()
+    position = {key: i for i, key in enumerate(weights.id_order)}
+    neighbours = [[position[n] for n in weights.neighbors[key]] for key in weights.id_order]
+    documented = [4.01485749e-05, 3.62437513e-05, 4.93034844e-05, 5.09387329e-05, 3.72735210e-05,
+                  3.69333797e-05, 5.40245456e-05, 2.99806055e-05, 3.73034109e-05, 3.47270722e-05]  # fmt: skip
+    assert smoothed_rates(events, population, neighbours)[:10] == pytest.approx(documented, rel=1e-7)
 
 
-def test_smoothed_rates_by_hand() -> None:
-    # Two areas of 1,000 with 0 and 50 events: mean rate 0.025, s² = 0.000625 - 0.025 / 1,000 =
-    # 0.0006, weights 0.0006 / (0.0006 + 0.000025) = 0.96: 0.04 × 0.025 and 0.96 × 0.05 + 0.001.
-    assert smoothed_rates(np.array([0, 50]), np.array([1_000, 1_000])) == pytest.approx([0.001, 0.049])
-    # Rates closer than chance: s² < 0 is taken as 0, every area gets the mean 3.08e-4 (esda's own
-    # weights, 2.9 and 0.6, would give 2.855e-4 and 2.859e-4, both below every raw rate).
-    assert smoothed_rates(np.array([3, 1]), np.array([10_000, 3_000])) == pytest.approx([4 / 13_000] * 2)
-    assert smoothed_rates(np.array([0, 0]), np.array([10_000, 3_000])) == pytest.approx([0, 0])
+def marshall_local(events: list[float], population: list[float], hood: list[int], own: int) -> float:
+    """Marshall's (1991) local estimator for area ``own`` over the areas ``hood``, written out."""
+    e, b = np.array(events, dtype=float)[hood], np.array(population, dtype=float)[hood]
+    mean = e.sum() / b.sum()
+    spread = np.sum(b * (e / b - mean) ** 2) / b.sum() - mean / b.mean()
+    spread = max(spread, 0.0)
+    rate = events[own] / population[own]
+    return float(mean + (rate - mean) * spread / (spread + mean / population[own]))
+
+
+ROW = [[1], [0, 2], [1, 3], [2]]
+"""Four areas in a row: each touches the one before and the one after."""
+
+
+def test_a_small_area_with_an_extreme_rate_is_pulled_towards_its_neighbours_a_large_one_barely_moves() -> (
+    None
+):
+    # A (100,000 people, 100 victims), B (2,000, 10: a raw rate of 500 per 100,000), C (100,000, 120).
+    events, population = [100.0, 10.0, 120.0], [100_000.0, 2_000.0, 100_000.0]
+    smoothed = smoothed_rates(np.array(events), np.array(population), [[1], [0, 2], [1]]) * 1e5
+    # B's neighbourhood is all three: mean 230 / 202,000 = 113.86; local variance
+    # 3.212e-2 / 202,000 − 1.1386e-3 / 67,333 = 1.421e-7; weight 1.421e-7 / (1.421e-7 + 1.1386e-3 /
+    # 2,000) = 0.1998: 113.86 + 0.1998 × (500 − 113.86) = 190.99.
+    assert smoothed[1] == pytest.approx(marshall_local(events, population, [0, 1, 2], 1) * 1e5)
+    assert smoothed[1] == pytest.approx(190.99, abs=0.01)
+    # A's neighbourhood is A and B: mean 107.84, weight 0.96: 100.29, a move of 0.3 %.
+    assert smoothed[0] == pytest.approx(marshall_local(events, population, [0, 1], 0) * 1e5)
+    assert smoothed[0] == pytest.approx(100.29, abs=0.01)
+    assert abs(smoothed[0] - 100) / 100 < 0.005 and abs(smoothed[2] - 120) / 120 < 0.005
+    assert abs(smoothed[1] - 500) > 300
+
+
+def test_a_year_whose_global_variance_is_negative_still_gives_each_area_its_own_value() -> None:
+    # Four areas of 10,000 with 2, 3, 4 and 5 victims (20, 30, 40, 50 per 100,000).
+    events, population = [2.0, 3.0, 4.0, 5.0], [10_000.0] * 4
+    rates, mean = np.array(events) / 1e4, sum(events) / 4e4
+    # Global moment estimate: 1.25e-8 − 3.5e-4 / 10,000 < 0, so the global estimator gives all four
+    # the pooled 35 per 100,000 (a flat map).
+    assert np.mean((rates - mean) ** 2) - mean / 1e4 < 0
+    smoothed = smoothed_rates(np.array(events), np.array(population), ROW) * 1e5
+    # Locally the variance is below chance too, so each area takes its neighbourhood's mean:
+    # A (A, B) 25, B (A, B, C) 30, C (B, C, D) 40, D (C, D) 45.
+    hoods = [[0, 1], [0, 1, 2], [1, 2, 3], [2, 3]]
+    expected = [marshall_local(events, population, hood, i) * 1e5 for i, hood in enumerate(hoods)]
+    assert smoothed == pytest.approx(expected) and smoothed == pytest.approx([25.0, 30.0, 40.0, 45.0])
+    assert len(set(np.round(smoothed, 9))) == 4
+
+
+def test_withheld_areas_get_the_prior_of_their_published_neighbours_and_take_no_part() -> None:
+    # B's count is withheld (NaN): A's and C's neighbourhoods are themselves alone (B takes no part),
+    # and B gets the rate of A and C together, (10 + 30) / (10,000 + 20,000).
+    smoothed = smoothed_rates(np.array([10.0, np.nan, 30.0]), np.array([1e4, 3e3, 2e4]), [[1], [0, 2], [1]])
+    assert smoothed == pytest.approx([10 / 1e4, 40 / 3e4, 30 / 2e4])
+    # Without a published neighbour there is nothing to borrow: no value. Neighbourhoods without any
+    # event give 0 (esda's 0 / 0).
+    alone = smoothed_rates(np.array([np.nan, 0.0, 0.0]), np.array([1e4, 3e3, 2e4]), [[], [2], [1]])
+    assert np.isnan(alone[0]) and alone[1:].tolist() == [0.0, 0.0]
 
 
 def published_rates(rows: list[tuple[str, int, float, float | None, int | None]]) -> pd.DataFrame:
@@ -267,21 +325,54 @@ def published_rates(rows: list[tuple[str, int, float, float | None, int | None]]
     ).astype({"value": float})  # fmt: skip
 
 
+def squares_in_a_row(codes: list[str], population: list[float]) -> gpd.GeoDataFrame:
+    """Municipalities as 1 km squares side by side, west to east."""
+    return gpd.GeoDataFrame(
+        {"code": codes, "population_2007": population},
+        geometry=[
+            shapely.box(X0 + 1_000 * i, Y0, X0 + 1_000 * (i + 1), Y0 + 1_000) for i in range(len(codes))
+        ],
+        crs=UTM,
+    )
+
+
 def test_smoothed_rates_are_computed_from_the_published_rates_only() -> None:
-    municipalities = pd.DataFrame({"code": ["A", "B", "C", "D"], "population_2007": [10e3, 3e3, 8e3, 5e3]})
+    municipalities = squares_in_a_row(["A", "B", "C", "D"], [10e3, 3e3, 8e3, 5e3])
     rows = [("A", 2019, 10e3, 30.0, 25), ("B", 2019, 3e3, 2.0, 2), ("C", 2019, 8e3, None, None),
             ("D", 2019, 5e3, 12.0, 11)]  # fmt: skip
-    smoothed = homicide_rate_smoothed(indicators=published_rates(rows), municipalities=municipalities)
+    # No yearly estimates loaded: the rates, and so the smoothing, divide by the 2007 census.
+    no_estimates = pd.DataFrame({"municipality_code": [], "period": [], "variable": [], "value": []})
+    smoothed = homicide_rate_smoothed(
+        indicators=published_rates(rows), municipalities=municipalities, statistics=no_estimates
+    )
     smoothed = smoothed.set_index("municipality_code")
-    # C's rate is withheld: it has no smoothed rate, and A, B and D shrink towards their own mean
-    # and variance (44 victims / 18,000), never C's: esda on the three published ones.
-    expected = smoothed_rates(np.array([30.0, 2.0, 12.0]), np.array([10e3, 3e3, 5e3])) * 1e5
-    assert list(smoothed.index) == ["A", "B", "D"]
-    assert smoothed["value"].to_numpy() == pytest.approx(expected)
-    assert smoothed.loc["B", "n"] == 2 and smoothed["period"].tolist() == [2019] * 3
-    # So no smoothed value moves with the withheld one (the mean would carry C's victims).
-    overall = smoothed_rates(np.array([30.0, 2.0, 40.0, 12.0]), np.array([10e3, 3e3, 8e3, 5e3])) * 1e5
-    assert smoothed.loc["B", "value"] != pytest.approx(overall[1])
+    # C's rate is withheld: it takes part in no neighbourhood, so B's is A and B, D's D alone; C
+    # gets its published neighbours' rate, (2 + 12) / (3,000 + 5,000), without n.
+    events, population = [30.0, 2.0, 0.0, 12.0], [10e3, 3e3, 8e3, 5e3]
+    assert list(smoothed.index) == ["A", "B", "C", "D"]
+    assert smoothed.loc["A", "value"] == pytest.approx(marshall_local(events, population, [0, 1], 0) * 1e5)
+    assert smoothed.loc["B", "value"] == pytest.approx(marshall_local(events, population, [0, 1], 1) * 1e5)
+    assert smoothed.loc["D", "value"] == pytest.approx(12 / 5e3 * 1e5)
+    assert smoothed.loc["C", "value"] == pytest.approx(14 / 8e3 * 1e5)
+    assert pd.isna(smoothed.loc["C", "n"]) and smoothed.loc["B", "n"] == 2
+    assert smoothed.loc["C", "input_periods"] == {"indicators": 2019, "population": 2007}
+    assert smoothed["period"].tolist() == [2019] * 4
+    # With yearly estimates loaded the rates divide by them (B 4,000 and D 6,000 in 2019), and so
+    # does the smoothing: C's prior is (2 + 12) / (4,000 + 6,000), not over the census.
+    estimates = pd.DataFrame(
+        {"municipality_code": ["B", "D"], "period": [2019, 2019], "variable": "poblacion_estimada",
+         "value": [4e3, 6e3]}
+    )  # fmt: skip
+    on_estimates = [("A", 2019, 10e3, 30.0, 25), ("B", 2019, 4e3, 2.0, 2), ("C", 2019, 8e3, None, None),
+                    ("D", 2019, 6e3, 12.0, 11)]  # fmt: skip
+    yearly = homicide_rate_smoothed(
+        indicators=published_rates(on_estimates), municipalities=municipalities, statistics=estimates
+    ).set_index("municipality_code")
+    assert yearly.loc["C", "value"] == pytest.approx(14 / 10e3 * 1e5)
+    assert yearly.loc["B", "input_periods"] == {"indicators": 2019, "population": 2019}
+    # So no smoothed value moves with the withheld count: with C's 40 victims known, B's would.
+    known = smoothed_rates(np.array([30.0, 2.0, 40.0, 12.0]), np.array(population), ROW) * 1e5
+    assert smoothed.loc["B", "value"] != pytest.approx(known[1])
 
 
 def test_no_smoothed_rate_where_every_rate_is_withheld(computed: Store) -> None:
@@ -337,23 +428,57 @@ def grid_counts() -> pd.Series:
 def test_getis_ord_star_by_hand_and_fdr() -> None:
     counts = grid_counts()
     result = getis_ord_star(counts)
-    # Gi* of the centre (Ord & Getis 1995): itself and its 6 neighbours, binary weights.
+    # Gi* of the centre under conditional permutation (its own 10 held): its 6 neighbours' sum, 36,
+    # against 6 draws without replacement from the 36 other cells (mean μ, variance σ²).
     n, x = len(counts), counts.to_numpy(dtype=float)
-    mean, spread = x.mean(), math.sqrt((x**2).mean() - x.mean() ** 2)
-    local = 10 + 6 * 6
-    z = (local - mean * 7) / (spread * math.sqrt((n * 7 - 7**2) / (n - 1)))
+    others = np.delete(x, GRID.index(CENTRE))
+    mu, var = others.mean(), others.var()
+    z = (36 - 6 * mu) / math.sqrt(6 * var * (n - 1 - 6) / (n - 2))
     assert result.loc[CENTRE, "z"] == pytest.approx(z)
-    assert result.loc[CENTRE, "hot"] and result.loc[list(h3.grid_ring(CENTRE, 1)), "hot"].all()
-    # FAR is significant at 5 % alone (one-sided p 0.041) but not among 37 tests: Benjamini-Hochberg
-    # keeps the k smallest p-values where p(k) < k × 0.05 / 37, here the 7 of the cluster.
+    # Only 7 of the C(36, 6) = 1,947,792 draws reach 36 (six of the seven cells of 6 or 7), so none
+    # of the 9,999 permutations does: the smallest two-sided pseudo p-value, 2 / 10,000.
+    assert math.comb(36, 6) == 1_947_792
+    assert result.loc[CENTRE, "p"] == pytest.approx(2 / 10_000)
+    # A cell of the ring has p < 0.05 alone but not among 37 tests: Benjamini-Hochberg keeps the k
+    # smallest p-values where p(k) < k × 0.05 / 37: the centre alone (0.0002 < 0.00135; the next,
+    # about 0.03, is above 2 × 0.05 / 37).
     p = np.sort(result["p"].to_numpy())
-    assert p[6] < 7 * 0.05 / n and p[7] >= 8 * 0.05 / n
-    assert result.loc[FAR, "z"] > 0 and result.loc[FAR, "p"] < 0.05
-    assert not result.loc[FAR, "hot"]
-    assert result["hot"].sum() == 7
-    # A cold cell (negative z) is never hot, however small its p.
-    cold = result[result["z"] < 0]
-    assert len(cold) and not cold["hot"].any()
+    assert p[0] < 0.05 / n and 2 * 0.05 / n <= p[1] < 0.05
+    assert result["hot"].tolist() == [cell == CENTRE for cell in counts.index]
+    # Seeded: the same counts give the same result, every time.
+    assert result.equals(getis_ord_star(counts))
+
+
+def test_a_significant_cold_spot_is_never_hot() -> None:
+    # Every cell holds 5 incidents but a pocket of 7 empty cells (the centre and its ring): the
+    # centre's neighbours are all 0, which only 1 of the C(36, 6) draws gives (the six other zeros).
+    counts = pd.Series(5, index=GRID)
+    counts[list(h3.grid_disk(CENTRE, 1))] = 0
+    result = getis_ord_star(counts)
+    assert result.loc[CENTRE, "z"] < 0 and result.loc[CENTRE, "p"] == pytest.approx(2 / 10_000)
+    assert result.loc[CENTRE, "cold"] and not result.loc[CENTRE, "hot"]
+    assert not result["hot"].any()
+    # In hotspot_cells too: nobody lives in a hot spot that year.
+    published = pd.DataFrame({"cell": counts.index, "period": 2021, "incidents": counts.values})
+    outline = shapely.union_all(
+        [shapely.Polygon([(lo, la) for la, lo in h3.cell_to_boundary(c)]) for c in GRID]
+    )
+    area = gpd.GeoDataFrame({"code": ["A"]}, geometry=[outline], crs="EPSG:4326")
+    cells = hotspot_cells(published[published["incidents"] > 0], area).set_index("cell")
+    assert cells.loc[CENTRE, "cold"] and not cells["hot"].any()
+    population = gpd.GeoDataFrame(
+        {"cell_id": ["c1"], "population": [500.0], "period": 2020, "municipality_code": ["A"]},
+        geometry=[_cell_point(CENTRE).buffer(0.0005)],
+        crs="EPSG:4326",
+    )
+    share = population_in_hotspots_share(
+        incident_cells=published.rename(columns={"cell": "h3_cell", "period": "year"}).assign(
+            municipality_code="A"
+        ),
+        population=population,
+        municipalities=area,
+    )
+    assert share["value"].tolist() == [0.0]
 
 
 def _cell_point(cell: str) -> shapely.Point:
@@ -393,19 +518,21 @@ def test_hot_spots_per_year_and_population_living_in_them() -> None:
     assert set(GRID) <= set(in_2021.index) and in_2021.loc[CENTRE, "incidents"] == 10
     assert in_2021.loc[CENTRE, "hot"] and not in_2021.loc[FAR, "hot"]
     assert in_2021.crs == "EPSG:4326" and in_2021.loc[CENTRE].geometry.contains(_cell_point(CENTRE))
-    # People: 300 in the centre and 700 in ring 3 (A), 100 in FAR (B).
+    # People in 2020: 300 in the centre and 700 in ring 3 (A), 100 in FAR (B). The layer also holds
+    # 2007, when the centre had 100 and ring 3 900: the latest period is the one counted.
     quiet = next(c for c in sorted(h3.grid_ring(CENTRE, 3)) if c != FAR and not h3.grid_distance(c, FAR) <= 1)
-    homes = [(CENTRE, 300.0, "A"), (quiet, 700.0, "A"), (FAR, 100.0, "B")]
+    homes = [(CENTRE, 300.0, "A", 2020), (quiet, 700.0, "A", 2020), (FAR, 100.0, "B", 2020),
+             (CENTRE, 100.0, "A", 2007), (quiet, 900.0, "A", 2007), (FAR, 100.0, "B", 2007)]  # fmt: skip
     population = gpd.GeoDataFrame(
-        {"cell_id": ["c1", "c2", "c3"], "population": [h[1] for h in homes], "period": 2020,
-         "municipality_code": [h[2] for h in homes]},
+        {"cell_id": [f"c{i}" for i in range(len(homes))], "population": [h[1] for h in homes],
+         "period": [h[3] for h in homes], "municipality_code": [h[2] for h in homes]},
         geometry=[_cell_point(h[0]).buffer(0.0005) for h in homes],
         crs="EPSG:4326",
     )  # fmt: skip
     share = population_in_hotspots_share(
         incident_cells=published, population=population, municipalities=municipalities
     ).set_index(["municipality_code", "period"])["value"]
-    assert share[("A", 2021)] == pytest.approx(30.0)
+    assert share[("A", 2021)] == pytest.approx(30.0)  # 2007's people would give 10
     assert share[("B", 2021)] == 0
     assert set(share.index.get_level_values("period")) == {2021, 2022}
 
@@ -489,7 +616,10 @@ def test_committed_sample_loads_without_rejects_and_follows_the_real_magnitudes(
         point_counts(incidents[incidents["date"].dt.year == 2015]),
         store.read_layer(get_layer("municipalities")),
     )
-    assert 0 < cells["hot"].sum() < len(cells) / 4
+    # Clusters stand out (z above 5), but these counts are skewed (a third of the cells are 0, a few
+    # hold 30 to 110), so a random draw of six cells often holds as much: their permutation p-values
+    # (0.0006 and up) do not pass Benjamini-Hochberg over 831 cells, and no cell is called hot.
+    assert cells["z"].max() > 5 and cells["hot"].sum() < len(cells) / 4
 
 
 def test_incident_cells_follow_the_indicators_and_a_reload_withdraws_what_rests_on_them(

@@ -32,7 +32,13 @@ from observatory.api.tile_cache import TileCache
 from observatory.api.tile_hits import answer
 from observatory.errors import NotFound, ObservatoryError, StoreUnavailable
 from observatory.indicators import REGISTRY
-from observatory.indicators.composite import OVERALL, SPEC, stored_sensitivity
+from observatory.indicators.composite import (
+    GEOMETRIC_FLOOR,
+    OVERALL,
+    SPEC,
+    jsonable_ranks,
+    stored_sensitivity,
+)
 from observatory.indicators.themes import THEMES
 from observatory.map import preferred_lang, render_error
 from observatory.settings import Settings, get_settings
@@ -220,7 +226,8 @@ def _add_pages(app: FastAPI) -> None:
 
     @app.get(
         "/indicators/cpi_overall/sensitivity",
-        summary="Ranks on the composite index under its weights and under random (Dirichlet) weightings",
+        summary="Ranks on the composite index under its weights, under random (Dirichlet) weightings "
+        "and under geometric aggregation",
         openapi_extra=openapi.documented(store=True, not_found=True),
     )
     def sensitivity(
@@ -237,7 +244,9 @@ def _add_pages(app: FastAPI) -> None:
         return {
             "indicator_id": OVERALL, "geography": geography, "period": year, "draws": draws, "seed": seed,
             "weights": {key: d.weight for key, d in SPEC.dimensions.items()},
-            "ranks": [{"municipality_code": code, **row} for code, row in table.to_dict("index").items()],
+            "aggregation": {"published": "arithmetic", "compared": "geometric",
+                            "geometric_floor": GEOMETRIC_FLOOR},
+            "ranks": jsonable_ranks(table),
         }  # fmt: skip
 
 

@@ -29,7 +29,14 @@ OVERALL = "cpi_overall"
 REFERENCES = (
     "UN-Habitat (2016). Measurement of city prosperity: methodology and metadata (City Prosperity Index)",
     "OECD/JRC (2008). Handbook on constructing composite indicators: min–max normalisation, "
-    "weights and uncertainty analysis",
+    "weights, linear and geometric aggregation (section 6), uncertainty and sensitivity analysis",
+)
+GEOMETRIC_FLOOR = 1.0
+"""Under geometric aggregation a dimension score below this counts as this (on the 0–100 scale):
+a score of 0 would make the product 0 whatever the other dimensions, and its logarithm undefined."""
+AGGREGATION = (
+    "agregación aritmética (media ponderada: lineal y totalmente compensatoria, un punto perdido en "
+    "una dimensión se compensa con un punto ponderado ganado en otra; OECD/JRC 2008, sección 6)"
 )
 
 
@@ -163,6 +170,25 @@ def overall_scores(dimensions: pd.DataFrame, weights: pd.Series) -> pd.Series:
     return weighted_mean(dimensions, weights)
 
 
+def geometric_scores(
+    dimensions: pd.DataFrame, weights: pd.Series, *, floor: float = GEOMETRIC_FLOOR
+) -> pd.Series:
+    """The overall index under geometric aggregation: :math:`\\prod_d \\max(s_d, f)^{w_d}` with the
+    weights normalised to sum 1 and the floor :math:`f` (``GEOMETRIC_FLOOR``); missing if any
+    dimension is.
+
+    Notes
+    -----
+    Only partly compensatory (OECD/JRC 2008, section 6.2): the marginal gain of a point in a
+    dimension is larger the lower that dimension's score, so a unit weak in one dimension cannot
+    make it up fully with another. Used for the sensitivity analysis; the published index is the
+    arithmetic mean.
+    """
+    weights = weights / weights.sum()
+    logs = np.log(dimensions[weights.index].clip(lower=floor))
+    return np.exp((logs * weights).sum(axis=1, min_count=len(weights)))
+
+
 def dimension_weights(spec: CompositeSpec) -> pd.Series:
     return pd.Series({key: d.weight for key, d in spec.dimensions.items()}, dtype=float)
 
@@ -201,20 +227,25 @@ def _per_period(
 def sensitivity(
     dimensions: pd.DataFrame, weights: pd.Series, *, draws: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
-    """How each municipality's rank on the overall index moves when the dimension weights do.
+    """How each municipality's rank on the overall index moves when the dimension weights do, and
+    when the aggregation does.
 
     Notes
     -----
     Weights are drawn ``draws`` times from a flat Dirichlet distribution over the dimensions
     (every weighting equally likely; OECD/JRC 2008, uncertainty analysis), with numpy's seeded
     generator, so a seed always gives the same table. Rank 1 is the highest score (ties share the
-    best rank); municipalities missing any dimension are left out.
+    best rank); municipalities missing any dimension are left out. Beside them, the score and rank
+    under the spec's weights with geometric instead of arithmetic aggregation
+    (:func:`geometric_scores`, dimension scores floored at ``GEOMETRIC_FLOOR``): a municipality
+    whose rank changes there owes it to compensation between dimensions.
 
     Returns
     -------
     DataFrame
-        Per municipality: ``score`` and ``rank`` under the spec's weights, then ``rank_min``,
-        ``rank_p05``, ``rank_median``, ``rank_p95``, ``rank_max`` over the draws.
+        Per municipality: ``score`` and ``rank`` under the spec's weights (arithmetic, as
+        published), then ``rank_min``, ``rank_p05``, ``rank_median``, ``rank_p95``, ``rank_max``
+        over the draws, then ``score_geometric`` and ``rank_geometric``.
     """
     complete = dimensions.dropna()
     rng = np.random.default_rng(seed)
@@ -222,6 +253,7 @@ def sensitivity(
     totals = complete[weights.index].to_numpy() @ drawn.T  # municipalities × draws
     ranks = pd.DataFrame(totals, index=complete.index).rank(ascending=False, method="min")
     nominal = overall_scores(complete, weights)
+    geometric = geometric_scores(complete, weights)
     return pd.DataFrame(
         {
             "score": nominal,
@@ -231,6 +263,8 @@ def sensitivity(
             "rank_median": ranks.median(axis=1),
             "rank_p95": ranks.quantile(0.95, axis=1),
             "rank_max": ranks.max(axis=1).astype(int),
+            "score_geometric": geometric,
+            "rank_geometric": geometric.rank(ascending=False, method="min").astype(int),
         }
     ).sort_values("rank")
 
@@ -241,11 +275,11 @@ def stored_sensitivity(
     """:func:`sensitivity` of the overall index from stored values of one geography, for ``period``
     (by default the latest with an overall value); returns the period and the table."""
     values = stored[stored["geography"] == geography]
-    periods = sorted(values.loc[values["indicator_id"] == OVERALL, "period"].astype(int).unique())
+    periods = sorted(int(p) for p in values.loc[values["indicator_id"] == OVERALL, "period"].unique())
     if not periods:
         raise NotFound(f"no {OVERALL} values on {geography!r}: run `observatory compute` first")
     if period is None:
-        period = periods[-1]
+        period = int(periods[-1])  # a Python int: numpy's does not serialise to JSON
     elif period not in periods:
         raise NotFound(f"no {OVERALL} values for {period} on {geography!r}; periods: {periods}")
     codes = values.loc[values["indicator_id"] == OVERALL, "municipality_code"].unique()
@@ -254,6 +288,15 @@ def stored_sensitivity(
         dimensions[dimensions.index.isin(codes)], dimension_weights(SPEC), draws=draws, seed=seed
     )
     return period, table
+
+
+def jsonable_ranks(table: pd.DataFrame) -> list[dict[str, str | int | float]]:
+    """The rows of a :func:`sensitivity` table as plain Python values (JSON has no numpy types)."""
+    return [
+        {"municipality_code": str(code), **{key: value.item() if isinstance(value, np.generic) else value
+                                            for key, value in row.items()}}
+        for code, row in table.to_dict("index").items()
+    ]  # fmt: skip
 
 
 def _describe(spec: CompositeSpec, keys: list[str]) -> str:
@@ -272,6 +315,8 @@ def _register(spec: CompositeSpec) -> None:
     scoring = (
         "cada indicador normalizado a 0–100 entre sus referencias mín–máx (invertido si menor es mejor, "
         "recortado fuera de ellas), con el último periodo disponible no posterior al del índice; "
+        + AGGREGATION
+        + ": "
     )
     missing = "; sin valor (ninguna fila) si falta cualquiera de sus componentes"
     for key, dimension in spec.dimensions.items():
@@ -289,7 +334,11 @@ def _register(spec: CompositeSpec) -> None:
         id=OVERALL, theme=THEME, title_es="Índice compuesto de prosperidad urbana",
         title_en="Composite urban prosperity index",
         formula=scoring + f"media ponderada de las dimensiones (pesos: {weights}); dimensión = media "
-        "ponderada de sus indicadores: " + _describe(spec, list(spec.dimensions)) + missing,
+        "ponderada de sus indicadores: " + _describe(spec, list(spec.dimensions)) + missing
+        + "; sensibilidad (observatory sensitivity, /indicators/cpi_overall/sensitivity): rangos de "
+        "posición con pesos aleatorios (Dirichlet plano) y posición con agregación geométrica "
+        f"(Π max(s_d, {GEOMETRIC_FLOOR:g})^w_d con los pesos w_d normalizados a suma 1, "
+        f"puntuaciones bajo {GEOMETRIC_FLOOR:g} llevadas a {GEOMETRIC_FLOOR:g} en la escala 0–100)",
         unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
         disclosure="derived",
         references=REFERENCES,

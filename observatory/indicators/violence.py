@@ -9,14 +9,24 @@ covers (``observatory.indicators.coverage``): no record outside them is no data,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from esda.smoothing import Empirical_Bayes
+from esda.smoothing import Spatial_Empirical_Bayes
+from libpysal.weights import Queen, W
 
 from observatory.indicators.coverage import covered_years
 from observatory.indicators.denominators import POPULATION_RULE, PROJECTIONS, yearly_population
-from observatory.indicators.hotspots import hotspot_cells, population_cells
+from observatory.indicators.hotspots import (
+    ALPHA,
+    PERMUTATIONS,
+    RESOLUTION,
+    SEED,
+    hotspot_cells,
+    population_cells,
+)
 from observatory.indicators.people import population_points
 from observatory.indicators.registry import indicator
 
@@ -123,77 +133,153 @@ def homicide_rate(
 @indicator(
     id="homicide_rate_smoothed",
     theme="violence",
-    title_es="Tasa de homicidios suavizada (Bayes empírico) por 100 000 habitantes",
-    title_en="Empirical-Bayes smoothed homicide rate per 100,000 inhabitants",
-    formula="estimador bayesiano empírico (Marshall 1991, esda.smoothing.Empirical_Bayes) de víctimas de "
-    "homicidio / población del censo 2007 × 100 000, cada año sobre los municipios de la geografía "
-    "calculada cuya tasa de homicidios se publica (las víctimas, tasa publicada × población / 100 000; "
-    "un municipio con la tasa reservada no tiene valor ni entra en la media ni en la varianza); si la "
-    "varianza entre municipios estimada es negativa, todos toman la tasa del conjunto "
-    "(Marshall 1991)" + DENOMINATOR + "; n = hechos (eventos)",
+    title_es="Tasa de homicidios suavizada (Bayes empírico local) por 100 000 habitantes",
+    title_en="Local Empirical-Bayes smoothed homicide rate per 100,000 inhabitants",
+    formula="estimador bayesiano empírico LOCAL de Marshall (1991, sección 3; "
+    "esda.smoothing.Spatial_Empirical_Bayes), cada año, sobre las víctimas de homicidio "
+    "e_i = tasa publicada × población del año / 100 000 y la población del año b_i (la misma con "
+    "la que se calculó la tasa); vecindario N_i = el "
+    "municipio y sus colindantes (contigüidad reina de los polígonos de la geografía calculada, "
+    "libpysal) cuya tasa se publica; media local m_i = Σ_{N_i} e / Σ_{N_i} b; varianza local "
+    "s²_i = Σ_{N_i} b_j (r_j − m_i)² / Σ_{N_i} b − m_i / b̄_i (b̄_i = media de b en N_i), llevada a 0 "
+    "si es negativa (Marshall 1991), cada municipio por separado; tasa suavizada "
+    "m_i + (r_i − m_i) s²_i / (s²_i + m_i / b_i) × 100 000 (m_i = 0: 0). Un municipio con la tasa "
+    "reservada no entra en ningún vecindario y recibe la media local a priori de sus colindantes "
+    "publicados (Σ e / Σ b sobre ellos; sin colindante publicado, sin valor), sin n: no depende de "
+    "su recuento" + DENOMINATOR + "; n = hechos (eventos) del municipio, vacío si su tasa está reservada",
     unit="por 100 000 hab",
     direction="lower_is_better",
-    inputs=("indicators", "municipalities"),
+    inputs=("indicators", "municipalities", "statistics"),
+    optional_inputs=("statistics",),
     references=(
         "Marshall, R. J. (1991). Mapping disease and mortality rates using empirical Bayes estimators. "
-        "Journal of the Royal Statistical Society C 40(2), 283-294",
-        "PySAL esda: esda.smoothing.Empirical_Bayes",
+        "Journal of the Royal Statistical Society C 40(2), 283-294 (local estimator, section 3)",
+        "Anselin, L., Lozano, N. & Koschinsky, J. (2006). Rate transformations and smoothing. "
+        "Spatial Analysis Laboratory, University of Illinois (spatial Empirical Bayes)",
+        "PySAL esda: esda.smoothing.Spatial_Empirical_Bayes; libpysal.weights.Queen",
+        PROJECTIONS,
         CENSUS,
     ),
     sdg_target="16.1.1",
     disclosure="derived",
 )
-def homicide_rate_smoothed(*, indicators: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Homicide rates shrunk towards the year's rate over all municipalities, the more so the
-    smaller the municipality, so that a small one's single homicide does not rank it first
-    (see :func:`smoothed_rates`).
+def homicide_rate_smoothed(
+    *, indicators: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame, statistics: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Homicide rates shrunk towards the rate of each municipality's neighbourhood (itself and the
+    municipalities it touches), the more so the smaller the municipality and the less the
+    neighbourhood's rates vary beyond chance (see :func:`smoothed_rates`).
 
     Notes
     -----
-    Computed from the published homicide rates (``indicators`` as the public see them): the mean
-    and the variance the rates shrink towards would otherwise carry the withheld counts, and a
-    withheld rate could be solved for from the smoothed ones.
+    Computed from the published homicide rates (``indicators`` as the public see them: a withheld
+    rate has no value): a local mean or variance carrying a withheld count would let it be solved
+    for from the smoothed rates. A municipality whose own rate is withheld gets the local prior
+    mean of its published neighbours and no ``n``: the posterior of a unit without data is its
+    prior, and it is a function of published values alone, so it tells nothing about the withheld
+    count. Neighbours are queen-contiguous polygons of the geography computed
+    (:func:`contiguous_neighbours`).
+
+    The global estimator (one mean and one variance over the 14 or 6 units) was replaced because
+    with so few units its moment estimate of the between-area variance is negative in some years,
+    and then every unit takes the pooled rate (a flat map).
     """
-    population = municipalities.set_index("code")["population_2007"].astype(float)
-    rates = indicators[(indicators["indicator_id"] == "homicide_rate") & indicators["value"].notna()]
-    rates = rates.assign(population=rates["municipality_code"].map(population)).dropna(subset=["population"])
-    parts = [pd.DataFrame({"municipality_code": [], "period": [], "value": [], "n": []})]
+    rates = indicators[indicators["indicator_id"] == "homicide_rate"].astype({"period": "int64"})
+    years = sorted(rates["period"].unique())
+    population = yearly_population(municipalities, statistics, years)
+    rates = rates.merge(population, on=["municipality_code", "period"], how="inner")
+    touching = contiguous_neighbours(municipalities[municipalities["code"].isin(rates["municipality_code"])])
+    parts = [pd.DataFrame({"municipality_code": [], "period": [], "value": [], "n": [], "input_periods": []})]
     for period, year in rates.groupby("period"):
-        victims = (year["value"] * year["population"] / PER).to_numpy()
-        smoothed = smoothed_rates(victims, year["population"].to_numpy())
+        codes = year["municipality_code"].tolist()
+        position = {code: i for i, code in enumerate(codes)}
+        neighbours = [[position[c] for c in touching.get(code, []) if c in position] for code in codes]
+        victims = (year["value"] * year["population"] / PER).to_numpy(dtype=float)
+        smoothed = smoothed_rates(victims, year["population"].to_numpy(dtype=float), neighbours)
         parts.append(
             pd.DataFrame(
                 {
-                    "municipality_code": year["municipality_code"].to_numpy(),
+                    "municipality_code": codes,
                     "period": int(period),
                     "value": smoothed * PER,
-                    "n": year["n"].to_numpy(),
+                    "n": year["n"].where(year["value"].notna()).to_numpy(dtype=float),
+                    "input_periods": [
+                        {"indicators": int(period), "population": int(used)}
+                        for used in year["population_period"]
+                    ],
                 }
-            )
+            ).dropna(subset=["value"])
         )
     return pd.concat(parts, ignore_index=True)
 
 
-def smoothed_rates(events: np.ndarray, population: np.ndarray) -> np.ndarray:
-    """Empirical-Bayes rates (events per inhabitant) of areas with these events and populations.
+def contiguous_neighbours(municipalities: gpd.GeoDataFrame) -> dict[str, list[str]]:
+    """Each municipality's code -> the codes of the municipalities its polygon touches (queen
+    contiguity: a shared vertex suffices; ``libpysal.weights.Queen``)."""
+    if municipalities.empty:
+        return {}
+    codes = municipalities["code"].astype(str).tolist()
+    weights = Queen.from_dataframe(municipalities, ids=codes, use_index=False, silence_warnings=True)
+    return {code: sorted(str(n) for n in weights.neighbors[code]) for code in codes}
+
+
+def smoothed_rates(
+    events: np.ndarray, population: np.ndarray, neighbours: Sequence[Sequence[int]]
+) -> np.ndarray:
+    """Local Empirical-Bayes rates (events per inhabitant) of areas with these events, populations
+    and neighbours (``neighbours[i]``: positions of the areas touching area ``i``, not ``i``).
+
+    An area whose events are NaN (withheld) takes no part in any neighbourhood and gets its prior:
+    the rate of its neighbours with events together (NaN without one).
 
     Notes
     -----
-    esda's ``Empirical_Bayes`` (Marshall 1991): :math:`\\hat r_m = w_m r_m + (1 - w_m) \\bar r` with
-    :math:`\\bar r = \\sum e / \\sum b`, :math:`w_m = s^2 / (s^2 + \\bar r / b_m)` and the moment
-    estimate :math:`s^2 = \\sum b_m (r_m - \\bar r)^2 / \\sum b - \\bar r / \\bar b`. When
-    :math:`s^2 < 0` (the rates vary less than chance alone would make them) Marshall sets it to 0,
-    so every area takes :math:`\\bar r`; esda does not, and its weights then leave [0, 1] (a higher
-    raw rate would get a lower smoothed one), so that case is handled here. No events at all: 0.
+    Marshall (1991, section 3), as ``esda.smoothing.Spatial_Empirical_Bayes`` computes it: with
+    :math:`N_i` area :math:`i` and its neighbours, :math:`r_j = e_j / b_j`,
+
+    .. math::
+
+        m_i = \\frac{\\sum_{N_i} e_j}{\\sum_{N_i} b_j}, \\quad
+        s^2_i = \\max\\Big(0, \\frac{\\sum_{N_i} b_j (r_j - m_i)^2}{\\sum_{N_i} b_j}
+            - \\frac{m_i}{\\bar b_i}\\Big), \\quad
+        \\hat r_i = m_i + (r_i - m_i) \\frac{s^2_i}{s^2_i + m_i / b_i}
+
+    with :math:`\\bar b_i` the mean population of :math:`N_i`. Where :math:`s^2_i` would be
+    negative (the neighbourhood's rates vary less than chance alone would make them) it is 0 for
+    that area alone, which then takes its local mean: unlike the global estimator, where a
+    negative variance gives every area the one pooled rate, the local means still differ. Where
+    the neighbourhood has no events at all (:math:`m_i = 0`), the rate is 0 (esda divides 0 by 0).
+
+    Examples
+    --------
+    Three areas in a row, the middle one small with an extreme rate: it is pulled towards its
+    neighbours, the large ones barely move.
+
+    >>> smoothed_rates(np.array([10.0, 5.0, 12.0]), np.array([10_000.0, 1_000.0, 12_000.0]),
+    ...                [[1], [0, 2], [1]]).round(5)
+    array([0.00104, 0.00234, 0.00103])
     """
     events, population = np.asarray(events, dtype=float), np.asarray(population, dtype=float)
-    if events.sum() == 0:
-        return np.zeros(len(events))
-    overall = events.sum() / population.sum()
-    between = np.sum(population * (events / population - overall) ** 2) / population.sum()
-    if between - overall / population.mean() < 0:
-        return np.full(len(events), overall)
-    return np.asarray(Empirical_Bayes(events, population).r).ravel()
+    published = ~np.isnan(events)
+    where = [int(i) for i in np.flatnonzero(published)]
+    position = {i: k for k, i in enumerate(where)}
+    smoothed = np.full(len(events), np.nan)
+    if len(where):
+        weights = W(
+            {k: [position[j] for j in neighbours[i] if j in position] for k, i in enumerate(where)},
+            id_order=list(range(len(where))),
+            silence_warnings=True,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            local = np.asarray(
+                Spatial_Empirical_Bayes(events[where], population[where], weights).r, dtype=float
+            ).ravel()
+        smoothed[where] = np.nan_to_num(local, nan=0.0)  # 0 / 0: a neighbourhood without events
+    for i in (int(i) for i in np.flatnonzero(~published)):
+        around = [j for j in neighbours[i] if published[j]]
+        if around:
+            smoothed[i] = events[around].sum() / population[around].sum()
+    return smoothed
 
 
 @indicator(
@@ -308,19 +394,35 @@ def homicide_rate_police(*, statistics: gpd.GeoDataFrame, municipalities: gpd.Ge
     theme="violence",
     title_es="Población que vive en puntos calientes de violencia",
     title_en="Population living in violence hot spots",
-    formula="población (capa population, periodo más reciente) de las celdas H3 (resolución 8) que son "
-    "puntos calientes del año / población del municipio × 100; punto caliente = Gi* de Getis-Ord "
-    "(esda.G_Local, star=True, pesos binarios de vecindad H3) de los hechos de cualquier tipo por "
-    "celda con z > 0 y p (normal, unilateral) bajo el umbral de tasa de falsos descubrimientos "
-    "(esda.fdr, alfa 0,05) entre todas las celdas del AMSS, sobre los recuentos publicados "
-    "(incident_cells: las celdas reservadas cuentan como cero)",
+    formula=(
+        f"población (capa population, periodo más reciente) de las celdas H3 (resolución {RESOLUTION}) "
+        f"que son puntos calientes del año / población del municipio × 100. Retícula: las celdas H3 de "
+        f"resolución {RESOLUTION} "
+        "cuyo centro cae dentro de la unión de los polígonos de los municipios (h3.geo_to_cells), más toda "
+        "celda con un recuento publicado en cualquier año (incident_cells; las celdas reservadas y las "
+        "demás cuentan como cero); valor por celda = hechos de cualquier tipo y municipio de la celda en "
+        "el año. Estadístico: Gi* de Getis-Ord (esda.G_Local, star=True) con pesos binarios: la celda y "
+        "sus vecinas del anillo 1 (h3.grid_disk(celda, 1)) que están en la retícula. Inferencia: "
+        f"permutación condicional ({PERMUTATIONS:,} permutaciones, semilla fija {SEED}: resultado "
+        f"determinista), p bilateral = min(1, 2 × min(p≥, p≤)) con p≥ = (#{{G*_sim ≥ G*}} + 1) / "
+        f"{PERMUTATIONS + 1:,} (empates en ambas colas), corrección de Benjamini-Hochberg (esda.fdr, alfa "
+        f"{ALPHA:g}) sobre todas las celdas del año; "
+        "z = (suma de las vecinas − k × media de las demás celdas) / su desviación bajo la permutación. "
+        "Punto caliente = z > 0 y p bajo el umbral (z < 0 y p bajo el umbral es un punto frío, que "
+        "nunca cuenta). Personas de cada celda de población según su punto representativo"
+    ),
     unit="%",
     direction="lower_is_better",
     inputs=("incident_cells", "population", "municipalities"),
     references=(
         "Getis, A. & Ord, J. K. (1992). The analysis of spatial association by use of distance "
         "statistics. Geographical Analysis 24(3); Ord & Getis (1995), Geographical Analysis 27(4)",
+        "Anselin, L. (1995). Local indicators of spatial association - LISA. Geographical Analysis "
+        "27(2) (conditional permutation)",
         "Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. JRSS B 57(1)",
+        "Caldas de Castro, M. & Singer, B. H. (2006). Controlling the false discovery rate: a new "
+        "application to account for multiple and dependent tests in local statistics of spatial "
+        "association. Geographical Analysis 38(2)",
         "Uber H3 hexagonal grid, resolution 8 (about 0.74 km² per cell)",
     ),
     disclosure="derived",
