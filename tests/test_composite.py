@@ -21,6 +21,7 @@ from observatory.indicators.composite import (
     CompositeSpec,
     Dimension,
     SpecError,
+    component_periods,
     dimension_scores,
     dimension_weights,
     geometric_scores,
@@ -96,6 +97,9 @@ def test_each_municipality_takes_its_latest_value_not_after_the_period() -> None
     assert scores.loc["m1", "a"] == pytest.approx(80.0)  # x of 2020 (not 2018, not 2022), y of 2015
     assert "AMSS" not in scores.index  # the metropolitan value is not a municipality
     assert dimension_scores(stored, SMALL, 2014).empty
+    # and each value says which year of each component it rests on
+    assert component_periods(stored, 2021) == {"m1": {"x": 2020, "y": 2015, "z": 2019}}
+    assert component_periods(stored, 2019) == {"m1": {"x": 2018, "y": 2015, "z": 2019}}
 
 
 def test_sensitivity_is_reproducible_with_its_seed_and_ranks_under_the_spec_weights() -> None:
@@ -146,6 +150,10 @@ def test_composite_on_both_stores(loaded: Store, settings: Settings) -> None:
         abs=1e-3,
     )  # fmt: skip
     assert not (stored["indicator_id"] == "cpi_overall").any()  # other dimensions have no data: no row
+    # 0002's 2018 value rests on its 2017 times, and says so
+    vintages = own.set_index(["municipality_code", "period"])["input_periods"].map(json.loads)
+    assert set(vintages[("0002", 2018)].values()) == {2017}
+    assert set(vintages[("0001", 2018)].values()) == {2018}
     # a recompute of the composite alone reads the stored values again and gives the same
     again = compute_indicators(loaded, ["cpi_urban_control"], settings=settings).values
     assert len(again[again["geography"] == "municipios_2007"]) == 4

@@ -216,12 +216,31 @@ def _per_period(
     for period in sorted(periods.dropna().astype(int).unique()):
         value = score(dimension_scores(own, scored, period)).dropna()
         value = value[value.index.isin(codes)]
+        vintages = component_periods(own, period)
         parts.append(
-            pd.DataFrame({"municipality_code": value.index, "period": period, "value": value.values})
+            pd.DataFrame(
+                {
+                    "municipality_code": value.index,
+                    "period": period,
+                    "value": value.values,
+                    "input_periods": [vintages.get(code, {}) for code in value.index],
+                }
+            )
         )
     if not parts:
-        return pd.DataFrame({"municipality_code": [], "period": [], "value": []})
+        return pd.DataFrame({"municipality_code": [], "period": [], "value": [], "input_periods": []})
     return pd.concat(parts, ignore_index=True)
+
+
+def component_periods(values: pd.DataFrame, period: int) -> dict[str, dict[str, int]]:
+    """Per municipality, the period of each component value an index of ``period`` rests on (its
+    latest not after ``period``, as ``component_scores`` takes): a 2024 index on 2007 access says so."""
+    local = values[(values["municipality_code"] != METROPOLITAN_CODE) & (values["period"] <= period)]
+    latest = local.groupby(["municipality_code", "indicator_id"])["period"].max().astype(int)
+    return {
+        str(code): {str(key): int(year) for key, year in rows.droplevel(0).items()}
+        for code, rows in latest.groupby(level=0)
+    }
 
 
 def sensitivity(
@@ -311,6 +330,13 @@ def _describe(spec: CompositeSpec, keys: list[str]) -> str:
     return "; ".join(parts)
 
 
+PERIOD_RULE = (
+    "periodo P: cada año en que algún componente tiene valor; cada componente toma su valor más "
+    "reciente no posterior a P (un índice de 2024 puede descansar en valores de 2007); input_periods "
+    "da el año de cada componente de cada valor"
+)
+
+
 def _register(spec: CompositeSpec) -> None:
     scoring = (
         "cada indicador normalizado a 0–100 entre sus referencias mín–máx (invertido si menor es mejor, "
@@ -326,7 +352,7 @@ def _register(spec: CompositeSpec) -> None:
             title_en=f"Composite index: {dimension.title_en}",
             formula=scoring + "media ponderada de " + _describe(spec, [key]) + missing,
             unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
-            disclosure="derived",
+            disclosure="derived", period_rule=PERIOD_RULE,
             references=(*REFERENCES, *sorted({c.source for c in spec.members(key)})),
         )(_dimension_function(spec, key))  # fmt: skip
     weights = ", ".join(f"{key} {d.weight:g}" for key, d in spec.dimensions.items())
@@ -340,7 +366,7 @@ def _register(spec: CompositeSpec) -> None:
         f"(Π max(s_d, {GEOMETRIC_FLOOR:g})^w_d con los pesos w_d normalizados a suma 1, "
         f"puntuaciones bajo {GEOMETRIC_FLOOR:g} llevadas a {GEOMETRIC_FLOOR:g} en la escala 0–100)",
         unit="puntos (0–100)", direction="higher_is_better", inputs=(VALUES, "municipalities"),
-        disclosure="derived",
+        disclosure="derived", period_rule=PERIOD_RULE,
         references=REFERENCES,
     )(_overall_function(spec))  # fmt: skip
 
