@@ -103,8 +103,8 @@ DISCLOSURE_METHODS: dict[str, str | None] = {
     "valor reservado) y complementaria entre los distritos, su municipio de 2024 y el total "
     "metropolitano, verificada con un programa lineal: ningún valor reservado queda determinado por "
     "los publicados (observatory/disclosure.py)",
-    "derived": "calculado solo a partir de los valores publicados: sin valor donde uno de ellos está "
-    "reservado",
+    "derived": "calculado solo a partir de los valores publicados: un valor reservado no entra en él "
+    "(sin valor donde falta, o el que dan solo los publicados, como dice su fórmula)",
 }
 """What each disclosure policy does, for the technical sheets."""
 REGISTRY: dict[str, Indicator] = {}
