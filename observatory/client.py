@@ -13,6 +13,7 @@ its ``[withheld]`` rule names (null, flag ``suppressed``), a local store keeps t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -231,6 +232,11 @@ class RemoteSource:
         if not features and not self._get("/collections/indicators/items", {"limit": 1}).json()["features"]:
             raise NoData(f"the observatory at {self.client.base_url} has no indicator values; {NO_DATA}")
         table = pd.DataFrame([feature["properties"] for feature in features], columns=LONG_COLUMNS)
+        # JSON text, as the store, the CSV feed and a local source hold it
+        table["input_periods"] = [
+            None if periods is None else json.dumps(periods, sort_keys=True, separators=(",", ":"))
+            for periods in table["input_periods"]
+        ]
         return long_frame(table, [shapely.geometry.shape(feature["geometry"]) for feature in features])
 
     def layer(self, layer: Layer, *, bbox: Bbox | None, cql2: str | None) -> gpd.GeoDataFrame:

@@ -299,7 +299,9 @@ def test_population_density_urbanised(amss: Store, settings: Settings, tmp_path:
     values = outcome.values.set_index("municipality_code")
     # West: 10,000 people / (200 ha of Z1 + 50 ha of Z2); east: 3,000 / 50 ha of Z2.
     assert values["value"].to_dict() == pytest.approx({"0001": 10_000 / 250, "0002": 3_000 / 50}, rel=1e-9)
-    assert (values["period"] == 2007).all() and (values["unit"] == "hab/ha").all()
+    # the 2007 census over the plan of 2017 (the zones' version): dated by the later of the two
+    assert (values["period"] == 2017).all() and (values["unit"] == "hab/ha").all()
+    assert set(values["input_periods"]) == {'{"census":2007,"zoning":2017}'}
 
 
 def test_population_density_urbanised_regrouped_and_without_urban_land(tmp_path: Path) -> None:
