@@ -22,9 +22,11 @@ Values are compared keyed by (indicator, geography, municipality code, period) w
 1e-6 absolute or relative. The script prints one row per indicator and geography and exits 1 on any
 mismatch, on a value recomputed here that the store lacks, or on a stored value not recomputed here.
 
-Indicators NOT recomputed yet (listed in the output too): population_in_hotspots_share. With
---skip-network the four network accessibility indicators are not recomputed either and the composite
-takes them from the store (said in the output).
+Every indicator of the sheets is recomputed (76: the 15 themes and the composite index). With
+--skip-network the four network accessibility indicators are not, and the composite takes them from
+the store (said in the output). population_in_hotspots_share runs its own Gi* and Benjamini-Hochberg
+on the published incident cells (which hexagons are published is read from the store's
+incident_cells, the disclosure module's choice; their counts are checked against the raw incidents).
 
 Where a value differs, the script also tries the reading it replaced (2007 census denominators for the
 violence rates, the previous zero rule of housing_permit_density, the other dating of the hazard
@@ -79,8 +81,103 @@ PLAN_CLASSES = {
 N_PLAN_CLASSES = 8
 URBANISED = {"habitacional", "comercio_servicios", "industria", "equipamiento", "mixto"}
 
-NOT_COVERED = {
-    "population_in_hotspots_share": "Gi* on the published incident cells: not yet recomputed",
+NOT_COVERED: dict[str, str] = {}
+
+# The period each value is dated by, as this audit reads the sheets (checked by the keys themselves: a
+# value at another period shows as missing here and extra in the store).
+DATING = {
+    **dict.fromkeys(
+        [
+            "homicide_rate",
+            "violent_incident_rate",
+            "robbery_rate",
+            "extortion_rate",
+            "homicide_rate_police",
+            "homicide_rate_smoothed",
+            "population_in_hotspots_share",
+        ],
+        "calendar year of the events / police table",
+    ),
+    **dict.fromkeys(
+        [
+            "permits_count",
+            "site_rulings_count",
+            "authorised_floor_area",
+            "declared_investment",
+            "mean_processing_days",
+            "median_processing_days",
+            "resolved_within_legal_limit",
+            "mean_processing_days_rulings",
+            "median_processing_days_rulings",
+            "resolved_within_legal_limit_rulings",
+            "housing_permits_share",
+            "housing_rulings_share",
+            "permits_compatible_share",
+            "housing_permit_density",
+            "investment_per_authorised_m2",
+            "median_investment_per_m2",
+        ],
+        "year of resolution",
+    ),
+    **dict.fromkeys(
+        ["permits_in_hazard_zones", "floor_area_in_hazard_zones"],
+        "year as the sheet states (submission or resolution)",
+    ),
+    "complaints_without_permit_share": "year of the complaint",
+    **dict.fromkeys(
+        [
+            "population_density",
+            "population_density_urbanised",
+            "public_space_per_inhabitant",
+            "schools_per_10k",
+            "health_facilities_per_10k",
+        ],
+        "2007 (the census population)",
+    ),
+    **dict.fromkeys(
+        ["built_up_density", "green_cover_share", "green_area_per_inhabitant", "flood_exposed_area_100y"],
+        "the raster catalogue's year (layers/rasters/*.toml)",
+    ),
+    **dict.fromkeys(
+        [
+            "flood_exposed_population_100y",
+            "flood_exposed_population_share_100y",
+            "landslide_high_population",
+            "landslide_high_population_share",
+            "transit_route_length_per_10k",
+            "transit_stop_access_500m",
+            "health_access_1km",
+            "school_access_1km",
+            "public_space_access_400m",
+        ],
+        "the population layer's period",
+    ),
+    **dict.fromkeys(["street_density", "intersection_density"], "the street extract's period (its manifest)"),
+    "land_use_mix": "the plan version's year",
+    "population_growth_rate": "the later census",
+    **dict.fromkeys(
+        [
+            "dependency_ratio",
+            "sex_ratio",
+            "piped_water_coverage",
+            "sewer_coverage",
+            "electricity_coverage",
+            "overcrowding_rate",
+            "poverty_rate",
+            "school_attendance_rate",
+            "literacy_rate",
+            "employment_rate",
+            "unemployment_rate",
+            "businesses_per_1000",
+            "employees_per_business",
+            "poverty_gini",
+            "access_gini",
+            "poverty_theil",
+            "poverty_theil_between",
+            "poverty_theil_within",
+        ],
+        "the statistics' year",
+    ),
 }
 
 
@@ -423,6 +520,7 @@ class Results:
     def __init__(self):
         self.v = {}  # (indicator, geography, unit, period) -> value
         self.notes = defaultdict(list)
+        self.failures: list[str] = []
 
     def put(self, ind, geo, unit, period, value):
         if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -640,7 +738,15 @@ def urban_control(res: Results, raw: Raw, sheets: dict, st: dict, bar, alt: Resu
                     float(np.median(both["investment_usd"] / both["floor_area_m2"])),
                 )
         # housing permit density: years in which a construction permit was resolved (NEW: none -> no value)
-        dyears = sorted(k.loc[k["resolved_ok"], "ryear"].dropna().astype(int).unique())
+        hf = sheets.get("housing_permit_density", {}).get("formula", "")
+        if re.search(r"sin valor un año en que no aprob", hf):  # the sheet: years with an approved permit
+            dyears = [int(y) for y in sorted(ap["ryear"].dropna().astype(int).unique())]
+            drule = "years in which a construction permit was approved (the sheet)"
+        else:  # issue 20's wording: years in which a construction permit was resolved
+            dyears = [int(y) for y in sorted(k.loc[k["resolved_ok"], "ryear"].dropna().astype(int).unique())]
+            drule = "years in which a construction permit was resolved (issue 20; the sheet states no rule)"
+        if geo == GEO07:
+            res.notes["housing_permit_density"].append(f"values in {drule}: {dyears}")
         hc = ap[ap["use_class"] == "habitacional"].groupby(["u", "ryear"]).size()
         area = defaultdict(float)
         for c in raw.codes:
@@ -1247,6 +1353,74 @@ def accessibility(res: Results, raw: Raw, cells_pop, pop_period, bar):
     bar()
 
 
+def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar):
+    """population_in_hotspots_share: Gi* (binary H3 ring-1 weights with the focal cell) of the published
+    incident counts per H3 r8 hexagon (withheld hexagons count 0), p = normal upper tail of |z|,
+    Benjamini-Hochberg cut-off as esda.fdr computes it (alpha 0.05), hot = z > 0 and p under it;
+    the share of each municipality's population-cell people whose centre's hexagon is hot.
+    Which hexagons are published is the disclosure module's choice: read from the store's
+    incident_cells (their counts are checked against the raw incidents here). The lattice ("todas
+    las celdas del AMSS", not defined further on the sheet): hexagons whose centre lies in a
+    municipality, plus every hexagon published in any year."""
+    import h3
+    import shapely
+    from scipy.stats import norm
+
+    if cells is None or cells.empty:
+        res.notes["population_in_hotspots_share"].append("no incident_cells in the store: not recomputed")
+        return
+    _, inc = raw.incidents()
+    inc["hex"] = [h3.latlng_to_cell(p.y, p.x, 8) for p in inc.geometry]
+    raw_counts = inc.groupby(["hex", "municipality_code", "year"]).size()
+    same = sum(
+        int(raw_counts.get((h, c, int(y)), -1) == int(n))
+        for h, c, y, n in zip(
+            cells["h3_cell"], cells["municipality_code"], cells["year"], cells["incidents"], strict=True
+        )
+    )
+    res.notes["population_in_hotspots_share"].append(
+        f"published incident cells whose count the raw incidents reproduce: {same} of {len(cells)}"
+    )
+    if same != len(cells):
+        res.failures.append(
+            f"{len(cells) - same} published incident cells differ from the raw incidents' counts"
+        )
+    centre = set()
+    for g in raw.munis.geometry:
+        for poly in shapely.get_parts(g):
+            centre |= set(h3.geo_to_cells(poly.__geo_interface__, 8))
+    lattice = sorted(centre | set(cells["h3_cell"]))
+    idx = {h: i for i, h in enumerate(lattice)}
+    nbrs = [[idx[k] for k in h3.grid_disk(h, 1) if k in idx] for h in lattice]
+    n = len(lattice)
+    W = np.array([len(nb) for nb in nbrs], float)
+    cp = cells_pop.copy()
+    cen = cp.geometry.centroid
+    cp["hex"] = [h3.latlng_to_cell(p.y, p.x, 8) for p in cen]
+    for y in sorted(inc["year"].unique()):
+        pub = cells[cells["year"] == y].groupby("h3_cell")["incidents"].sum()
+        x = np.array([pub.get(h, 0) for h in lattice], float)
+        lag = np.array([x[nb].sum() for nb in nbrs])
+        xb = x.mean()
+        sd = math.sqrt((x**2).mean() - xb**2)
+        if sd == 0:
+            hot = set()
+        else:
+            z = (lag - xb * W) / (sd * np.sqrt(W * (n - W) / (n - 1)))
+            p = norm.sf(np.abs(z))
+            ps = np.sort(p)[::-1]
+            k = np.arange(n, 0, -1) * 0.05 / n
+            sig = np.nonzero(ps < k)[0]
+            cut = k[sig[0]] if len(sig) else 0.001 * 0.05
+            hot = {lattice[i] for i in range(n) if z[i] > 0 and p[i] < cut}
+        for geo, m in both_geos(raw):
+            d = cp.assign(u=cp["municipality_code"].map(m), hp=cp["population"] * cp["hex"].isin(hot))
+            g = d.groupby("u")[["population", "hp"]].sum()
+            for u, r_ in g.iterrows():
+                res.put("population_in_hotspots_share", geo, u, int(y), 100 * r_["hp"] / r_["population"])
+    bar()
+
+
 # ------------------------------------------------------------------------------------------ composite
 def parse_components(text: str) -> list[tuple[str, float, float, float, bool]]:
     out = []
@@ -1357,6 +1531,19 @@ def composite(res: Results, sheets: dict, stored: pd.DataFrame):
 
 
 # ------------------------------------------------------------------------------------------- compare
+def read_incident_cells(data_dir: Path, store: Path | None) -> pd.DataFrame | None:
+    path = store or (data_dir / "observatory.gpkg")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return pd.read_sql_query(
+            "SELECT h3_cell, municipality_code, year, incidents FROM incident_cells", con
+        )
+    except Exception:
+        return None
+    finally:
+        con.close()
+
+
 def read_store(data_dir: Path, store: Path | None) -> pd.DataFrame:
     path = store or (data_dir / "observatory.gpkg")
     if not path.exists():
@@ -1458,12 +1645,17 @@ def main(argv=None) -> int:
         console = None
 
     def say(*a):
-        (console.print if console else print)(*a)
+        if console:
+            console.print(*a, markup=False, highlight=False)
+        else:
+            print(*a)
 
     stored = read_store(args.data_dir, args.store)
     sheets = get_sheets(args)
     if args.save_sheets:
-        args.save_sheets.write_text(json.dumps({"indicators": list(sheets.values())}, ensure_ascii=False, indent=1))
+        args.save_sheets.write_text(
+            json.dumps({"indicators": list(sheets.values())}, ensure_ascii=False, indent=1)
+        )
     st = settings_values()
     say(
         f"store: {args.store or args.data_dir / 'observatory.gpkg'} ({len(stored)} values); sheets: {len(sheets)}; "
@@ -1498,6 +1690,13 @@ def main(argv=None) -> int:
             "network accessibility",
             lambda b: None if args.skip_network else accessibility(res, raw, *state["cells"], b),
             3,
+        ),
+        (
+            "hot spots",
+            lambda b: hotspots(
+                res, raw, read_incident_cells(args.data_dir, args.store), state["cells"][0], b
+            ),
+            1,
         ),
         ("composite", lambda b: (composite(res, sheets, stored), b()), 1),
         ("other readings (diagnosis)", alt_readings, 1),
@@ -1622,13 +1821,63 @@ def main(argv=None) -> int:
         for k in s:
             if k in ("dating", "period_rule", "dating_rule", "periodo") and sid in covered:
                 say(f"  {sid}: dating rule on the sheet: {s[k]}")
+    # dating: the sheet's own words about the period, and the stored periods against the audit's
+    say(
+        "\nDating (period of each value): the audit's rule; stored periods not produced by it; the sheet's words"
+    )
+    dating_keys = ("dating", "dating_rule", "period_rule", "vintage", "periodo")
+    KNOWN_SHEET_KEYS = {
+        "direction",
+        "disclosure",
+        "formula",
+        "id",
+        "inputs",
+        "iso37120",
+        "latest_period",
+        "periods",
+        "references",
+        "sdg_target",
+        "settings",
+        "theme",
+        "theme_title",
+        "title",
+        "unit",
+    }
+    for ind in sorted(covered):
+        sh = sheets.get(ind, {})
+        words = next((f"{k}: {sh[k]}" for k in dating_keys if sh.get(k)), None)
+        if words is None:  # a field the sheets did not have when this was written
+            new = [k for k in sh if k not in KNOWN_SHEET_KEYS and re.search(r"dat|period|vintage|vigen", k)]
+            words = "; ".join(f"{k}: {sh[k]}" for k in new) or None
+        if words is None:
+            m_ = re.search(
+                r"(periodo:[^;]*|por año de [a-zñóí ]+|se fecha [^;]*|el año de la cobertura)",
+                sh.get("formula", ""),
+            )
+            words = f"formula: …{m_.group(1)}" if m_ else "(the sheet states no dating rule)"
+        mine = {k[3] for k in res.v if k[0] == ind}
+        theirs = set(stored.loc[stored["indicator_id"] == ind, "period"].astype(int))
+        extra = sorted(theirs - mine)
+        rule = DATING.get(ind, "the index period (every component's latest value not after it)")
+        say(
+            f"  {ind:36s} {rule:55s} {'stored periods OK' if not extra else f'stored periods not expected: {extra}'}  | {words[:90]}"
+        )
+    # the settings the sheets print against those used here
+    for sid, sh in sheets.items():
+        for k, v in (sh.get("settings") or {}).items():
+            name = k.removeprefix("OBSERVATORY_").lower()
+            if name in st and float(st[name]) != float(v):
+                res.failures.append(f"{sid}: the sheet prints {k} = {v}, the settings give {st[name]}")
     if "input_periods" in stored.columns:
         nn = stored["input_periods"].isna().sum()
         say(f"  input_periods: present in the store; {nn} of {len(stored)} values lack it")
     else:
         say("  input_periods: the store has no such column yet")
     say("\nCovered (recomputed here): " + ", ".join(sorted(covered)))
-    say("NOT covered: " + ", ".join(f"{i} ({NOT_COVERED.get(i, 'not recomputed')})" for i in not_cov))
+    say(
+        "NOT covered: "
+        + (", ".join(f"{i} ({NOT_COVERED.get(i, 'not recomputed')})" for i in not_cov) or "none")
+    )
     nbad = sum(r["mismatches"] for r in rows)
     nmiss = sum(r["missing_in_store"] for r in rows)
     nextra = sum(r["extra_in_store"] for r in rows)
@@ -1646,7 +1895,9 @@ def main(argv=None) -> int:
         f"\nRESULT: {ncomp} values compared over {len(covered)} indicators; {nbad} mismatches, "
         f"{nmiss} recomputed values missing in the store, {nextra} stored values not recomputed"
     )
-    return 1 if (nbad or nmiss or nextra) else 0
+    for f in res.failures:
+        say(f"FAILED CHECK: {f}")
+    return 1 if (nbad or nmiss or nextra or res.failures) else 0
 
 
 if __name__ == "__main__":
