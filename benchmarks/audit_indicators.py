@@ -82,6 +82,82 @@ N_PLAN_CLASSES = 8
 URBANISED = {"habitacional", "comercio_servicios", "industria", "equipamiento", "mixto"}
 
 NOT_COVERED: dict[str, str] = {}
+NETWORK = ("transit_stop_access_500m", "health_access_1km", "school_access_1km", "public_space_access_400m")
+HANDLED = {
+    *NETWORK,
+    "homicide_rate",
+    "violent_incident_rate",
+    "robbery_rate",
+    "extortion_rate",
+    "homicide_rate_police",
+    "homicide_rate_smoothed",
+    "population_in_hotspots_share",
+    "permits_count",
+    "site_rulings_count",
+    "authorised_floor_area",
+    "declared_investment",
+    "mean_processing_days",
+    "median_processing_days",
+    "resolved_within_legal_limit",
+    "mean_processing_days_rulings",
+    "median_processing_days_rulings",
+    "resolved_within_legal_limit_rulings",
+    "housing_permits_share",
+    "housing_rulings_share",
+    "permits_compatible_share",
+    "complaints_without_permit_share",
+    "housing_permit_density",
+    "investment_per_authorised_m2",
+    "median_investment_per_m2",
+    "permits_in_hazard_zones",
+    "floor_area_in_hazard_zones",
+    "population_density",
+    "population_density_urbanised",
+    "built_up_density",
+    "land_use_mix",
+    "green_cover_share",
+    "green_area_per_inhabitant",
+    "flood_exposed_area_100y",
+    "flood_exposed_population_100y",
+    "flood_exposed_population_share_100y",
+    "landslide_high_population",
+    "landslide_high_population_share",
+    "public_space_per_inhabitant",
+    "schools_per_10k",
+    "health_facilities_per_10k",
+    "transit_route_length_per_10k",
+    "street_density",
+    "intersection_density",
+    "dependency_ratio",
+    "sex_ratio",
+    "population_growth_rate",
+    "school_attendance_rate",
+    "literacy_rate",
+    "employment_rate",
+    "unemployment_rate",
+    "piped_water_coverage",
+    "sewer_coverage",
+    "electricity_coverage",
+    "overcrowding_rate",
+    "poverty_rate",
+    "businesses_per_1000",
+    "employees_per_business",
+    "poverty_gini",
+    "access_gini",
+    "poverty_theil",
+    "poverty_theil_between",
+    "poverty_theil_within",
+    "cpi_services",
+    "cpi_mobility",
+    "cpi_risk",
+    "cpi_environment",
+    "cpi_urban_control",
+    "cpi_violence",
+    "cpi_equity",
+    "cpi_infrastructure",
+    "cpi_education",
+    "cpi_overall",
+}
 
 # The period each value is dated by, as this audit reads the sheets (checked by the keys themselves: a
 # value at another period shows as missing here and extra in the store).
@@ -579,7 +655,9 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
         "extortion_rate": ({"extorsion"}, "count"),
     }
     for ind, (tset, what) in defs.items():
-        needed = set(types) if tset is None else tset
+        # every incident: all the types the manifest maps (a source covering fewer leaves it missing)
+        tspec = man["fields"]["type"]
+        needed = set(tspec["values"].values()) if tset is None else tset
         if not needed <= set(types):
             res.notes[ind].append(
                 f"types {sorted(needed - set(types))} not in the source's coverage: no value"
@@ -602,6 +680,12 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
         for c, p, v in zip(pnc["municipality_code"], pnc["period"], pnc["value"], strict=False)
         if pd.notna(v)
     }
+    pman = manifest(raw.sample, "homicidios_pnc")
+    if pman.get("coverage"):  # declared coverage: 0 where a covered year has no row, nothing outside
+        pyears, _, how = coverage_of(pman)
+        num = {(c, y): num.get((c, y), 0.0) for c in raw.codes for y in pyears}
+        if not census_only:
+            res.notes["homicide_rate_police"].append(f"coverage ({how}): {min(pyears)}–{max(pyears)}")
     den = {k: denom(*k) for k in num}
     ratio_by_unit(res, "homicide_rate_police", raw, num, den, 1e5)
     bar()
@@ -1713,8 +1797,11 @@ def main(argv=None) -> int:
             print("…", name)
             fn(lambda: None)
 
-    covered = set(res.indicators())
     all_ids = set(sheets) | set(stored["indicator_id"])
+    # every indicator this script recomputes counts as covered even where it finds no value (a stored
+    # value it does not reproduce is then "extra"); only what it was told to skip is not
+    skipped = set(NETWORK) if args.skip_network else set()
+    covered = (all_ids - skipped - set(NOT_COVERED)) & (HANDLED | set(res.indicators()))
     not_cov = sorted(all_ids - covered)
     rows, details = compare(res, stored, covered)
     if console:
