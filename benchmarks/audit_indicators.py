@@ -633,20 +633,21 @@ def ratio_by_unit(res, ind, raw, num: dict, den: dict, scale=1.0, keys=None):
 def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = False):
     """census_only: the previous reading (2007 census for every year), for the diagnosis only."""
     man, inc = raw.incidents()
-    years, types, how = coverage_of(man)
+    cov = man.get("coverage")
+    all_types = set(man["fields"]["type"]["values"].values())
+    if cov:  # declared: [coverage] years = [first, last], types = [...] (none: every type)
+        years, types, how = coverage_of(man)
+        types = set(cov.get("types") or all_types)
+    else:  # undeclared (sheet of 5abbcbd): the years in which the source records that type somewhere
+        years, types, how = None, all_types, "the years each type is recorded"
     if not census_only:
         res.notes["violence"].append(
-            f"incidents coverage ({how}): years {min(years)}–{max(years)}, types {sorted(types)}"
+            f"incidents coverage ({how}): "
+            + (f"years {min(years)}–{max(years)}, " if years else "")
+            + f"types {sorted(types)}"
         )
     stats = raw.stats()
-    proj = stats[stats["variable"] == "poblacion_estimada"]
-    projd = {
-        (c, int(p)): float(v)
-        for c, p, v in zip(proj["municipality_code"], proj["period"], proj["value"], strict=False)
-    }
-
-    def denom(c, y):  # NEW definition (issue 20): yearly estimate of year y, else the 2007 census
-        return raw.pop07[c] if census_only else projd.get((c, y), raw.pop07[c])
+    denom = year_population(raw, census_only)
 
     defs = {
         "homicide_rate": ({"homicidio"}, "fatalities"),
@@ -667,8 +668,9 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
         grp = sub.groupby(["municipality_code", "year"])
         numer = (grp["fatalities"].sum() if what == "fatalities" else grp.size()).to_dict()
         num, den = {}, {}
+        yrs = years if years is not None else sorted(sub["year"].unique())
         for c in raw.codes:
-            for y in years:  # zero only inside the declared coverage
+            for y in yrs:  # zero only inside the coverage
                 num[(c, y)] = float(numer.get((c, y), 0))
                 den[(c, y)] = denom(c, y)
         ratio_by_unit(res, ind, raw, num, den, 1e5)
@@ -680,18 +682,46 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
         for c, p, v in zip(pnc["municipality_code"], pnc["period"], pnc["value"], strict=False)
         if pd.notna(v)
     }
-    pman = manifest(raw.sample, "homicidios_pnc")
-    if pman.get("coverage"):  # declared coverage: 0 where a covered year has no row, nothing outside
-        pyears, _, how = coverage_of(pman)
-        num = {(c, y): num.get((c, y), 0.0) for c in raw.codes for y in pyears}
-        if not census_only:
-            res.notes["homicide_rate_police"].append(f"coverage ({how}): {min(pyears)}–{max(pyears)}")
+    # the sheet: "un municipio o año que la tabla no da no tiene valor" (no zero filled in)
     den = {k: denom(*k) for k in num}
     ratio_by_unit(res, "homicide_rate_police", raw, num, den, 1e5)
     bar()
 
 
-def smoothed(res: Results, raw: Raw, sheets, stored: pd.DataFrame, census_only: bool = False):
+def year_population(raw: Raw, census_only: bool = False):
+    """denom(code, year): the year's loaded estimate; a year after the last estimate takes the latest
+    earlier one; a municipality without estimates (or census_only), the 2007 census."""
+    stats = raw.stats()
+    proj = stats[stats["variable"] == "poblacion_estimada"]
+    projd = {
+        (c, int(p)): float(v)
+        for c, p, v in zip(proj["municipality_code"], proj["period"], proj["value"], strict=True)
+    }
+    est_years = defaultdict(list)
+    for c, y in projd:
+        est_years[c].append(y)
+
+    def denom(c, y):
+        if census_only:
+            return raw.pop07[c]
+        ys = [e for e in est_years.get(c, []) if e <= y]
+        return projd[(c, max(ys))] if ys else raw.pop07[c]
+
+    return denom
+
+
+def smoothed(
+    res: Results,
+    raw: Raw,
+    sheets,
+    stored: pd.DataFrame,
+    census_only: bool = False,
+    rates_from: Results | None = None,
+    victims_pop: str = "same",
+):
+    """Marshall (1991) global EB over the units whose homicide_rate is published (store's flags).
+    victims = published rate x the population it was computed on ("same"), or x the 2007 census
+    ("census": a diagnosis only)."""
     """Marshall (1991) global EB over the units whose homicide_rate is published (store's flags)."""
     sup = set(
         zip(
@@ -708,29 +738,18 @@ def smoothed(res: Results, raw: Raw, sheets, stored: pd.DataFrame, census_only: 
             strict=False,
         )
     )
-    stats = raw.stats()
-    proj = stats[stats["variable"] == "poblacion_estimada"]
-    projd = {
-        (c, int(p)): float(v)
-        for c, p, v in zip(proj["municipality_code"], proj["period"], proj["value"], strict=False)
-    }
+    denom = year_population(raw, census_only)
+    census = year_population(raw, True)
+    src = rates_from if rates_from is not None else res
     for geo, m in both_geos(raw):
-        rates = {(u, p): v for (i, g, u, p), v in res.v.items() if i == "homicide_rate" and g == geo}
+        rates = {(u, p): v for (i, g, u, p), v in src.v.items() if i == "homicide_rate" and g == geo}
         for p in sorted({p for _, p in rates}):
             units = [u for (u, q) in rates if q == p and (geo, u, p) not in sup]
             if not units:
                 continue
-            n = np.array(
-                [
-                    sum(
-                        raw.pop07[c] if census_only else projd.get((c, p), raw.pop07[c])
-                        for c in raw.codes
-                        if m[c] == u
-                    )
-                    for u in units
-                ]
-            )
-            y = np.array([rates[(u, p)] * nn / 1e5 for u, nn in zip(units, n, strict=False)])
+            pick = census if victims_pop == "census" else denom
+            n = np.array([sum(pick(c, p) for c in raw.codes if m[c] == u) for u in units])
+            y = np.array([rates[(u, p)] * nn / 1e5 for u, nn in zip(units, n, strict=True)])
             r = y / n
             b = y.sum() / n.sum()
             s2 = (n * (r - b) ** 2).sum() / n.sum()
@@ -1505,6 +1524,146 @@ def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar)
     bar()
 
 
+STATIC = (
+    "population_density",
+    "population_density_urbanised",
+    "land_use_mix",
+    "built_up_density",
+    "green_cover_share",
+    "green_area_per_inhabitant",
+    "flood_exposed_area_100y",
+    "flood_exposed_population_100y",
+    "flood_exposed_population_share_100y",
+    "landslide_high_population",
+    "landslide_high_population_share",
+    "public_space_per_inhabitant",
+    "schools_per_10k",
+    "health_facilities_per_10k",
+    "transit_route_length_per_10k",
+    "street_density",
+    "intersection_density",
+    *NETWORK,
+)
+
+
+def layer_periods(raw: Raw) -> dict[str, int]:
+    """The period of each non-yearly input, from the files and the catalogue (never the store)."""
+    out = {"municipalities": 2007}  # the census population the municipalities carry (population_2007)
+    out["population"] = int(manifest(raw.sample, "poblacion")["fields"]["period"]["value"])
+    out["streets"] = int(manifest(raw.sample, "calles_osm")["fields"]["period"]["value"])
+    for layer in ("land_cover", "flood_depth_100y", "landslide_susceptibility"):
+        y = tomllib.loads((REPO / "layers" / "rasters" / f"{layer}.toml").read_text()).get("year")
+        if y:
+            out[layer] = int(y)
+    import geopandas as gpd
+
+    zman = manifest(raw.sample, "esquema_director")
+    v = str(gpd.read_file(raw.sample / zman["source"]["path"])[zman["fields"]["plan_version"]].iloc[0])
+    out["zoning"] = int(re.search(r"(\d{4})", v).group(1))
+    return out
+
+
+def redate(res: Results, raw: Raw, sheets: dict) -> None:
+    """Sheets with the rule "si ningún insumo es anual, el más reciente de los periodos de sus insumos":
+    a non-yearly indicator is dated by the latest period of the inputs its sheet lists."""
+    lp = layer_periods(raw)
+    moved = []
+    for ind in STATIC:
+        sh = sheets.get(ind, {})
+        rule = str(sh.get("period_rule", ""))
+        if "más reciente" not in rule:
+            continue
+        ps = [lp[i] for i in sh.get("inputs", []) if i in lp]
+        if not ps:
+            continue
+        new = max(ps)
+        for k in [k for k in res.v if k[0] == ind and k[3] != new]:
+            res.v[(k[0], k[1], k[2], new)] = res.v.pop(k)
+            moved.append(ind)
+    if moved:
+        res.notes["dating"].append(
+            "non-yearly indicators dated by their inputs' latest period (sheets' period_rule; inputs "
+            + ", ".join(f"{k} {v}" for k, v in sorted(lp.items()))
+            + ")"
+        )
+
+
+ANNUAL_INPUTS = ("incidents", "permits", "complaints", "statistics", "incident_cells", "indicators")
+
+
+def check_input_periods(stored: pd.DataFrame, sheets: dict, raw: Raw, res: Results, say) -> None:
+    """The sheets' period_rule: "el año de sus registros anuales ...; si ningún insumo es anual, el más
+    reciente de los periodos de sus insumos; cada valor lista en input_periods el periodo de cada
+    insumo que usó". Checked on every stored value: (1) its period against its own input_periods
+    (a failure when it does not follow the rule); (2) the periods it lists for the non-yearly layers
+    against those of the files (warnings); (3) for the violence rates, the population year listed
+    against the estimate the audit used (warnings)."""
+    lp = layer_periods(raw)
+    denom_year = {}
+    stats = raw.stats()
+    est = stats[stats["variable"] == "poblacion_estimada"]
+    for c in raw.codes:
+        denom_year[c] = sorted(int(p) for p in est.loc[est["municipality_code"] == c, "period"])
+    rule_bad, listed_bad, pop_bad = defaultdict(list), defaultdict(list), defaultdict(list)
+    for ind, geo, u, per, ip in zip(
+        stored["indicator_id"],
+        stored["geography"],
+        stored["municipality_code"],
+        stored["period"],
+        stored["input_periods"],
+        strict=True,
+    ):
+        if not ip:
+            continue
+        try:
+            d = json.loads(ip)
+        except ValueError:
+            rule_bad[ind].append(f"{u} {per}: input_periods not JSON")
+            continue
+        vals = {k: v for k, v in d.items() if isinstance(v, int)}
+        annual = [v for k, v in vals.items() if k in ANNUAL_INPUTS]
+        if annual:
+            if any(v != per for v in annual):
+                rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
+        elif vals and per != max(vals.values()):
+            rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
+        for k, v in vals.items():
+            if k in lp and k != "municipalities" and v != lp[k] and not (k == "population" and annual):
+                listed_bad[ind].append(f"{u} {per}: {k} {v} (the file: {lp[k]})")
+        for k in sheets.get(ind, {}).get("inputs", []):
+            if k in lp and k not in ("municipalities",) and k not in vals:
+                listed_bad[ind].append(f"{u} {per}: {k} not listed")
+        if (
+            ind
+            in (
+                "homicide_rate",
+                "violent_incident_rate",
+                "robbery_rate",
+                "extortion_rate",
+                "homicide_rate_police",
+            )
+            and "population" in vals
+        ):
+            codes = [c for c in raw.codes if (c if geo == GEO07 else raw.to24[c]) == u]
+            want = {max([y for y in denom_year[c] if y <= per], default=2007) for c in codes}
+            if vals["population"] not in want:
+                pop_bad[ind].append(
+                    f"{geo} {u} {per}: population {vals['population']} (estimate used: {sorted(want)})"
+                )
+    for ind, lst in sorted(rule_bad.items()):
+        res.failures.append(
+            f"{ind}: {len(lst)} values whose period does not follow the period_rule given their input_periods, e.g. {lst[0]}"
+        )
+    for ind, lst in sorted(listed_bad.items()):
+        say(f"  input_periods warning {ind}: {len(lst)} values, e.g. {lst[0]}")
+    for ind, lst in sorted(pop_bad.items()):
+        say(f"  input_periods warning {ind}: {len(lst)} values list another population year, e.g. {lst[0]}")
+    if not (rule_bad or listed_bad or pop_bad):
+        say(
+            "  input_periods: every value's period follows the period_rule; the layers' periods listed agree with the files"
+        )
+
+
 # ------------------------------------------------------------------------------------------ composite
 def parse_components(text: str) -> list[tuple[str, float, float, float, bool]]:
     out = []
@@ -1753,14 +1912,24 @@ def main(argv=None) -> int:
     def der(b):
         state["cells"] = density_env_risk(res, raw, sheets, b)
 
+    alt2 = Results()  # smoothed rate from the published rates times the 2007 census
+    alt3 = Results()  # non-yearly indicators dated as before the period rule
+
     def alt_readings(b):
         violence(alt, raw, sheets, lambda: None, census_only=True)
         smoothed(alt, raw, sheets, stored, census_only=True)
+        smoothed(alt2, raw, sheets, stored, rates_from=res, victims_pop="census")
         mixed = Results()
         mixed.v = {k: v for k, v in res.v.items() if not k[0].startswith("cpi_")}
         mixed.v.update(alt.v)
         composite(mixed, sheets, stored)
         alt.v.update({k: v for k, v in mixed.v.items() if k[0].startswith("cpi_")})
+        b()
+
+    def composite_step(b):
+        alt3.v = {k: v for k, v in res.v.items() if k[0] in STATIC}
+        redate(res, raw, sheets)
+        composite(res, sheets, stored)
         b()
 
     steps = [
@@ -1782,7 +1951,7 @@ def main(argv=None) -> int:
             ),
             1,
         ),
-        ("composite", lambda b: (composite(res, sheets, stored), b()), 1),
+        ("composite", composite_step, 1),
         ("other readings (diagnosis)", alt_readings, 1),
     ]
     total = sum(s[2] for s in steps)
@@ -1834,42 +2003,69 @@ def main(argv=None) -> int:
     else:
         print(pd.DataFrame(rows).to_string(index=False))
     # why: does another reading reproduce the store?
-    arows, _ = compare(alt, stored, {k[0] for k in alt.v})
-    amap = {(r["indicator"], r["geography"]): r for r in arows}
-    readings = {
-        "homicide_rate": "2007 census as denominator for every year (the sheet's current text)",
-        "violent_incident_rate": "2007 census as denominator for every year (the sheet's current text)",
-        "robbery_rate": "2007 census as denominator for every year (the sheet's current text)",
-        "extortion_rate": "2007 census as denominator for every year (the sheet's current text)",
-        "homicide_rate_police": "2007 census as denominator for every year (the sheet's current text)",
-        "homicide_rate_smoothed": "2007 census as denominator for every year (the sheet's current text)",
-        "housing_permit_density": "zeros in every year with an approved file of either procedure (previous rule)",
-        "permits_in_hazard_zones": "the other year (submission vs resolution)",
-        "floor_area_in_hazard_zones": "the other year (submission vs resolution)",
-        "transit_route_length_per_10k": "each geometry as drawn, no union",
-    }
-    say("\nDiagnosis of the differing indicators (another reading tried):")
+    census = "2007 census as denominator for every year (the sheets before issue 20)"
+    alts = [
+        (
+            alt,
+            {
+                **dict.fromkeys(
+                    [
+                        "homicide_rate",
+                        "violent_incident_rate",
+                        "robbery_rate",
+                        "extortion_rate",
+                        "homicide_rate_police",
+                        "homicide_rate_smoothed",
+                    ],
+                    census,
+                ),
+                "housing_permit_density": "zeros in every year with an approved file of either procedure (previous rule)",
+                "permits_in_hazard_zones": "the other year (submission vs resolution)",
+                "floor_area_in_hazard_zones": "the other year (submission vs resolution)",
+                "transit_route_length_per_10k": "each geometry as drawn, no union",
+            },
+        ),
+        (
+            alt2,
+            {
+                "homicide_rate_smoothed": "victims = published rate (on the year's estimate) x the 2007 census, EB weights the census"
+            },
+        ),
+        (
+            alt3,
+            dict.fromkeys(
+                STATIC, "dated as before the period rule (census, population layer, raster, extract, plan)"
+            ),
+        ),
+    ]
+    amaps = []
+    for a_res, labels in alts:
+        arows, _ = compare(a_res, stored, {k[0] for k in a_res.v})
+        amaps.append(({(r["indicator"], r["geography"]): r for r in arows}, labels))
+    say("\nDiagnosis of the differing indicators (other readings tried):")
     for r in rows:
-        if r["mismatches"] or r["missing_in_store"] or r["extra_in_store"]:
+        if not (r["mismatches"] or r["missing_in_store"] or r["extra_in_store"]):
+            continue
+        tried = False
+        for amap, labels in amaps:
             a = amap.get((r["indicator"], r["geography"]))
-            why = readings.get(
-                r["indicator"],
-                "composite recomputed with the other readings of its components"
-                if r["indicator"].startswith("cpi_")
-                else None,
-            )
+            why = labels.get(r["indicator"])
+            if why is None and r["indicator"].startswith("cpi_") and labels is amaps[0][1]:
+                why = "composite recomputed with the other readings of its components"
             if a is None or why is None:
-                say(f"  {r['indicator']} ({r['geography']}): no other reading tried")
-            else:
-                ok = not (a["mismatches"] or a["missing_in_store"] or a["extra_in_store"])
-                say(
-                    f"  {r['indicator']} ({r['geography']}): under '{why}': "
-                    + (
-                        "reproduces every stored value"
-                        if ok
-                        else f"{a['mismatches']} mismatches, {a['missing_in_store']} missing, {a['extra_in_store']} extra"
-                    )
+                continue
+            tried = True
+            ok = not (a["mismatches"] or a["missing_in_store"] or a["extra_in_store"])
+            say(
+                f"  {r['indicator']} ({r['geography']}): under '{why}': "
+                + (
+                    "reproduces every stored value"
+                    if ok
+                    else f"{a['mismatches']} mismatches, {a['missing_in_store']} missing, {a['extra_in_store']} extra"
                 )
+            )
+        if not tried:
+            say(f"  {r['indicator']} ({r['geography']}): no other reading tried")
     near = res.notes.pop("_near_once", [])
     if near:
         d = [
@@ -1904,10 +2100,6 @@ def main(argv=None) -> int:
             "  transit_route_length_per_10k: the audit counts the union of each route's geometries once (issue 20); "
             "the sheet does not say how a route's two directions count: " + f
         )
-    for sid, s in sheets.items():
-        for k in s:
-            if k in ("dating", "period_rule", "dating_rule", "periodo") and sid in covered:
-                say(f"  {sid}: dating rule on the sheet: {s[k]}")
     # dating: the sheet's own words about the period, and the stored periods against the audit's
     say(
         "\nDating (period of each value): the audit's rule; stored periods not produced by it; the sheet's words"
@@ -1946,6 +2138,8 @@ def main(argv=None) -> int:
         theirs = set(stored.loc[stored["indicator_id"] == ind, "period"].astype(int))
         extra = sorted(theirs - mine)
         rule = DATING.get(ind, "the index period (every component's latest value not after it)")
+        if ind in STATIC and "más reciente" in str(sh.get("period_rule", "")):
+            rule = f"latest period of its inputs ({', '.join(sorted(map(str, mine)))})"
         say(
             f"  {ind:36s} {rule:55s} {'stored periods OK' if not extra else f'stored periods not expected: {extra}'}  | {words[:90]}"
         )
@@ -1958,6 +2152,7 @@ def main(argv=None) -> int:
     if "input_periods" in stored.columns:
         nn = stored["input_periods"].isna().sum()
         say(f"  input_periods: present in the store; {nn} of {len(stored)} values lack it")
+        check_input_periods(stored, sheets, raw, res, say)
     else:
         say("  input_periods: the store has no such column yet")
     say("\nCovered (recomputed here): " + ", ".join(sorted(covered)))
