@@ -597,6 +597,7 @@ class Results:
         self.v = {}  # (indicator, geography, unit, period) -> value
         self.notes = defaultdict(list)
         self.failures: list[str] = []
+        self.n: dict = {}  # (indicator, geography, unit, period) -> records behind the value
 
     def put(self, ind, geo, unit, period, value):
         if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -611,8 +612,9 @@ def both_geos(raw: Raw):
     return ((GEO07, {c: c for c in raw.codes}), (GEO24, raw.to24))
 
 
-def ratio_by_unit(res, ind, raw, num: dict, den: dict, scale=1.0, keys=None):
-    """num/den keyed (code, period); 2024 from summed numerators and denominators (all districts)."""
+def ratio_by_unit(res, ind, raw, num: dict, den: dict, scale=1.0, keys=None, nrec: dict | None = None):
+    """num/den keyed (code, period); 2024 from summed numerators and denominators (all districts).
+    nrec: the records behind each value (the store's n), summed likewise."""
     keys = keys if keys is not None else set(num) & set(den)
     for geo, m in both_geos(raw):
         agg_n, agg_d, cnt = defaultdict(float), defaultdict(float), defaultdict(int)
@@ -623,6 +625,10 @@ def ratio_by_unit(res, ind, raw, num: dict, den: dict, scale=1.0, keys=None):
             agg_n[(u, p)] += num.get((c, p), 0.0)
             agg_d[(u, p)] += den[(c, p)]
             cnt[(u, p)] += 1
+            if nrec is not None:
+                res.n[(ind, geo, str(u), int(p))] = res.n.get((ind, geo, str(u), int(p)), 0) + nrec.get(
+                    (c, p), 0
+                )
         for (u, p), d in agg_d.items():
             need = sum(1 for c in raw.codes if m[c] == u)
             if cnt[(u, p)] != need or d == 0:
@@ -667,13 +673,14 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
         sub = inc if tset is None else inc[inc["type"].isin(tset)]
         grp = sub.groupby(["municipality_code", "year"])
         numer = (grp["fatalities"].sum() if what == "fatalities" else grp.size()).to_dict()
+        events = grp.size().to_dict()  # n = events (hechos) on every violence sheet
         num, den = {}, {}
         yrs = years if years is not None else sorted(sub["year"].unique())
         for c in raw.codes:
             for y in yrs:  # zero only inside the coverage
                 num[(c, y)] = float(numer.get((c, y), 0))
                 den[(c, y)] = denom(c, y)
-        ratio_by_unit(res, ind, raw, num, den, 1e5)
+        ratio_by_unit(res, ind, raw, num, den, 1e5, nrec={k: events.get(k, 0) for k in num})
         bar()
     # police homicide counts (statistics): the rows the table has
     pnc = stats[(stats["variable"] == "homicidios") & (stats["source_file"] == "homicidios_pnc")]
@@ -684,7 +691,7 @@ def violence(res: Results, raw: Raw, sheets: dict, bar, census_only: bool = Fals
     }
     # the sheet: "un municipio o año que la tabla no da no tiene valor" (no zero filled in)
     den = {k: denom(*k) for k in num}
-    ratio_by_unit(res, "homicide_rate_police", raw, num, den, 1e5)
+    ratio_by_unit(res, "homicide_rate_police", raw, num, den, 1e5, nrec=num)
     bar()
 
 
@@ -1889,7 +1896,7 @@ def main(argv=None) -> int:
 
     def say(*a):
         if console:
-            console.print(*a, markup=False, highlight=False)
+            console.print(*a, markup=False, highlight=False, soft_wrap=True)
         else:
             print(*a)
 
@@ -2002,6 +2009,36 @@ def main(argv=None) -> int:
         console.print(t)
     else:
         print(pd.DataFrame(rows).to_string(index=False))
+    # n (the records behind a value) where the sheets define it: violence counts
+    if res.n and "n" in stored.columns:
+        sn = {
+            (i, g, u, int(p)): n
+            for i, g, u, p, n in zip(
+                stored["indicator_id"],
+                stored["geography"],
+                stored["municipality_code"],
+                stored["period"],
+                stored["n"],
+                strict=True,
+            )
+            if pd.notna(n)
+        }
+        bad_n = defaultdict(list)
+        for k, n in res.n.items():
+            if k in sn and int(sn[k]) != round(n):
+                bad_n[k[0]].append(f"{k[1]} {k[2]} {k[3]}: stored n {int(sn[k])}, records {round(n)}")
+        for ind in sorted({k[0] for k in res.n}):
+            lst = bad_n.get(ind, [])
+            say(
+                f"  n check {ind}: "
+                + (
+                    f"{len(lst)} differ, e.g. {lst[0]}"
+                    if lst
+                    else "every stored n equals the records counted here"
+                )
+            )
+            if lst:
+                res.failures.append(f"{ind}: {len(lst)} stored n differ from the records")
     # why: does another reading reproduce the store?
     census = "2007 census as denominator for every year (the sheets before issue 20)"
     alts = [
@@ -2122,18 +2159,29 @@ def main(argv=None) -> int:
         "title",
         "unit",
     }
+    rules = [str(sh.get("period_rule")) for sh in sheets.values() if sh.get("period_rule")]
+    common = max(set(rules), key=rules.count) if rules else None
+    if common:
+        say(f"  (period_rule on {rules.count(common)} sheets: {common})")
     for ind in sorted(covered):
         sh = sheets.get(ind, {})
-        words = next((f"{k}: {sh[k]}" for k in dating_keys if sh.get(k)), None)
-        if words is None:  # a field the sheets did not have when this was written
-            new = [k for k in sh if k not in KNOWN_SHEET_KEYS and re.search(r"dat|period|vintage|vigen", k)]
-            words = "; ".join(f"{k}: {sh[k]}" for k in new) or None
-        if words is None:
-            m_ = re.search(
-                r"(periodo:[^;]*|por año de [a-zñóí ]+|se fecha [^;]*|el año de la cobertura)",
-                sh.get("formula", ""),
+        m_ = re.search(
+            r"(periodo:[^;]*|por año de [a-zñóí ]+|se fecha [^;]*|el año de la cobertura)",
+            sh.get("formula", ""),
+        )
+        pr = str(sh.get("period_rule") or "")
+        if m_:
+            words = f"formula: …{m_.group(1)}" + (
+                " (and the common period_rule)" if common and pr == common else ""
             )
-            words = f"formula: …{m_.group(1)}" if m_ else "(the sheet states no dating rule)"
+        elif pr:
+            words = "the common period_rule" if pr == common else f"period_rule: {pr}"
+        else:
+            new = [k for k in sh if k not in KNOWN_SHEET_KEYS and re.search(r"dat|period|vintage|vigen", k)]
+            new += [k for k in dating_keys if k in sh and k not in new]
+            words = (
+                "; ".join(f"{k}: {sh[k]}" for k in new if sh.get(k)) or "(the sheet states no dating rule)"
+            )
         mine = {k[3] for k in res.v if k[0] == ind}
         theirs = set(stored.loc[stored["indicator_id"] == ind, "period"].astype(int))
         extra = sorted(theirs - mine)
