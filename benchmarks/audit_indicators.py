@@ -1239,7 +1239,9 @@ def density_env_risk(res: Results, raw: Raw, sheets: dict, bar):
     return cells_pop, pop_period
 
 
-def services_mobility(res: Results, raw: Raw, cells_pop, pop_period, bar, alt: Results | None = None):
+def services_mobility(
+    res: Results, raw: Raw, cells_pop, pop_period, bar, alt: Results | None = None, sheets: dict | None = None
+):
     import geopandas as gpd
     import shapely
     from shapely.geometry import LineString
@@ -1309,31 +1311,41 @@ def services_mobility(res: Results, raw: Raw, cells_pop, pop_period, bar, alt: R
         crs="EPSG:4326",
     ).to_crs(METRIC)
     naive = list(rg.geometry)
-    # a route whose directions are traced apart (two lines, Hausdorff distance under 25 m): the
-    # same street; counted once as its longer direction -- a reading the plain union does not make
-    near = []
-    for g in rg.geometry:
+    # the sheet (48842ae): "la longitud de una ruta es la de la unión de sus trazados: sus dos sentidos
+    # por la misma calle cuentan una vez (líneas a menos de 15 m son la misma calle, medido en
+    # EPSG:32616)". Read as: each trace in the order drawn adds only its parts farther than the
+    # tolerance from the traces before it. Without a tolerance on the sheet: the plain union.
+    f = (sheets or {}).get("transit_route_length_per_10k", {}).get("formula", "")
+    mt = re.search(r"a menos de (\d+(?:[.,]\d+)?) ?m\b", f)
+    tol = float(mt.group(1).replace(",", ".")) if mt else 0.0
+
+    def route_length_geom(g, tol, order=None):
         parts = list(shapely.get_parts(g))
-        if len(parts) == 2 and parts[0].hausdorff_distance(parts[1]) < 25:
-            near.append(max(parts, key=lambda x: x.length))
-        else:
-            near.append(shapely.union_all(parts))
-    n_near = sum(
-        1
-        for g in rg.geometry
-        if len(shapely.get_parts(g)) == 2
-        and shapely.get_parts(g)[0].hausdorff_distance(shapely.get_parts(g)[1]) < 25
-    )
-    rg["geometry"] = [shapely.union_all(shapely.get_parts(g)) for g in rg.geometry]
+        if order == "shortest":
+            parts.sort(key=lambda x: x.length)
+        if tol <= 0 or len(parts) < 2:
+            return shapely.union_all(parts)
+        kept, seen = [parts[0]], parts[0]
+        for t in parts[1:]:
+            kept.append(t.difference(seen.buffer(tol)))
+            seen = seen.union(t)
+        return shapely.union_all(kept)
+
+    counted = [route_length_geom(g, tol) for g in rg.geometry]
     res.notes["transit_route_length_per_10k"].append(
-        f"{len(rg)} routes: {sum(g.length for g in naive) / 1000:.1f} km as drawn, {rg.length.sum() / 1000:.1f} km as the union of each "
-        f"route's geometries (compared), {sum(g.length for g in near) / 1000:.1f} km if the {n_near} routes whose two directions "
-        "are traced under 25 m apart (Hausdorff) counted one direction"
+        f"{len(rg)} routes: {sum(g.length for g in naive) / 1000:.1f} km as drawn, "
+        f"{sum(shapely.union_all(shapely.get_parts(g)).length for g in naive) / 1000:.1f} km as the plain union of each route's traces, "
+        f"{sum(g.length for g in counted) / 1000:.1f} km counted (traces within {tol:g} m of an earlier one of the route count once"
+        + ("; tolerance from the sheet)" if mt else "; the sheet gives no tolerance)")
     )
-    variants = [("union", list(rg.geometry), res)]
+    variants = [("counted", counted, res)]
     if alt is not None:
-        variants += [("as drawn", naive, alt), ("near once", near, None)]
-    for label, geoms, target in variants:
+        variants += [("as drawn", naive, alt)]
+        if tol > 0:
+            variants += [
+                ("shortest first", [route_length_geom(g, tol, "shortest") for g in rg.geometry], None)
+            ]
+    for _label, geoms, target in variants:
         rlen = defaultdict(float)
         for c, poly in zip(mun_m["code"], mun_m.geometry, strict=False):
             rlen[c] = float(sum(g.intersection(poly).length for g in geoms)) / 1000
@@ -1345,8 +1357,10 @@ def services_mobility(res: Results, raw: Raw, cells_pop, pop_period, bar, alt: R
             for u in L:
                 if target is not None:
                     target.put("transit_route_length_per_10k", geo, u, pop_period, 1e4 * L[u] / P[u])
-                elif label == "near once":
-                    res.notes.setdefault("_near_once", []).append((geo, u, pop_period, 1e4 * L[u] / P[u]))
+                else:
+                    res.notes.setdefault("_shortest_first", []).append(
+                        (geo, u, pop_period, 1e4 * L[u] / P[u])
+                    )
     bar()
 
     # streets
@@ -1634,6 +1648,8 @@ def check_input_periods(stored: pd.DataFrame, sheets: dict, raw: Raw, res: Resul
                 rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
         elif vals and per != max(vals.values()):
             rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
+        elif not vals and not ind.startswith("cpi_"):
+            listed_bad[ind].append(f"{u} {per}: input_periods {ip} (the period cannot be derived from them)")
         for k, v in vals.items():
             if k in lp and k != "municipalities" and v != lp[k] and not (k == "population" and annual):
                 listed_bad[ind].append(f"{u} {per}: {k} {v} (the file: {lp[k]})")
@@ -1945,7 +1961,11 @@ def main(argv=None) -> int:
         ("urban control", lambda b: urban_control(res, raw, sheets, st, b, alt), 4),
         ("statistics", lambda b: statistical(res, raw, b), 2),
         ("density, environment, risk", der, 3),
-        ("services, transit, streets", lambda b: services_mobility(res, raw, *state["cells"], b, alt), 3),
+        (
+            "services, transit, streets",
+            lambda b: services_mobility(res, raw, *state["cells"], b, alt, sheets),
+            3,
+        ),
         (
             "network accessibility",
             lambda b: None if args.skip_network else accessibility(res, raw, *state["cells"], b),
@@ -2103,7 +2123,7 @@ def main(argv=None) -> int:
             )
         if not tried:
             say(f"  {r['indicator']} ({r['geography']}): no other reading tried")
-    near = res.notes.pop("_near_once", [])
+    near = res.notes.pop("_shortest_first", [])
     if near:
         d = [
             abs(v / res.v[("transit_route_length_per_10k", g, u, int(p))] - 1)
@@ -2111,8 +2131,8 @@ def main(argv=None) -> int:
             if res.v.get(("transit_route_length_per_10k", g, u, int(p)))
         ]
         res.notes["transit_route_length_per_10k"].append(
-            f"counting those near-parallel directions once would lower the values by up to {100 * max(d):.1f} % "
-            f"({sum(1 for x in d if x > TOL)} of {len(d)} values change)"
+            "the sheet does not say which direction counts where they are within the tolerance: taking the shorter first "
+            f"would change the values by up to {100 * max(d):.2f} % ({sum(1 for x in d if x > TOL)} of {len(d)} values)"
         )
     say("\nNotes:")
     for k, v in res.notes.items():
@@ -2131,12 +2151,6 @@ def main(argv=None) -> int:
             say(
                 f"  {sid}: the sheet still states 'población del censo 2007' as denominator; the audit uses the yearly estimate (issue 20)"
             )
-    f = sheets.get("transit_route_length_per_10k", {}).get("formula", "")
-    if f and not re.search(r"sentido|direcci|una (sola )?vez|uni[oó]n", f):
-        say(
-            "  transit_route_length_per_10k: the audit counts the union of each route's geometries once (issue 20); "
-            "the sheet does not say how a route's two directions count: " + f
-        )
     # dating: the sheet's own words about the period, and the stored periods against the audit's
     say(
         "\nDating (period of each value): the audit's rule; stored periods not produced by it; the sheet's words"
