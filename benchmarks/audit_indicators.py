@@ -717,6 +717,52 @@ def year_population(raw: Raw, census_only: bool = False):
     return denom
 
 
+def local_eb(res: Results, raw: Raw, src: Results, sup: set, denom) -> None:
+    """The sheet (94a2bb3): Marshall's (1991, s. 3) local EB. Each year e_i = published rate x the
+    year's population b_i; N_i = the unit and its queen neighbours (libpysal, polygons of the
+    geography) whose rate is published; m_i = sum e / sum b over N_i; s2_i = sum b_j (r_j - m_i)^2 /
+    sum b - m_i / mean b, clamped at 0; smoothed m_i + (r_i - m_i) s2_i / (s2_i + m_i / b_i) (m_i = 0:
+    0). A withheld unit: the prior mean of its published neighbours (none: no value)."""
+    from libpysal.weights import Queen
+
+    for geo, m in both_geos(raw):
+        g = raw.munis.assign(u=raw.munis["code"].map(m)).dissolve(by="u").reset_index()
+        wq = Queen.from_dataframe(g, use_index=False, silence_warnings=True)
+        units = list(g["u"])
+        nb = {units[i]: [units[j] for j in wq.neighbors[i]] for i in range(len(units))}
+        years = sorted({k[3] for k in src.v if k[0] == "homicide_rate" and k[1] == geo})
+        for p in years:
+            r = {
+                u: src.v[("homicide_rate", geo, u, p)] / 1e5
+                for u in units
+                if ("homicide_rate", geo, u, p) in src.v
+            }
+            b = {u: sum(denom(c, p) for c in raw.codes if m[c] == u) for u in units}
+            pub = {u for u in r if (geo, u, p) not in sup}
+            e = {u: r[u] * b[u] for u in pub}
+            for u in units:
+                if u in pub:
+                    n_ = [u] + [v for v in nb[u] if v in pub]
+                    sb = sum(b[v] for v in n_)
+                    mi = sum(e[v] for v in n_) / sb
+                    s2 = max(sum(b[v] * (r[v] - mi) ** 2 for v in n_) / sb - mi / (sb / len(n_)), 0.0)
+                    val = 0.0 if mi == 0 else mi + (r[u] - mi) * s2 / (s2 + mi / b[u])
+                    res.put("homicide_rate_smoothed", geo, u, p, 1e5 * val)
+                elif u in r:
+                    n_ = [v for v in nb[u] if v in pub]
+                    if n_:
+                        res.put(
+                            "homicide_rate_smoothed",
+                            geo,
+                            u,
+                            p,
+                            1e5 * sum(e[v] for v in n_) / sum(b[v] for v in n_),
+                        )
+    res.notes["homicide_rate_smoothed"].append(
+        "local EB over queen neighbours (the sheet's 'LOCAL' estimator)"
+    )
+
+
 def smoothed(
     res: Results,
     raw: Raw,
@@ -748,6 +794,8 @@ def smoothed(
     denom = year_population(raw, census_only)
     census = year_population(raw, True)
     src = rates_from if rates_from is not None else res
+    if "LOCAL" in sheets.get("homicide_rate_smoothed", {}).get("formula", "") and victims_pop == "same":
+        return local_eb(res, raw, src, sup, denom)
     for geo, m in both_geos(raw):
         rates = {(u, p): v for (i, g, u, p), v in src.v.items() if i == "homicide_rate" and g == geo}
         for p in sorted({p for _, p in rates}):
@@ -1477,7 +1525,7 @@ def accessibility(res: Results, raw: Raw, cells_pop, pop_period, bar):
     bar()
 
 
-def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar):
+def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar, sheets: dict | None = None):
     """population_in_hotspots_share: Gi* (binary H3 ring-1 weights with the focal cell) of the published
     incident counts per H3 r8 hexagon (withheld hexagons count 0), p = normal upper tail of |z|,
     Benjamini-Hochberg cut-off as esda.fdr computes it (alpha 0.05), hot = z > 0 and p under it;
@@ -1490,6 +1538,7 @@ def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar)
     import shapely
     from scipy.stats import norm
 
+    sheets = sheets or {}
     if cells is None or cells.empty:
         res.notes["population_in_hotspots_share"].append("no incident_cells in the store: not recomputed")
         return
@@ -1509,34 +1558,68 @@ def hotspots(res: Results, raw: Raw, cells: pd.DataFrame | None, cells_pop, bar)
         res.failures.append(
             f"{len(cells) - same} published incident cells differ from the raw incidents' counts"
         )
+    f = sheets.get("population_in_hotspots_share", {}).get("formula", "")
+    perm = re.search(r"permutaci[oó]n condicional \(([\d,.]+) permutaciones, semilla fija (\d+)", f)
     centre = set()
-    for g in raw.munis.geometry:
-        for poly in shapely.get_parts(g):
+    if perm:  # the sheet (94a2bb3): centres in the union of the municipalities
+        for poly in shapely.get_parts(shapely.union_all(list(raw.munis.geometry))):
             centre |= set(h3.geo_to_cells(poly.__geo_interface__, 8))
+    else:
+        for g in raw.munis.geometry:
+            for poly in shapely.get_parts(g):
+                centre |= set(h3.geo_to_cells(poly.__geo_interface__, 8))
     lattice = sorted(centre | set(cells["h3_cell"]))
     idx = {h: i for i, h in enumerate(lattice)}
     nbrs = [[idx[k] for k in h3.grid_disk(h, 1) if k in idx] for h in lattice]
     n = len(lattice)
     W = np.array([len(nb) for nb in nbrs], float)
     cp = cells_pop.copy()
-    cen = cp.geometry.centroid
+    cen = cp.geometry.representative_point() if perm else cp.geometry.centroid
     cp["hex"] = [h3.latlng_to_cell(p.y, p.x, 8) for p in cen]
+    if perm:
+        # conditional permutation as the sheet states it: esda.G_Local (star, binary ring-1 weights)
+        # with its permutations and seed -- the library draws the permutations, so only it can give
+        # the same p; p two-sided from the simulated G* (+1 rule), BH cut-off by esda.fdr, hot = the
+        # neighbours' sum above k x the mean of the other cells and p under the cut-off
+        from esda import G_Local, fdr
+        from libpysal.weights import W as PysalW
+
+        nperm, seed = int(perm.group(1).replace(",", "").replace(".", "")), int(perm.group(2))
+        others = {i: [j for j in nb if j != i] for i, nb in enumerate(nbrs)}
+        w = PysalW(others, silence_warnings=True)
+        res.notes["population_in_hotspots_share"].append(
+            f"Gi* by conditional permutation (esda.G_Local, {nperm} permutations, seed {seed}; the sheet)"
+        )
     for y in sorted(inc["year"].unique()):
         pub = cells[cells["year"] == y].groupby("h3_cell")["incidents"].sum()
         x = np.array([pub.get(h, 0) for h in lattice], float)
-        lag = np.array([x[nb].sum() for nb in nbrs])
-        xb = x.mean()
-        sd = math.sqrt((x**2).mean() - xb**2)
-        if sd == 0:
-            hot = set()
+        if perm:
+            g_ = G_Local(
+                x, w, transform="B", permutations=nperm, star=True, keep_simulations=True, n_jobs=1, seed=seed
+            )
+            sims, obs = g_.rGs, g_.Gs
+            pge = ((sims >= obs[:, None]).sum(1) + 1) / (nperm + 1)
+            ple = ((sims <= obs[:, None]).sum(1) + 1) / (nperm + 1)
+            p = np.minimum(1, 2 * np.minimum(pge, ple))
+            cut = fdr(p, 0.05)
+            k = np.array([len(others[i]) for i in range(n)])
+            lag_o = np.array([x[others[i]].sum() for i in range(n)])
+            zs = lag_o - k * (x.sum() - x) / (n - 1)
+            hot = {lattice[i] for i in range(n) if zs[i] > 0 and p[i] < cut}
         else:
-            z = (lag - xb * W) / (sd * np.sqrt(W * (n - W) / (n - 1)))
-            p = norm.sf(np.abs(z))
-            ps = np.sort(p)[::-1]
-            k = np.arange(n, 0, -1) * 0.05 / n
-            sig = np.nonzero(ps < k)[0]
-            cut = k[sig[0]] if len(sig) else 0.001 * 0.05
-            hot = {lattice[i] for i in range(n) if z[i] > 0 and p[i] < cut}
+            lag = np.array([x[nb].sum() for nb in nbrs])
+            xb = x.mean()
+            sd = math.sqrt((x**2).mean() - xb**2)
+            if sd == 0:
+                hot = set()
+            else:
+                z = (lag - xb * W) / (sd * np.sqrt(W * (n - W) / (n - 1)))
+                p = norm.sf(np.abs(z))
+                ps = np.sort(p)[::-1]
+                k = np.arange(n, 0, -1) * 0.05 / n
+                sig = np.nonzero(ps < k)[0]
+                cut = k[sig[0]] if len(sig) else 0.001 * 0.05
+                hot = {lattice[i] for i in range(n) if z[i] > 0 and p[i] < cut}
         for geo, m in both_geos(raw):
             d = cp.assign(u=cp["municipality_code"].map(m), hp=cp["population"] * cp["hex"].isin(hot))
             g = d.groupby("u")[["population", "hp"]].sum()
@@ -1643,6 +1726,10 @@ def check_input_periods(stored: pd.DataFrame, sheets: dict, raw: Raw, res: Resul
             continue
         vals = {k: v for k, v in d.items() if isinstance(v, int)}
         annual = [v for k, v in vals.items() if k in ANNUAL_INPUTS]
+        if ind.startswith("cpi_"):  # the index period: each component's latest value not after it
+            if vals and per < max(vals.values()):
+                rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
+            continue
         if annual:
             if any(v != per for v in annual):
                 rule_bad[ind].append(f"{geo} {u} {per}: {ip}")
@@ -1974,7 +2061,7 @@ def main(argv=None) -> int:
         (
             "hot spots",
             lambda b: hotspots(
-                res, raw, read_incident_cells(args.data_dir, args.store), state["cells"][0], b
+                res, raw, read_incident_cells(args.data_dir, args.store), state["cells"][0], b, sheets
             ),
             1,
         ),
