@@ -24,9 +24,12 @@ mismatch, on a value recomputed here that the store lacks, or on a stored value 
 
 Every indicator of the sheets is recomputed (76: the 15 themes and the composite index). With
 --skip-network the four network accessibility indicators are not, and the composite takes them from
-the store (said in the output). population_in_hotspots_share runs its own Gi* and Benjamini-Hochberg
-on the published incident cells (which hexagons are published is read from the store's
-incident_cells, the disclosure module's choice; their counts are checked against the raw incidents).
+the store (said in the output). population_in_hotspots_share runs Gi* on the published incident
+cells (which hexagons are published is read from the store's incident_cells, the disclosure module's
+choice; their counts are checked against the raw incidents), by conditional permutation through
+esda.G_Local with the sheet's permutations and seed where the sheet says so (only the library that
+draws them gives the same p), else analytically; homicide_rate_smoothed is Marshall's local EB over
+queen neighbours (libpysal) where the sheet says LOCAL, else the global EB.
 
 Where a value differs, the script also tries the reading it replaced (2007 census denominators for the
 violence rates, the previous zero rule of housing_permit_density, the other dating of the hazard
