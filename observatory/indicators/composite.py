@@ -331,7 +331,8 @@ def _describe(spec: CompositeSpec, keys: list[str]) -> str:
 
 
 PERIOD_RULE = (
-    "periodo P: cada año en que algún componente tiene valor; cada componente toma su valor más "
+    "periodo P: cada año en que algún componente del índice (de cualquiera de sus dimensiones) tiene "
+    "valor; cada componente toma su valor más "
     "reciente no posterior a P (un índice de 2024 puede descansar en valores de 2007); input_periods "
     "da el año de cada componente de cada valor"
 )

@@ -198,7 +198,9 @@ def _streets_once(geometries: np.ndarray, same_street_m: float) -> shapely.Geome
     formula="10.000 × Σ km de cada ruta dentro del municipio / población del municipio (capa de población, "
     "su periodo); la longitud de una ruta es la de la unión de sus trazados: sus dos sentidos por la "
     f"misma calle cuentan una vez (líneas a menos de {SAME_STREET_M:.0f} m son la misma calle, medido en "
-    "EPSG:32616), por calles distintas cuentan ambas; dos rutas por la misma calle cuentan dos veces",
+    "EPSG:32616; los trazados de la ruta se toman del más largo al más corto y cada uno suma solo lo "
+    "que queda a más de esa distancia de los anteriores), por calles distintas cuentan ambas; dos "
+    "rutas por la misma calle cuentan dos veces",
     unit="km/10.000 hab",
     direction="higher_is_better",
     inputs=("transit_routes", "population", "municipalities"),
