@@ -294,6 +294,28 @@ def test_a_projected_bbox_selects_its_own_area_not_the_lon_lat_box_around_it(api
     assert body["numberMatched"] == 4
 
 
+def test_a_box_of_no_area_is_a_point_or_a_line_not_an_error(api: httpx.Client) -> None:
+    """Reliability report defect 2: a zero-area bbox in a projected bbox-crs was a 500."""
+    utm = "http://www.opengis.net/def/crs/EPSG/0/32616"
+    x, y = fixtures.X0 + 500, fixtures.Y0 + 500
+    for bbox in (f"{x},{y},{x},{y}", f"{x},{y - 100},{x},{y + 100}", "1,1,1,1"):
+        response = api.get("/collections/permits/items", params={"bbox": bbox, "bbox-crs": utm})
+        assert response.status_code in (200, 400), (bbox, response.text)
+        if response.status_code == 400:  # far outside UTM 16N's area: a problem body, not a crash
+            assert response.headers["content-type"] == "application/problem+json"
+    # a tall line through P1's column, well within the zone: answered, and no permit lies on it
+    line = f"{x + 3.7},{y - 100},{x + 3.7},{y + 100}"
+    assert ids(api, bbox=line, **{"bbox-crs": utm}) == []
+
+
+@pytest.mark.parametrize("literal", ["BBOX(nan,nan,nan,nan)", "BBOX(-89,14,-90,13)", "BBOX(-90,13,-89,inf)"])
+def test_a_bbox_literal_that_is_no_box_is_a_400(api: httpx.Client, literal: str) -> None:
+    """Reliability report defect 4: BBOX(nan,…) in a spatial filter was a 500."""
+    response = api.get("/collections/permits/items", params={"filter": f"S_INTERSECTS(geom, {literal})"})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    assert "BBOX" in response.json()["detail"]
+
+
 def test_collection_lists_its_crs_and_links(api: httpx.Client) -> None:
     body = api.get("/collections/permits").json()
     assert body["storageCrs"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

@@ -230,7 +230,12 @@ class _Translator:
         if not isinstance(subject, ast.Attribute) or subject.name not in GEOMETRY_NAMES:
             raise InvalidParameter("filter: a spatial predicate compares geom with a literal geometry")
         if isinstance(literal, ast.Function) and literal.name == "bbox" and len(literal.arguments) == 4:
-            west, south, east, north = (float(value) for value in literal.arguments)
+            try:
+                west, south, east, north = (float(value) for value in literal.arguments)
+            except (TypeError, ValueError):
+                raise InvalidParameter("filter: BBOX takes four numbers") from None
+            if not all(map(math.isfinite, (west, south, east, north))) or west > east or south > north:
+                raise InvalidParameter("filter: BBOX takes four finite numbers, min ≤ max on each axis")
             return shapely.to_wkb(shapely.box(west, south, east, north))
         if not isinstance(literal, values.Geometry | values.Envelope):
             raise InvalidParameter("filter: a spatial predicate needs a literal geometry (WKT or GeoJSON)")

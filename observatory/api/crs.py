@@ -69,8 +69,9 @@ def bbox_in_crs84(values: list[float], uri: str) -> Bbox:
     return (first, second, third, fourth)
 
 
-def bbox_area_in_crs84(values: list[float], uri: str) -> shapely.Polygon | None:
-    """The area a ``bbox`` given in a projected CRS covers, as a lon/lat polygon (edges densified).
+def bbox_area_in_crs84(values: list[float], uri: str) -> shapely.Geometry | None:
+    """The area a ``bbox`` given in a projected CRS covers, as a lon/lat polygon (edges densified;
+    a box of no width or height is the line or point it is).
 
     A box in UTM or a Lambert projection is no lon/lat box: the lon/lat box enclosing it
     (``bbox_in_crs84``) also holds features outside it, so a query tests this polygon as well.
@@ -78,7 +79,12 @@ def bbox_area_in_crs84(values: list[float], uri: str) -> shapely.Polygon | None:
     if pyproj.CRS(SUPPORTED[uri]).is_geographic:
         return None
     west, south, east, north = values
-    box = shapely.segmentize(shapely.box(west, south, east, north), max(east - west, north - south) / 64)
+    side = max(east - west, north - south)
+    if side == 0:
+        box: shapely.Geometry = shapely.Point(west, south)
+    elif east == west or north == south:
+        box = shapely.segmentize(shapely.LineString([(west, south), (east, north)]), side / 64)
+    else:
+        box = shapely.segmentize(shapely.box(west, south, east, north), side / 64)
     transformer = _to_crs84(uri)
-    area = shapely.transform(box, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-    return shapely.Polygon(area)
+    return shapely.transform(box, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
