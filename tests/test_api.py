@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +226,24 @@ def test_validators_let_clients_revalidate_until_a_load(
     for url, etag in zip(urls, etags, strict=True):
         again = httpx.get(url, headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.content == b""
+    # If-Modified-Since: the date sent (or a later one) is current; a second earlier is not; an
+    # If-None-Match that does not match wins over it (RFC 9110, 13.2.2); a date that is no date is ignored
+    modified = [response.headers["last-modified"] for response in first]
+    for url, date in zip(urls, modified, strict=True):
+        earlier = format_datetime(parsedate_to_datetime(date) - timedelta(seconds=1), usegmt=True)
+        assert httpx.get(url, headers={"If-Modified-Since": date}).status_code == 304
+        assert httpx.get(url, headers={"If-Modified-Since": earlier}).status_code == 200
+        both = {"If-Modified-Since": date, "If-None-Match": '"other"'}
+        assert httpx.get(url, headers=both).status_code == 200
+        assert httpx.get(url, headers={"If-Modified-Since": "yesterday"}).status_code == 200
 
+    time.sleep(1.1)  # Last-Modified counts whole seconds: the reload must fall in a later one
     fixtures.load(loaded, "permits", write_permits(tmp_path, PERMITS[:4], name="otra.csv"), settings=settings)
 
-    for url, etag in zip(urls, etags, strict=True):
+    for url, etag, date in zip(urls, etags, modified, strict=True):
         fresh = httpx.get(url, headers={"If-None-Match": etag})
         assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+        assert httpx.get(url, headers={"If-Modified-Since": date}).status_code == 200
     assert httpx.get(urls[0]).json()["features"][0]["id"] == "P1"
 
 

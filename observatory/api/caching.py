@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
 
 from fastapi import Request, Response
@@ -62,6 +62,25 @@ def offered_tags(request: Request) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
 
 
+def current_copy(request: Request, version: LayerVersion, etag: str) -> bool:
+    """Whether the client's copy is current (RFC 9110, 13.2.2): its ``If-None-Match`` names the
+    ETag (or ``*``: checked by the caller once the resource exists), or, without one, its
+    ``If-Modified-Since`` is not before the layer's last change (to the second, as Last-Modified
+    says it). A date that does not parse, or is not in GMT, is ignored."""
+    if "if-none-match" in request.headers:
+        return etag in offered_tags(request)
+    text = request.headers.get("if-modified-since")
+    if not text:
+        return False
+    try:
+        since = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        return False
+    return version.changed_at.astimezone(UTC).replace(microsecond=0) <= since
+
+
 def conditional(
     request: Request,
     store: Store,
@@ -81,7 +100,7 @@ def conditional(
         return build()
     headers = validators(request, version, links=links)
     offered = offered_tags(request)
-    if headers["ETag"] in offered:
+    if current_copy(request, version, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     response = build()
     if "*" in offered:  # the resource exists (build() did not raise): any current copy will do

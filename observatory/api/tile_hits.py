@@ -28,7 +28,7 @@ from starlette.datastructures import State
 from starlette.types import Scope, Send
 
 from layers import UnknownLayerError, get_layer
-from observatory.api.caching import accepts_gzip, offered_tags, validators
+from observatory.api.caching import accepts_gzip, current_copy, offered_tags, validators
 from observatory.api.params import tile_query
 from observatory.api.security_headers import HEADERS
 from observatory.api.tile_cache import Body, TileCache
@@ -94,8 +94,8 @@ def _hit(state: State, request: Request, match: re.Match[str]) -> tuple[int, Raw
     if body is None:
         return None
     headers = validators(request, version, links=False)
-    offered = offered_tags(request)
-    if headers["ETag"] in offered or "*" in offered:  # a hit exists: any current copy will do
+    current = current_copy(request, version, headers["ETag"]) or "*" in offered_tags(request)
+    if current:  # a hit exists: with If-None-Match *, any current copy will do
         return 304, [*Response(status_code=304, headers=headers).raw_headers, *HEADERS], b""
     return 200, list(_raw_headers(tuple(headers.items()), body.encoding, len(body.content))), body.content
 
