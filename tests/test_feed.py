@@ -131,6 +131,10 @@ def test_withheld_values_are_null_and_suppressed_in_both_formats(published_serve
     assert pd.isna(table.loc["homicide_rate:0001:2017", "n"])
     assert table.loc["homicide_rate:0001:2017", "flag"] == "suppressed"
     assert table.loc["homicide_rate:0002:2017", "value"] == 40.0
+    # the flag is public and filterable: an outsider may list what is withheld, never its value
+    for params in ({"flag": "suppressed"}, {"filter": "flag = 'suppressed'"}):
+        items = get(f"{published_server}/collections/indicators/items", params).json()["features"]
+        assert [(f["id"], f["properties"]["value"]) for f in items] == [("homicide_rate:0001:2017", None)]
 
 
 def test_wide_and_long_agree_on_every_value(published_server: str) -> None:
