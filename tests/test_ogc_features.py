@@ -357,6 +357,10 @@ def test_queryables_and_schema_type_every_property(api: httpx.Client) -> None:
         ({"Accept-Language": "fr, en;q=0.5"}, {}, "en"),
         ({"Accept-Language": "es;q=0.2, en;q=0.8"}, {}, "en"),
         ({"Accept-Language": "fr"}, {}, "es"),
+        ({"Accept-Language": "en;q=NaN"}, {}, "es"),  # no qvalue: not asked for
+        ({"Accept-Language": "en;q=2, es;q=0.5"}, {}, "es"),
+        ({"Accept-Language": "en;q=inf"}, {}, "es"),
+        ({"Accept-Language": "es;q=0.1, en;q=0.300"}, {}, "en"),
         ({"Accept-Language": "en"}, {"lang": "es"}, "es"),
     ],
 )

@@ -6,6 +6,7 @@ which language they are in (``Content-Language``) and that they vary with ``Acce
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -54,14 +55,16 @@ Lang = Annotated[Language, Depends(_language_parameter)]
 """An endpoint parameter: the language of the request (and ``lang`` in the OpenAPI document)."""
 
 
+QVALUE = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")
+"""RFC 9110 12.4.2: a weight is 0 to 1 with at most three decimals."""
+
+
 def _quality(params: str) -> float:
+    """A range's weight; one that is no RFC 9110 qvalue (``NaN``, ``2``, ``-1``) counts as 0."""
     for param in params.split(";"):
         name, _, value = param.strip().partition("=")
         if name.strip() == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
+            return float(value) if QVALUE.fullmatch(value.strip()) else 0.0
     return 1.0
 
 
