@@ -1164,15 +1164,24 @@ class Inversion:
     how: str
 
 
-def composite_inversions(public: Public, withheld: dict[Key, pd.Series]) -> list[Inversion]:
-    """Solve cpi_<dimension> (published, or from cpi_overall and the other dimensions) for each withheld
-    component, given the other components' published values."""
-    spec = composite_spec(public)
+def published_values(
+    public: Public, withheld: dict[Key, pd.Series]
+) -> tuple[dict[Key, float], dict[tuple[str, str], list[int]]]:
+    """Every published value by key, and the periods each (indicator, geography) has, withheld ones
+    included: what the composite's inversions read."""
     published = public.consolidated()
     values = {key: value for key, (value, _) in published.items() if value is not None}
     periods: dict[tuple[str, str], list[int]] = defaultdict(list)
     for key in {*published, *withheld}:
         periods[(key[0], key[1])].append(key[3])
+    return values, periods
+
+
+def composite_inversions(public: Public, withheld: dict[Key, pd.Series]) -> list[Inversion]:
+    """Solve cpi_<dimension> (published, or from cpi_overall and the other dimensions) for each withheld
+    component, given the other components' published values."""
+    spec = composite_spec(public)
+    values, periods = published_values(public, withheld)
     found = []
     for key in withheld:
         indicator, geography, code, period = key
@@ -1246,11 +1255,7 @@ def recomputed_indices(public: Public, withheld: dict[Key, pd.Series]) -> list[t
     (their latest values no later than its period) or from cpi_overall and the other dimensions, and
     cpi_overall from the dimensions."""
     spec = composite_spec(public)
-    published = public.consolidated()
-    values = {key: value for key, (value, _) in published.items() if value is not None}
-    periods: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for key in {*published, *withheld}:
-        periods[(key[0], key[1])].append(key[3])
+    values, periods = published_values(public, withheld)
     found = []
     for key in withheld:
         indicator, geography, code, q = key
